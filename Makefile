@@ -1,0 +1,57 @@
+# perf-workbench — the two README commands: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PYTHON ?= python3
+APT_PACKAGES := postgresql-15 postgresql-contrib-15 redis-server redis-tools prometheus \
+                prometheus-redis-exporter prometheus-postgres-exporter
+
+.PHONY: demo test venv dev services lint bench samples clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -U pip
+	$(PIP) install -q -e '.[lab]'
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed pyproject.toml
+	$(PIP) install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+dev: $(VENV)/.dev-installed
+
+## make demo: install, rebuild data/demo.duckdb from data/samples/, execute every notebook -> reports/index.html
+demo: venv
+	$(VENV)/bin/workbench demo
+
+## services: Debian's PostgreSQL 15, Redis and Prometheus (+ exporters), only where missing
+services:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+## make test: dev extras + services, then the whole suite (real servers on loopback ports of their own)
+test: dev services
+	$(VENV)/bin/ruff check workbench tests benchmarks scripts
+	$(VENV)/bin/pytest
+
+lint: dev
+	$(VENV)/bin/ruff check workbench tests benchmarks scripts
+
+bench: dev
+	$(PY) benchmarks/bench_k6_ingest.py
+	$(PY) benchmarks/bench_stats.py
+
+## samples: re-capture data/samples/ from real k6, PostgreSQL, Redis and Prometheus
+samples: dev services
+	$(PY) scripts/capture_samples.py
+
+clean:
+	rm -rf reports/*.html reports/*.ipynb data/demo.duckdb

@@ -1,0 +1,45 @@
+"""The `workbench` command line: thin commands over the package, one-line errors, DESIGN.md exit codes."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import duckdb
+
+from workbench.cli.groups import main as _main
+from workbench.errors import WorkbenchError
+from workbench.redact import redact_text
+
+# Each module attaches its commands to the groups in workbench.cli.groups.
+from workbench.cli import store_cmds, k6_cmds, report_cmds  # noqa: E402,F401,I001
+from workbench.cli import postgres_cmds, redis_cmds, prometheus_cmds, compare_cmds  # noqa: E402,F401,I001
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI; turn WorkbenchError into one line on stderr and its exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        rc = _main.main(args=args, prog_name="workbench", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(2)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(2 if e.exit_code not in (0, 1) else e.exit_code)
+    except WorkbenchError as e:
+        if debug:
+            raise
+        click.echo(f"error: {redact_text(str(e))}", err=True)
+        sys.exit(e.exit_code)
+    except duckdb.Error as e:
+        if debug:
+            raise
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        click.echo(f"error: store: {redact_text(first)} (rerun with --debug for details)", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(2)
+    sys.exit(rc if isinstance(rc, int) else 0)

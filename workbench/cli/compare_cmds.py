@@ -1,0 +1,1 @@
+"""CLI commands for compare (placeholder until its issue lands)."""

@@ -1,0 +1,1 @@
+"""CLI commands for postgres (placeholder until its issue lands)."""

@@ -1,0 +1,1 @@
+"""CLI commands for prometheus (placeholder until its issue lands)."""

@@ -1,0 +1,1 @@
+"""CLI commands for redis (placeholder until its issue lands)."""

@@ -1,0 +1,1 @@
+"""`workbench report` and `workbench demo`."""

@@ -1,0 +1,1 @@
+"""`workbench ls`: what the store holds."""

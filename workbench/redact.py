@@ -1,0 +1,46 @@
+"""Secret redaction for DSNs, URLs and free text. Imports nothing from the package (lowest layer)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+MASK = "***"
+
+# key=value pairs in libpq DSNs and similar config strings
+_KV_SECRET = re.compile(
+    r"(?i)\b(password|passwd|pwd|token|secret|api[_-]?key|sslpassword)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)"
+)
+# user:password@ in any URL-ish string
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/@\s:]*):([^/@\s]*)@")
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
+
+
+def redact_url(url: str) -> str:
+    """Return URL with any password in its userinfo replaced by ***."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact_text(url)
+    if parts.password is None:
+        return redact_text(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = parts.username or ""
+    netloc = f"{user}:{MASK}@{host}" if user else f":{MASK}@{host}"
+    return redact_text(urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))
+
+
+def redact_text(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
+    """Mask password=..., user:pass@ URLs, bearer tokens and any literal SECRETS in TEXT."""
+    out = _URL_USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:{MASK}@", text)
+    out = _KV_SECRET.sub(lambda m: f"{m.group(1)}={MASK}", out)
+    out = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", out)
+    for s in secrets:
+        if s and len(s) >= 3:
+            out = out.replace(s, MASK)
+    return out
+
+
+redact_dsn = redact_text
