@@ -1,1 +1,130 @@
-"""CLI commands for redis (placeholder until its issue lands)."""
+"""`workbench collect redis`, `workbench ingest redis`, `workbench redis stats`."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import click
+
+from workbench.analysis.redis import redis_stats
+from workbench.cli.groups import collect, db_of, ingest, main
+from workbench.cli.output import format_option, info, print_json, print_table, warn
+from workbench.errors import WorkbenchError
+from workbench.sources import redis as redis_src
+from workbench.store import reading, writing
+
+_DURATION = re.compile(r"(?P<n>\d+(?:\.\d+)?)(?P<u>ms|s|m|h)?")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}
+
+
+def parse_duration(text: str) -> float:
+    """'10s', '1m', '500ms', '2h' or plain seconds -> seconds."""
+    m = _DURATION.fullmatch(text.strip())
+    if not m:
+        raise WorkbenchError(f"bad duration {text!r}: use e.g. 10s, 1m, 500ms")
+    return float(m.group("n")) * _UNIT_S[m.group("u")]
+
+
+@collect.command("redis")
+@click.option("--url", metavar="URL", help="redis://[USER:PASSWORD@]HOST:PORT[/DB], rediss:// for TLS "
+              "(default: $REDIS_URL). The password is never stored or shown.")
+@click.option("--label", help="A label for the snapshot(s).")
+@click.option("--every", "every", metavar="DURATION", help="Take a snapshot every DURATION (10s, 1m...).")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="How many snapshots (with --every; "
+              "default 1).")
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), help="CA bundle for rediss://.")
+@click.option("--insecure", is_flag=True, help="rediss:// without certificate verification.")
+@click.pass_context
+def collect_redis(ctx: click.Context, url: str | None, label: str | None, every: str | None, count: int | None,
+                  ca_file: str | None, insecure: bool) -> None:
+    """Snapshot a live Redis / Valkey: INFO everything (ALL before 7.0) and SLOWLOG GET.
+
+    Read-only: only INFO and SLOWLOG GET are sent. Deltas come from `workbench redis stats`.
+
+    \b
+    Example:
+        workbench collect redis --url redis://127.0.0.1:6379 --label before
+        REDIS_URL=rediss://app:$PW@cache:6380 workbench collect redis --every 10s --count 6
+    """
+    url = redis_src.redis_url(url)
+    n = count or 1
+    pause = parse_duration(every) if every else 0.0
+    if n > 1 and not every:
+        raise WorkbenchError("--count N needs --every DURATION (e.g. --every 10s --count 6)")
+    for i in range(n):
+        started = time.monotonic()
+        with writing(db_of(ctx)) as store:
+            snap = redis_src.collect(store, url, label=label, ca_file=ca_file, insecure=insecure)
+        info(f"redis snapshot {snap.snapshot_id} of {snap.address} (run_id {snap.run_id}): "
+             f"{snap.info_rows} INFO rows, {snap.slowlog_rows} slowlog entries")
+        if i < n - 1:
+            time.sleep(max(0.0, pause - (time.monotonic() - started)))
+
+
+@ingest.command("redis")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--label", help="A label for the snapshot.")
+@click.option("--server", metavar="HOST:PORT", help="The server it came from (default file:<tcp_port>); "
+              "deltas are only taken between snapshots of one server.")
+@click.option("--slowlog", "slowlog", type=click.Path(exists=True, dir_okay=False),
+              help="A SLOWLOG GET saved as JSON (list of {id, start_time, duration, command}).")
+@click.pass_context
+def ingest_redis(ctx: click.Context, file: str, label: str | None, server: str | None,
+                 slowlog: str | None) -> None:
+    """Ingest a saved `redis-cli INFO ALL` (any Redis 2.8+/Valkey layout) as a snapshot.
+
+    The snapshot time is the server's `server_time_usec` when the text has it (Redis 6.2+), else now.
+    The same file is ingested once.
+
+    \b
+    Example:
+        redis-cli -h cache INFO ALL > info_before.txt
+        workbench ingest redis info_before.txt --label before --server cache:6379
+    """
+    with writing(db_of(ctx)) as store:
+        snap = redis_src.ingest_file(store, file, label=label, server=server, slowlog_path=slowlog)
+    if snap.skipped:
+        warn(f"{file} was already ingested: nothing to do")
+    else:
+        info(f"redis snapshot {snap.snapshot_id} of {snap.address}: {snap.info_rows} INFO rows")
+
+
+@main.group("redis")
+def redis_group() -> None:
+    """Analyse Redis snapshots."""
+
+
+@redis_group.command("stats")
+@click.option("--from", "from_snap", metavar="SNAP", help="Snapshot id or label (default: the one before --to).")
+@click.option("--to", "to_snap", metavar="SNAP", help="Snapshot id or label (default: the latest).")
+@format_option("table", "json")
+@click.pass_context
+def redis_stats_cmd(ctx: click.Context, from_snap: str | None, to_snap: str | None, fmt: str) -> None:
+    """Hits, misses, hit ratio, evictions, expirations, ops/s and per-command calls between two snapshots.
+
+    Both snapshots must be of one server; a restart or CONFIG RESETSTAT between them gives
+    `reset: true` and counts since the reset (never negative).
+
+    \b
+    Example:
+        workbench redis stats --format json
+        workbench redis stats --from before --to after
+    """
+    with reading(db_of(ctx)) as store:
+        s = redis_stats(store.con, from_snap, to_snap)
+    if fmt == "json":
+        print_json(s)
+        return
+    if s["reset"]:
+        warn("reset between snapshots: " + "; ".join(s["reset_reasons"]) + " (counts are since the reset)")
+    mem = s["memory"]
+    summary = [{"metric": k, "value": s[k]} for k in (
+        "server", "from", "to", "interval_s", "keyspace_hits", "keyspace_misses", "hit_ratio", "evicted_keys",
+        "expired_keys", "ops_per_s", "rejected_connections")]
+    summary += [{"metric": k, "value": mem[k]} for k in ("used_memory_bytes", "maxmemory_bytes", "used_ratio",
+                                                          "mem_fragmentation_ratio")]
+    print_table(summary, ["metric", "value"], title="redis stats")
+    rows = [{"command": c, **v} for c, v in sorted(s["commands"].items(), key=lambda kv: -kv[1]["usec"])]
+    print_table(rows, ["command", "calls", "usec", "usec_per_call", "failed_calls", "rejected_calls"],
+                title="commands (by total usec)")

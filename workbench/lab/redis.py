@@ -1,0 +1,100 @@
+"""A throwaway `redis-server` on a free loopback port (no persistence), and `redis-benchmark` against it.
+
+    with RedisServer.start(tmp_dir) as srv:
+        run_benchmark(srv, tests="get", requests=10_000)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+from workbench.lab.common import LOOPBACK, find_binary, free_port, port_open, stop_process, wait_for
+
+
+@dataclass
+class RedisServer:
+    """A running redis-server: host, port, url (with the ACL user/password when it has one)."""
+
+    proc: subprocess.Popen
+    port: int
+    dir: Path
+    host: str = LOOPBACK
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        if self.password:
+            return f"redis://{quote(self.user or 'default')}:{quote(self.password)}@{self.host}:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/0"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @classmethod
+    def start(cls, dir: str | Path | None = None, *, maxmemory: str | None = None,
+              policy: str = "noeviction", user: str | None = None, password: str | None = None,
+              extra: dict[str, str] | None = None, timeout_s: float = 15.0) -> RedisServer:
+        """Start redis-server in DIR (a temp dir by default) on a free port; wait until it answers."""
+        binary = find_binary("redis-server", "/usr/bin/redis-server")
+        d = Path(dir) if dir else Path(tempfile.mkdtemp(prefix="wb-redis-"))
+        d.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        conf = [f"port {port}", f"bind {LOOPBACK}", 'save ""', "appendonly no", f"dir {d}",
+                "daemonize no", f"logfile {d / 'redis.log'}", "protected-mode yes",
+                f"maxmemory {maxmemory or 0}", f"maxmemory-policy {policy}"]
+        if password:
+            if user and user != "default":
+                conf += ["user default off", f"user {user} on >{password} ~* &* +@all"]
+            else:
+                conf.append(f"requirepass {password}")
+        conf += [f"{k} {v}" for k, v in (extra or {}).items()]
+        cfg = d / "redis.conf"
+        cfg.write_text("\n".join(conf) + "\n")
+        cfg.chmod(0o600)
+        proc = subprocess.Popen([binary, str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        srv = cls(proc, port, d, user=user, password=password)
+        try:
+            wait_for(lambda: port_open(port), timeout_s, f"redis-server on {srv.address}", proc,
+                     d / "redis.log")
+        except Exception:
+            srv.stop()
+            raise
+        return srv
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+    def __enter__(self) -> RedisServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def run_benchmark(srv: RedisServer, *, tests: str = "get", requests: int = 10_000, clients: int = 10,
+                  keyspace: int | None = None, data_size: int | None = None, pipeline: int = 1,
+                  timeout_s: float = 120.0) -> str:
+    """Run `redis-benchmark -t TESTS -n REQUESTS` against SRV; return its quiet (-q) output.
+
+    KEYSPACE uses random keys `key:000000000123` in [0, KEYSPACE) (-r), so GETs mix hits and misses.
+    """
+    binary = find_binary("redis-benchmark", "/usr/bin/redis-benchmark")
+    cmd = [binary, "-h", srv.host, "-p", str(srv.port), "-t", tests, "-n", str(requests), "-c", str(clients),
+           "-P", str(pipeline), "-q"]
+    if keyspace:
+        cmd += ["-r", str(keyspace)]
+    if data_size:
+        cmd += ["-d", str(data_size)]
+    if srv.password:
+        cmd += ["--user", srv.user or "default", "-a", srv.password] if srv.user else ["-a", srv.password]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False,
+                         env={"PATH": "/usr/bin:/bin"})
+    if out.returncode != 0:
+        raise RuntimeError(f"redis-benchmark failed ({out.returncode}): {out.stderr.strip()[-300:]}")
+    return out.stdout

@@ -1,0 +1,232 @@
+"""Redis / Valkey snapshots: `INFO everything` (or `ALL`) and `SLOWLOG GET` from a live server, or a
+saved `redis-cli INFO` file, written to the store as one snapshot each.
+
+Identity: the address (host:port, never user or password) and the server's `run_id`. The collector only
+sends INFO and SLOWLOG GET (read-only; nothing on the server changes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from workbench.errors import WorkbenchError
+from workbench.redact import redact_text, redact_url
+from workbench.sources.redis_info import Info, parse_info
+from workbench.store import Store, file_sha256, utcnow
+
+SLOWLOG_ENTRIES = 128
+
+
+@dataclass
+class Snapshot:
+    """What one snapshot stored: its id, where from, and how many INFO / slowlog rows."""
+
+    snapshot_id: int | None
+    address: str
+    run_id: str | None
+    info_rows: int
+    slowlog_rows: int
+    skipped: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def redis_url(url: str | None) -> str:
+    """--url, else $REDIS_URL; an error when neither is set."""
+    url = url or os.environ.get("REDIS_URL")
+    if not url:
+        raise WorkbenchError("no Redis URL: pass --url redis://HOST:PORT or set REDIS_URL")
+    return url
+
+
+def address_of(url: str) -> str:
+    """host:port of a redis:// / rediss:// / unix:// URL, without credentials."""
+    try:
+        parts = urlsplit(url)
+        if parts.scheme == "unix":
+            return f"unix:{parts.path}"
+        return f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
+    except ValueError as e:
+        raise WorkbenchError(f"bad Redis URL {redact_url(url)}: {e}") from e
+
+
+def taken_at(info: Info, fallback: dt.datetime | None = None) -> dt.datetime:
+    """The server's own clock (`server_time_usec`, Redis 6.2+) when present, else FALLBACK or now."""
+    usec = info.num("server_time_usec")
+    if usec:
+        return dt.datetime.fromtimestamp(usec / 1e6, dt.UTC)
+    return fallback or utcnow()
+
+
+def _slowlog_rows(entries: list[dict], secrets: tuple[str, ...]) -> list[tuple]:
+    rows = []
+    for e in entries:
+        cmd = e.get("command")
+        if isinstance(cmd, list | tuple):
+            cmd = " ".join(c.decode(errors="replace") if isinstance(c, bytes) else str(c) for c in cmd)
+        elif isinstance(cmd, bytes):
+            cmd = cmd.decode(errors="replace")
+        started = e.get("start_time")
+        rows.append((
+            int(e["id"]),
+            dt.datetime.fromtimestamp(int(started), dt.UTC) if started is not None else None,
+            int(e["duration"]) if e.get("duration") is not None else None,
+            redact_text(str(cmd or ""), secrets),
+            _text(e.get("client_address")),
+            _text(e.get("client_name")),
+        ))
+    return rows
+
+
+def _text(v: Any) -> str | None:
+    if v is None:
+        return None
+    return v.decode(errors="replace") if isinstance(v, bytes) else str(v)
+
+
+def write_snapshot(store: Store, info: Info, *, source: str, address: str, source_kind: str,
+                   info_section: str, label: str | None = None, slowlog: list[dict] | None = None,
+                   sha256: str | None = None, when: dt.datetime | None = None,
+                   secrets: tuple[str, ...] = ()) -> Snapshot:
+    """Store one parsed INFO (+ slowlog entries) as a snapshot, in one ingest transaction."""
+    kind = "redis" if source_kind == "live" else "redis-file"
+    with store.ingest(kind, source, sha256=sha256, label=label) as ing:
+        sid = store.con.execute(
+            "INSERT INTO redis_snapshots (ingest_id, taken_at, label, source_kind, address, run_id, server_name,"
+            " server_version, redis_mode, info_section, uptime_s) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+            " RETURNING snapshot_id",
+            [ing.ingest_id, taken_at(info, when), label, source_kind, address, info.run_id, info.server_name,
+             info.version, info.get("redis_mode") or info.get("server_mode"), info_section,
+             info.num("uptime_in_seconds")],
+        ).fetchone()[0]
+        rows = [(sid, r.line_no, r.section, r.key, r.field, r.item_no, redact_text(r.value_text, secrets),
+                 r.value_num) for r in info.rows]
+        if rows:
+            store.con.executemany("INSERT INTO redis_info VALUES (?,?,?,?,?,?,?,?)", rows)
+        slow = _slowlog_rows(slowlog or [], secrets)
+        if slow:
+            store.con.executemany("INSERT INTO redis_slowlog VALUES (?,?,?,?,?,?,?)", [(sid, *r) for r in slow])
+        if not info.rows:
+            ing.warn(f"{source}: no INFO fields found")
+        ing.rows = len(rows) + len(slow)
+        ing.details.update(snapshot_id=sid, address=address, run_id=info.run_id, server=info.server_name,
+                           version=info.version)
+    return Snapshot(sid, address, info.run_id, len(rows), len(slow))
+
+
+# -- live --------------------------------------------------------------------------------------------
+def connect(url: str, *, ca_file: str | None = None, insecure: bool = False, timeout_s: float = 5.0):
+    """A redis-py client for URL (redis://, rediss:// TLS, unix://; ACL user/password in the URL)."""
+    import redis
+
+    kwargs: dict[str, Any] = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
+    if url.startswith("rediss://"):
+        if ca_file:
+            kwargs["ssl_ca_certs"] = ca_file
+        if insecure:
+            kwargs["ssl_cert_reqs"] = "none"
+    try:
+        client = redis.Redis.from_url(url, **kwargs)
+    except ValueError as e:
+        raise WorkbenchError(f"bad Redis URL {redact_url(url)}: {e}") from e
+    client.set_response_callback("INFO", lambda response, **kw: response)  # keep INFO's raw text
+    return client
+
+
+def fetch(url: str, *, ca_file: str | None = None, insecure: bool = False) -> tuple[str, str, list[dict]]:
+    """(INFO text, which section was asked, slowlog entries) from the server at URL."""
+    import redis
+
+    addr = address_of(url)
+    client = connect(url, ca_file=ca_file, insecure=insecure)
+    try:
+        text, section = "", "everything"
+        try:
+            text = _decode(client.execute_command("INFO", "everything"))
+        except redis.ResponseError:
+            text = ""
+        if "# Server" not in text and "redis_version" not in text:  # before 7.0: no `everything`
+            section = "all"
+            text = _decode(client.execute_command("INFO", "all"))
+        try:
+            slowlog = client.slowlog_get(SLOWLOG_ENTRIES)
+        except redis.ResponseError:
+            slowlog = []
+        return text, section, slowlog
+    except redis.AuthenticationError as e:
+        raise WorkbenchError(f"Redis at {addr} refused the credentials ({e}): check the user/password in "
+                             "--url or REDIS_URL") from e
+    except redis.ResponseError as e:
+        msg = str(e)
+        hint = "authenticate with redis://USER:PASSWORD@HOST:PORT" if "NOAUTH" in msg or "NOPERM" in msg \
+            else "check the server"
+        raise WorkbenchError(f"Redis at {addr} answered an error: {redact_text(msg)}: {hint}") from e
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
+        raise WorkbenchError(f"cannot reach Redis at {addr}: {redact_text(str(e))} (check --url / REDIS_URL "
+                             "and that the server is up)") from e
+    finally:
+        client.close()
+
+
+def _decode(v: Any) -> str:
+    if isinstance(v, bytes):
+        return v.decode("utf-8", errors="replace")
+    if isinstance(v, str):
+        return v
+    raise WorkbenchError(f"unexpected INFO reply of type {type(v).__name__}")
+
+
+def collect(store: Store, url: str, *, label: str | None = None, ca_file: str | None = None,
+            insecure: bool = False) -> Snapshot:
+    """Take one snapshot of the server at URL into STORE."""
+    text, section, slowlog = fetch(url, ca_file=ca_file, insecure=insecure)
+    secrets = tuple(p for p in [urlsplit(url).password] if p)
+    return write_snapshot(store, parse_info(text), source=redact_url(url), address=address_of(url),
+                          source_kind="live", info_section=section, label=label, slowlog=slowlog,
+                          secrets=secrets)
+
+
+# -- files -------------------------------------------------------------------------------------------
+def ingest_file(store: Store, path: str | os.PathLike, *, label: str | None = None, server: str | None = None,
+                slowlog_path: str | os.PathLike | None = None) -> Snapshot:
+    """Ingest a saved `redis-cli INFO [ALL]` text (optionally its `SLOWLOG GET` as JSON); once per file."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise WorkbenchError(f"cannot read {p}: {e.strerror}") from e
+    sha = file_sha256(p)
+    info = parse_info(data)
+    address = server or f"file:{info.get('tcp_port') or '?'}"
+    if store.find_ingest("redis-file", sha, None) is not None:
+        return Snapshot(None, address, info.run_id, 0, 0, skipped=True)
+    if not info.rows:
+        raise WorkbenchError(f"{p}: no INFO fields found (expected `redis-cli INFO ALL` output)")
+    slowlog = []
+    if slowlog_path:
+        try:
+            slowlog = json.loads(Path(slowlog_path).read_text())
+        except (OSError, ValueError) as e:
+            raise WorkbenchError(f"cannot read slowlog JSON {slowlog_path}: {e}") from e
+    return write_snapshot(store, info, source=str(p), address=address, source_kind="file", info_section="file",
+                          label=label, slowlog=slowlog, sha256=sha)
+
+
+def load_samples(store: Store, sample_dir: Path) -> str:
+    """Ingest data/samples/redis/: info_NN.txt (+ slowlog_NN.json) in order, server from meta.json."""
+    meta_path = sample_dir / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    files = sorted(sample_dir.glob("info_*.txt"))
+    labels = meta.get("labels", {})
+    for f in files:
+        slow = f.with_name(f.name.replace("info_", "slowlog_").replace(".txt", ".json"))
+        ingest_file(store, f, label=labels.get(f.name), server=meta.get("address"),
+                    slowlog_path=slow if slow.exists() else None)
+    return f"redis: {len(files)} INFO snapshots"
