@@ -149,13 +149,16 @@ def parse_info(text: str | bytes) -> Info:
         text = text.decode("utf-8", errors="replace")
     info = Info()
     section = ""
+    first = True
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     for no, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line:
             continue
-        if no == 1 and re.fullmatch(r"\$-?\d+", line):
-            continue  # RESP bulk-string length
+        if first and re.fullmatch(r"\$-?\d+", line):
+            first = False
+            continue  # RESP bulk-string length before the text
+        first = False
         if line.startswith("#"):
             section = line.lstrip("#").strip()
             info.sections.append(section)
