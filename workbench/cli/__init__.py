@@ -7,13 +7,19 @@ import sys
 import click
 import duckdb
 
+# Each *_cmds module attaches its commands to the groups in workbench.cli.groups.
+from workbench.cli import (  # noqa: F401
+    compare_cmds,
+    k6_cmds,
+    postgres_cmds,
+    prometheus_cmds,
+    redis_cmds,
+    report_cmds,
+    store_cmds,
+)
 from workbench.cli.groups import main as _main
 from workbench.errors import WorkbenchError
 from workbench.redact import redact_text
-
-# Each module attaches its commands to the groups in workbench.cli.groups.
-from workbench.cli import store_cmds, k6_cmds, report_cmds  # noqa: E402,F401,I001
-from workbench.cli import postgres_cmds, redis_cmds, prometheus_cmds, compare_cmds  # noqa: E402,F401,I001
 
 
 def main(argv: list[str] | None = None) -> None:

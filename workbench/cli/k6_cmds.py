@@ -1,1 +1,103 @@
-"""`workbench ls`: what the store holds."""
+"""`workbench ingest k6` and `workbench k6 summary`."""
+
+from __future__ import annotations
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from workbench.analysis.k6_summary import k6_summary
+from workbench.cli.groups import db_of, ingest, main
+from workbench.cli.output import console, format_option, info, print_json, print_table, warn
+from workbench.errors import WorkbenchError
+from workbench.sources import k6 as k6_source
+from workbench.store import reading, writing
+
+
+def _parse_tags(values: tuple[str, ...]) -> dict[str, str]:
+    tags = {}
+    for v in values:
+        key, sep, val = v.partition("=")
+        if not sep or not key:
+            raise WorkbenchError(f"--tag {v!r}: expected KEY=VALUE, e.g. --tag git_sha=abc123")
+        tags[key] = val
+    return tags
+
+
+@ingest.command("k6")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--run", required=True, help="Run id the files belong to (one points file per k6 instance).")
+@click.option("--label", help="Human label for the run.")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Kept with the run (git SHA, env...).")
+@click.option("--replace", is_flag=True, help="Load a file again that this run already holds.")
+@click.option("--skip-bad-lines", is_flag=True, help="Skip corrupt lines instead of failing the ingest.")
+@click.pass_context
+def ingest_k6(ctx: click.Context, files: tuple[str, ...], run: str, label: str | None, tags: tuple[str, ...],
+              replace: bool, skip_bad_lines: bool) -> None:
+    """Load k6 outputs into RUN: --out json/csv (plain or .gz), --summary-export, handleSummary JSON.
+
+    The format is sniffed from the content. A run holds one points file per k6 instance (JSON and CSV
+    outputs of one test are the same data: ingest one of them) plus at most one summary file.
+
+    \b
+    Example:
+        k6 run --out json=run.json.gz --summary-export=summary.json script.js
+        workbench ingest k6 run.json.gz summary.json --run pre --tag git_sha=abc123 --tag env=staging
+    """
+    tag_map = _parse_tags(tags)
+    with writing(db_of(ctx)) as store, Progress(
+        TextColumn("[bold]ingest[/bold] {task.description}"), BarColumn(), TimeElapsedColumn(),
+        console=console, transient=True, disable=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task("", total=len(files))
+        started: list[str] = []
+
+        def step(path: str) -> None:
+            progress.update(task, description=str(path), completed=len(started))
+            started.append(path)
+
+        results = k6_source.ingest_files(store, list(files), run, label=label, tags=tag_map, replace=replace,
+                                         skip_bad_lines=skip_bad_lines, progress=step)
+        progress.update(task, completed=len(files))
+    for r in results:
+        for w in r.warnings:
+            warn(w)
+        if not r.skipped:
+            info(f"{r.path}: {r.format}, {r.rows:,} rows -> run {run!r}")
+
+
+@main.group("k6")
+def k6_group() -> None:
+    """k6 runs in the store."""
+
+
+@k6_group.command("summary")
+@click.option("--run", required=True, help="Run id.")
+@click.option("--trend-stats", default=None, metavar="LIST",
+              help="Trend stats in k6's --summary-trend-stats syntax, e.g. avg,min,med,max,p(90),p(99.9),count.")
+@format_option()
+@click.pass_context
+def k6_summary_cmd(ctx: click.Context, run: str, trend_stats: str | None, fmt: str) -> None:
+    """k6's end-of-test summary for RUN, recomputed from the raw points (k6's own keys and percentiles).
+
+    \b
+    Example:
+        workbench k6 summary --run pre --trend-stats 'avg,med,p(95),p(99),count' --format json
+    """
+    with reading(db_of(ctx)) as store:
+        summary = k6_summary(store.con, run, trend_stats)
+    if fmt == "json":
+        print_json(summary)
+        return
+    rows = []
+    for name, entry in summary["metrics"].items():
+        stats = "  ".join(f"{k}={_fmt(v)}" for k, v in entry.items() if k != "thresholds")
+        thr = "  ".join(f"{'✓' if v['ok'] else '✗'} {e}" for e, v in (entry.get("thresholds") or {}).items())
+        rows.append({"metric": name, "stats": stats, "thresholds": thr})
+    print_table(rows, ["metric", "stats", "thresholds"],
+                title=f"run {run} — {summary['source']}, duration {_fmt((summary['test_run_duration_ms'] or 0) / 1000)} s")
+    for n in summary["notes"]:
+        warn(n)
+
+
+def _fmt(v: object) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)

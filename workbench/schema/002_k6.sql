@@ -7,8 +7,9 @@ CREATE TABLE IF NOT EXISTS k6_runs (
     created_at  TIMESTAMPTZ NOT NULL
 );
 
--- One row per sample. Common tags get typed columns; the rest stay in extra_tags.
-CREATE TABLE IF NOT EXISTS k6_points (
+-- One row per sample, as stored. Common tags get typed columns ('' becomes NULL); `tags` keeps every
+-- tag as k6 wrote it (JSON text is the fastest thing to store; the view below derives extra_tags).
+CREATE TABLE IF NOT EXISTS k6_samples (
     run               VARCHAR NOT NULL,
     ingest_id         BIGINT NOT NULL,
     metric            VARCHAR NOT NULL,
@@ -24,9 +25,20 @@ CREATE TABLE IF NOT EXISTS k6_points (
     check_name        VARCHAR,          -- k6 tag `check`
     proto             VARCHAR,
     error_code        VARCHAR,
-    extra_tags        MAP(VARCHAR, VARCHAR),
-    metadata          MAP(VARCHAR, VARCHAR)
+    tags              JSON,             -- every tag of the sample
+    metadata          JSON              -- k6 metadata (e.g. trace_id), when present
 );
+
+-- What analysis reads: the samples plus extra_tags, the tags without a typed column, as a MAP.
+CREATE OR REPLACE VIEW k6_points AS
+SELECT run, ingest_id, metric, ts, value, status, method, name, url, scenario, group_name,
+       expected_response, check_name, proto, error_code,
+       map_from_entries(list_filter(map_entries(CAST(tags AS MAP(VARCHAR, VARCHAR))),
+           lambda e: NOT list_contains(['status', 'method', 'name', 'url', 'scenario', 'group',
+                                        'expected_response', 'check', 'proto', 'error_code'], e.key)))
+           AS extra_tags,
+       tags, metadata
+FROM k6_samples;
 
 -- Metric metadata: type (counter|gauge|rate|trend), contains (default|time|data), where the type came
 -- from (json = k6 wrote it, builtin = k6's documented type, summary = the run's summary, inferred).
@@ -54,4 +66,4 @@ CREATE TABLE IF NOT EXISTS k6_summaries (
 CREATE OR REPLACE VIEW k6_run_spans AS
 SELECT run, min(ts) AS started_at, max(ts) AS ended_at, count(*) AS points,
        count(*) FILTER (WHERE metric = 'http_reqs') AS requests
-FROM k6_points GROUP BY run;
+FROM k6_samples GROUP BY run;

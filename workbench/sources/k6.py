@@ -1,0 +1,569 @@
+"""k6 outputs into the store: `--out json` (NDJSON, plain or .gz), `--out csv` (plain or .gz),
+`--summary-export` files and `handleSummary()` JSON. The format is sniffed from the content.
+
+A run holds one points file per k6 instance (JSON or CSV are two views of the same data: ingest one of
+them) plus at most one summary. The fast path hands the whole file to DuckDB's JSON/CSV reader with an
+explicit schema and never loads it into Python; only when DuckDB rejects the file does a line-by-line
+Python pass find the bad line (and, for a truncated last line, keep every complete line).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+import re
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from workbench.errors import WorkbenchError
+from workbench.store import Ingest, Store, file_sha256
+
+# Tags with typed columns in k6_samples: k6 tag name -> column
+COMMON_TAGS = {
+    "status": "status", "method": "method", "name": "name", "url": "url", "scenario": "scenario",
+    "group": "group_name", "expected_response": "expected_response", "check": "check_name",
+    "proto": "proto", "error_code": "error_code",
+}
+TAG_COLUMNS = list(COMMON_TAGS.values())
+
+# k6's built-in metrics and their documented types (https://grafana.com/docs/k6/latest/using-k6/metrics/reference/)
+BUILTIN_TYPES: dict[str, tuple[str, str]] = {
+    "vus": ("gauge", "default"), "vus_max": ("gauge", "default"),
+    "iterations": ("counter", "default"), "iteration_duration": ("trend", "time"),
+    "dropped_iterations": ("counter", "default"), "data_received": ("counter", "data"),
+    "data_sent": ("counter", "data"), "checks": ("rate", "default"),
+    "http_reqs": ("counter", "default"), "http_req_blocked": ("trend", "time"),
+    "http_req_connecting": ("trend", "time"), "http_req_tls_handshaking": ("trend", "time"),
+    "http_req_sending": ("trend", "time"), "http_req_waiting": ("trend", "time"),
+    "http_req_receiving": ("trend", "time"), "http_req_duration": ("trend", "time"),
+    "http_req_failed": ("rate", "default"), "group_duration": ("trend", "time"),
+    "ws_connecting": ("trend", "time"), "ws_msgs_received": ("counter", "default"),
+    "ws_msgs_sent": ("counter", "default"), "ws_ping": ("trend", "time"),
+    "ws_session_duration": ("trend", "time"), "ws_sessions": ("counter", "default"),
+    "grpc_req_duration": ("trend", "time"), "grpc_streams": ("counter", "default"),
+    "grpc_streams_msgs_received": ("counter", "default"), "grpc_streams_msgs_sent": ("counter", "default"),
+    "browser_data_received": ("counter", "data"), "browser_data_sent": ("counter", "data"),
+    "browser_http_req_duration": ("trend", "time"), "browser_http_req_failed": ("rate", "default"),
+}
+
+SUPPORTED = ("k6 --out json (NDJSON, .gz ok)", "k6 --out csv (.gz ok)", "k6 --summary-export JSON",
+             "handleSummary() JSON")
+
+_JSON_SCHEMA = ("{type: 'VARCHAR', metric: 'VARCHAR', data: 'STRUCT(time TIMESTAMPTZ, value DOUBLE, "
+                "tags JSON, metadata JSON)'}")
+_METRIC_SCHEMA = ("{type: 'VARCHAR', metric: 'VARCHAR', data: 'STRUCT(name VARCHAR, type VARCHAR, "
+                  "contains VARCHAR, thresholds VARCHAR[], submetrics JSON)'}")
+_TAG_STRUCT = "{" + ",".join(f'"{t}":"VARCHAR"' for t in COMMON_TAGS) + "}"
+
+
+@dataclass
+class FileResult:
+    """What one file added to a run."""
+
+    path: str
+    format: str
+    rows: int = 0
+    skipped: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------------
+# Sniffing
+# --------------------------------------------------------------------------------------------------
+def _opener(path: Path):
+    with open(path, "rb") as f:
+        magic = f.read(2)
+    return (lambda: gzip.open(path, "rb")) if magic == b"\x1f\x8b" else (lambda: open(path, "rb"))
+
+
+def sniff(path: str | os.PathLike) -> str:
+    """'json' | 'csv' | 'summary-export' | 'handle-summary' from the first bytes, else a WorkbenchError."""
+    p = Path(path)
+    if not p.exists():
+        raise WorkbenchError(f"{p}: no such file")
+    if p.stat().st_size == 0:
+        raise WorkbenchError(f"{p}: empty file (k6 wrote nothing; was the test run with --out?)")
+    try:
+        with _opener(p)() as f:
+            head = f.read(1 << 16)
+    except (OSError, EOFError) as e:
+        raise WorkbenchError(f"{p}: cannot read ({e}); supported: {', '.join(SUPPORTED)}") from e
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    stripped = text.lstrip()
+    if not stripped:
+        raise WorkbenchError(f"{p}: empty file (no data after decompression)")
+    first_line = stripped.splitlines()[0]
+    if stripped.startswith("{"):
+        try:
+            obj = json.loads(first_line)
+            if isinstance(obj, dict) and obj.get("type") in ("Point", "Metric") and "data" in obj:
+                return "json"
+        except json.JSONDecodeError:
+            pass
+        # a whole-file JSON object: a summary?
+        if '"metrics"' in text:
+            return _summary_kind(p)
+    header = first_line.strip().split(",")
+    if {"metric_name", "timestamp", "metric_value"} <= set(header):
+        return "csv"
+    raise WorkbenchError(f"{p}: not a k6 output I know; supported: {', '.join(SUPPORTED)}")
+
+
+def _summary_kind(p: Path) -> str:
+    obj = _load_json_file(p)
+    metrics = obj.get("metrics") if isinstance(obj, dict) else None
+    if not isinstance(metrics, dict):
+        raise WorkbenchError(f"{p}: JSON without a 'metrics' object; supported: {', '.join(SUPPORTED)}")
+    if any(isinstance(m, dict) and "values" in m for m in metrics.values()):
+        return "handle-summary"
+    return "summary-export"
+
+
+def _load_json_file(p: Path) -> dict:
+    try:
+        with _opener(p)() as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise WorkbenchError(f"{p}: invalid JSON ({e})") from e
+
+
+# --------------------------------------------------------------------------------------------------
+# Public entry: ingest files into a run
+# --------------------------------------------------------------------------------------------------
+def ingest_files(store: Store, paths: list[str | os.PathLike], run: str, *, label: str | None = None,
+                 tags: dict[str, str] | None = None, replace: bool = False,
+                 skip_bad_lines: bool = False, progress=None) -> list[FileResult]:
+    """Ingest k6 files into RUN, one transaction per file. PROGRESS(path) is called before each file."""
+    results = []
+    for path in paths:
+        if progress:
+            progress(path)
+        results.append(ingest_file(store, Path(path), run, label=label, tags=tags, replace=replace,
+                                   skip_bad_lines=skip_bad_lines))
+    return results
+
+
+def ingest_file(store: Store, path: Path, run: str, *, label: str | None = None,
+                tags: dict[str, str] | None = None, replace: bool = False,
+                skip_bad_lines: bool = False) -> FileResult:
+    """Ingest one k6 file into RUN (created if missing). Idempotent per (file bytes, run).
+
+    The file's sha256 is computed in a thread while DuckDB loads it; a file the run already holds is
+    rolled back and reported as skipped (unless REPLACE, which swaps the old copy for the new one).
+    """
+    kind = sniff(path)
+    result = FileResult(str(path), kind)
+    hasher = _Hasher(path)
+    hasher.start()
+    cleaned: _Cleaned | None = None
+    try:
+        while True:
+            try:
+                with store.ingest(f"k6-{kind}", str(path), run=run, label=label) as ing:
+                    _ensure_run(store, run, label, tags or {})
+                    _load(store, path, kind, run, ing, cleaned)
+                    sha = hasher.result()
+                    previous = store.find_ingest("k6-", sha, run)
+                    if previous is not None and not replace:
+                        raise _AlreadyIngested(previous)
+                    if previous is not None:
+                        _delete_ingest(store, previous)
+                    store.con.execute("UPDATE ingests SET sha256 = ? WHERE ingest_id = ?", [sha, ing.ingest_id])
+                    if kind in ("json", "csv"):
+                        _warn_if_duplicate_test(store, run, ing)
+                    result.rows = ing.rows
+                    result.warnings.extend(ing.warnings)
+                return result
+            except _AlreadyIngested as e:
+                result.skipped = True
+                result.warnings.append(f"{path}: already ingested into run {run!r} (ingest {e.args[0]}); "
+                                       "nothing to do (use --replace to load it again)")
+                return result
+            except _Rejected:
+                # DuckDB refused something (the transaction is rolled back): find the bad lines in
+                # Python, keep the good ones in a temp file and load that instead.
+                if cleaned is not None:
+                    raise WorkbenchError(f"{path}: DuckDB rejected the file even after removing bad lines") from None
+                cleaned = _clean_copy(path, kind, skip_bad_lines)
+    finally:
+        if cleaned is not None:
+            cleaned.path.unlink(missing_ok=True)
+
+
+class _AlreadyIngested(Exception):
+    """The run already holds these bytes."""
+
+
+def _load(store: Store, path: Path, kind: str, run: str, ing: Ingest, cleaned: _Cleaned | None) -> None:
+    ing.details["format"] = kind
+    if kind in ("summary-export", "handle-summary"):
+        _ingest_summary(store, path, run, kind, ing)
+        return
+    load = _ingest_json_points if kind == "json" else _ingest_csv_points
+    load(store, cleaned.path if cleaned else path, run, ing)
+    if cleaned:
+        ing.warnings.extend(cleaned.warnings)
+        ing.details["bad_lines"] = cleaned.bad_lines[:100]
+    if ing.rows == 0:
+        ing.warn(f"{path}: no data points")
+
+
+class _Hasher(threading.Thread):
+    """sha256 of the file's bytes in a thread (hashlib releases the GIL)."""
+
+    def __init__(self, path: Path):
+        super().__init__(daemon=True)
+        self.path, self.sha, self.error = path, None, None
+
+    def run(self) -> None:
+        try:
+            self.sha = file_sha256(self.path)
+        except OSError as e:
+            self.error = e
+
+    def result(self) -> str:
+        self.join()
+        if self.error:
+            raise WorkbenchError(f"{self.path}: cannot read ({self.error})")
+        return self.sha
+
+
+def _ensure_run(store: Store, run: str, label: str | None, tags: dict[str, str]) -> None:
+    row = store.con.execute("SELECT label, tags FROM k6_runs WHERE run = ?", [run]).fetchone()
+    if row is None:
+        store.con.execute("INSERT INTO k6_runs VALUES (?, ?, MAP(?::VARCHAR[], ?::VARCHAR[]), now())",
+                          [run, label, list(tags), list(tags.values())])
+    elif tags or (label and label != row[0]):
+        merged = dict(row[1] or {})
+        merged.update(tags)
+        store.con.execute("UPDATE k6_runs SET label = coalesce(?, label), tags = MAP(?::VARCHAR[], ?::VARCHAR[])"
+                          " WHERE run = ?", [label, list(merged), list(merged.values()), run])
+
+
+def _delete_ingest(store: Store, ingest_id: int) -> None:
+    for table in ("k6_samples", "k6_summaries"):
+        store.con.execute(f"DELETE FROM {table} WHERE ingest_id = ?", [ingest_id])
+    store.con.execute("DELETE FROM ingests WHERE ingest_id = ?", [ingest_id])
+
+
+def _warn_if_duplicate_test(store: Store, run: str, ing: Ingest) -> None:
+    """Warn when this file's time range and request count equal points the run already held."""
+    rows = store.con.execute(
+        "SELECT ingest_id, date_trunc('second', min(ts)), date_trunc('second', max(ts)),"
+        " count(*) FILTER (WHERE metric = 'http_reqs') FROM k6_samples WHERE run = ? GROUP BY ingest_id",
+        [run]).fetchall()
+    mine = [r for r in rows if r[0] == ing.ingest_id]
+    if not mine:
+        return
+    for other in rows:
+        if other[0] != ing.ingest_id and other[1:] == mine[0][1:]:
+            ing.warn(f"this file has the same time range and request count ({other[3]}) as ingest "
+                     f"{other[0]} in run {run!r}: probably the same test in another format (JSON and CSV "
+                     "outputs are the same data; a run needs one points file per k6 instance)")
+
+
+# --------------------------------------------------------------------------------------------------
+# JSON points
+# --------------------------------------------------------------------------------------------------
+def _json_points_sql(src: str) -> str:
+    tag_cols = ", ".join(f"nullif(t.\"{tag}\", '')" for tag in COMMON_TAGS)
+    return f"""
+        INSERT INTO k6_samples
+        SELECT ?, ?, metric, ts, value, {tag_cols}, tags, metadata
+        FROM (SELECT metric, data.time AS ts, data.value AS value, data.tags AS tags,
+                     data.metadata AS metadata, json_transform(data.tags, '{_TAG_STRUCT}') AS t
+              FROM read_json({src}, format = 'newline_delimited', compression = 'auto',
+                             columns = {_JSON_SCHEMA})
+              WHERE type = 'Point')
+    """
+
+
+def _sql_str(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+class _Rejected(Exception):
+    """DuckDB's reader refused the file; the line-by-line pass will find out why."""
+
+
+_REJECTIONS = (duckdb.InvalidInputException, duckdb.ConstraintException, duckdb.ConversionException)
+
+
+def _ingest_json_points(store: Store, src: Path, run: str, ing: Ingest) -> None:
+    try:
+        ing.rows = store.con.execute(_json_points_sql(_sql_str(src)), [run, ing.ingest_id]).fetchone()[0]
+    except _REJECTIONS as e:
+        raise _Rejected(str(e)) from e
+    _json_metric_defs(store, src, run)
+
+
+def _json_metric_defs(store: Store, src: Path, run: str) -> None:
+    rows = store.con.execute(
+        f"SELECT DISTINCT data.name, data.type, data.contains, data.thresholds, CAST(data.submetrics AS VARCHAR)"
+        f" FROM read_json({_sql_str(src)}, format = 'newline_delimited', compression = 'auto',"
+        f" columns = {_METRIC_SCHEMA}) WHERE type = 'Metric'").fetchall()
+    for name, mtype, contains, thresholds, submetrics in rows:
+        subs = [s["name"] for s in json.loads(submetrics or "null") or []]
+        _upsert_metric(store, run, name, mtype, contains, thresholds or [], subs, "json")
+
+
+def _valid_json_line(line: bytes) -> bool:
+    try:
+        obj = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    if not isinstance(obj, dict) or not isinstance(obj.get("data"), dict):
+        return False
+    if obj.get("type") == "Metric":
+        return True
+    data = obj["data"]
+    value = data.get("value")
+    return (obj.get("type") == "Point" and isinstance(obj.get("metric"), str)
+            and isinstance(data.get("time"), str) and isinstance(value, int | float)
+            and not isinstance(value, bool) and (data.get("tags") is None or isinstance(data["tags"], dict)))
+
+
+@dataclass
+class _Cleaned:
+    path: Path
+    bad_lines: list[int]
+    warnings: list[str]
+
+
+def _valid_csv_line(header: list[str]):
+    width, vi, ti = len(header), header.index("metric_value"), header.index("timestamp")
+
+    def valid(line: bytes) -> bool:
+        try:
+            row = next(csv.reader([line.decode("utf-8")]))
+            float(row[vi])
+            return len(row) == width and bool(row[ti]) and bool(row[0])
+        except (ValueError, StopIteration, IndexError, UnicodeDecodeError):
+            return False
+
+    return valid
+
+
+def _clean_copy(path: Path, kind: str, skip_bad_lines: bool) -> _Cleaned:
+    """Copy the valid lines to a temp file; a bad last line without a newline is a truncated tail
+    (warn, keep the rest); any other bad line fails the ingest unless SKIP_BAD_LINES."""
+    is_csv = kind == "csv"
+    valid = _valid_csv_line(_csv_header(path)) if is_csv else _valid_json_line
+    fd, name = tempfile.mkstemp(prefix="k6-clean-", suffix=".csv" if is_csv else ".json")
+    bad: list[int] = []
+    last_no = 0
+    last_bad_unterminated = False
+    with os.fdopen(fd, "wb") as out, _opener(path)() as f:
+        for no, line in enumerate(f, start=1):
+            last_no = no
+            if is_csv and no == 1:
+                out.write(line)
+            elif not line.strip():
+                continue
+            elif valid(line):
+                out.write(line if line.endswith(b"\n") else line + b"\n")
+            else:
+                bad.append(no)
+                last_bad_unterminated = not line.endswith(b"\n")
+    truncated_tail = bool(bad) and bad[-1] == last_no and last_bad_unterminated
+    middle = bad[:-1] if truncated_tail else bad
+    warnings = []
+    if middle and not skip_bad_lines:
+        Path(name).unlink(missing_ok=True)
+        more = f" (and {len(middle) - 1} more)" if len(middle) > 1 else ""
+        raise WorkbenchError(f"{path}:{middle[0]}: corrupt line{more}; nothing was stored. Fix or remove "
+                             "it, or pass --skip-bad-lines to ingest the valid lines")
+    if truncated_tail:
+        warnings.append(f"{path}:{last_no}: last line is incomplete (k6 stopped mid-write); ingested the "
+                        f"complete lines before it")
+    if middle:
+        warnings.append(f"{path}: skipped {len(middle)} bad lines (first at line {middle[0]})")
+    return _Cleaned(Path(name), bad, warnings)
+
+
+# --------------------------------------------------------------------------------------------------
+# CSV points
+# --------------------------------------------------------------------------------------------------
+def _csv_header(path: Path) -> list[str]:
+    with _opener(path)() as f:
+        first = f.readline().decode("utf-8", errors="replace").strip().lstrip("\ufeff")
+    return next(csv.reader([first]))
+
+
+def _csv_time_expr(path: Path) -> str:
+    """SQL turning the `timestamp` column into TIMESTAMPTZ, for k6's CSV time formats."""
+    with _opener(path)() as f:
+        f.readline()
+        sample = f.readline().decode("utf-8", errors="replace")
+    try:
+        ts = next(csv.reader([sample]))[_csv_header(path).index("timestamp")]
+    except (StopIteration, IndexError):
+        ts = ""
+    if re.fullmatch(r"\d+", ts):
+        digits = len(ts)
+        if digits <= 11:
+            return "to_timestamp(CAST(\"timestamp\" AS DOUBLE))"
+        if digits <= 14:
+            return "make_timestamptz(CAST(\"timestamp\" AS BIGINT) * 1000)"
+        if digits <= 17:
+            return "make_timestamptz(CAST(\"timestamp\" AS BIGINT))"
+        return "make_timestamptz(CAST(\"timestamp\" AS BIGINT) // 1000)"
+    return "CAST(\"timestamp\" AS TIMESTAMPTZ)"
+
+
+def _kv_pairs_sql(col: str) -> str:
+    """`k=v&k2=v2` (k6's extra_tags/metadata CSV columns) -> list of {key, value} structs."""
+    return (f"list_transform(list_filter(string_split(coalesce(\"{col}\", ''), '&'), lambda s: s <> ''),"
+            f" lambda s: {{'key': split_part(s, '=', 1), 'value': substr(s, length(split_part(s, '=', 1)) + 2)}})")
+
+
+def _csv_points_sql(path: Path, header: list[str]) -> str:
+    known = {"metric_name", "timestamp", "metric_value", "extra_tags", "metadata"}
+    tag_names = [h for h in header if h not in known]
+    pairs = ", ".join(f"{{'key': '{t}', 'value': \"{t}\"}}" for t in tag_names)
+    tag_list = f"list_filter([{pairs}], lambda e: e.value IS NOT NULL AND e.value <> '')" if pairs else "[]"
+    if "extra_tags" in header:
+        tag_list = f"list_concat({tag_list}, {_kv_pairs_sql('extra_tags')})"
+    meta = (f"CASE WHEN coalesce(metadata, '') = '' THEN NULL ELSE to_json(map_from_entries("
+            f"{_kv_pairs_sql('metadata')})) END") if "metadata" in header else "NULL"
+    cols = ", ".join(f"nullif(\"{t}\", '')" if t in header else "NULL" for t in COMMON_TAGS)
+    types = ", ".join(f"'{h}': '{'DOUBLE' if h == 'metric_value' else 'VARCHAR'}'" for h in header)
+    return f"""
+        INSERT INTO k6_samples
+        SELECT ?, ?, metric_name, {_csv_time_expr(path)}, metric_value, {cols},
+               to_json(map_from_entries({tag_list})), {meta}
+        FROM read_csv({_sql_str(path)}, header = true, compression = 'auto', quote = '"', escape = '"',
+                      strict_mode = true, null_padding = false, columns = {{{types}}})
+    """
+
+
+def _ingest_csv_points(store: Store, src: Path, run: str, ing: Ingest) -> None:
+    try:
+        ing.rows = store.con.execute(_csv_points_sql(src, _csv_header(src)), [run, ing.ingest_id]).fetchone()[0]
+    except _REJECTIONS as e:
+        raise _Rejected(str(e)) from e
+    # CSV carries no metric types: built-ins have documented ones; custom ones come from a summary or
+    # are inferred (and the summary output says so).
+    for (name,) in store.con.execute("SELECT DISTINCT metric FROM k6_samples WHERE ingest_id = ?",
+                                     [ing.ingest_id]).fetchall():
+        if name in BUILTIN_TYPES:
+            mtype, contains = BUILTIN_TYPES[name]
+            _upsert_metric(store, run, name, mtype, contains, [], [], "builtin", keep_better=True)
+        else:
+            mtype = _infer_type(store, ing.ingest_id, name)
+            _upsert_metric(store, run, name, mtype, None, [], [], "inferred", keep_better=True)
+
+
+def _infer_type(store: Store, ingest_id: int, metric: str) -> str:
+    only01 = store.con.execute(
+        "SELECT bool_and(value IN (0, 1)) FROM k6_samples WHERE ingest_id = ? AND metric = ?",
+        [ingest_id, metric]).fetchone()[0]
+    return "rate" if only01 else "trend"
+
+
+_SOURCE_RANK = {"inferred": 0, "builtin": 1, "summary": 2, "json": 3}
+
+
+def _upsert_metric(store: Store, run: str, name: str, mtype: str, contains: str | None,
+                   thresholds: list[str], submetrics: list[str], source: str, keep_better: bool = False) -> None:
+    row = store.con.execute("SELECT type_source, thresholds, submetrics FROM k6_metrics WHERE run = ? AND metric = ?",
+                            [run, name]).fetchone()
+    if row is None:
+        store.con.execute("INSERT INTO k6_metrics VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          [run, name, mtype, contains, thresholds, submetrics, source])
+        return
+    if keep_better and _SOURCE_RANK[row[0]] >= _SOURCE_RANK[source]:
+        return
+    thresholds = sorted(set(thresholds) | set(row[1] or []))
+    submetrics = sorted(set(submetrics) | set(row[2] or []))
+    store.con.execute("UPDATE k6_metrics SET type = ?, contains = coalesce(?, contains), thresholds = ?,"
+                      " submetrics = ?, type_source = ? WHERE run = ? AND metric = ?",
+                      [mtype, contains, thresholds, submetrics, source, run, name])
+
+
+# --------------------------------------------------------------------------------------------------
+# Summaries
+# --------------------------------------------------------------------------------------------------
+def _legacy_type(stats: dict) -> str:
+    keys = set(stats) - {"thresholds"}
+    if {"passes", "fails"} & keys:
+        return "rate"
+    if keys <= {"count", "rate"}:
+        return "counter"
+    if keys <= {"value", "min", "max"}:
+        return "gauge"
+    return "trend"
+
+
+def normalise_summary(obj: dict, kind: str) -> tuple[dict, float | None]:
+    """Both summary shapes -> ({metric: {type, contains, values, thresholds: {expr: {ok}}}}, duration_ms)."""
+    out: dict[str, dict] = {}
+    duration = None
+    if kind == "handle-summary":
+        duration = (obj.get("state") or {}).get("testRunDurationMs")
+        for name, m in obj["metrics"].items():
+            thresholds = {expr: {"ok": bool(v.get("ok"))} for expr, v in (m.get("thresholds") or {}).items()}
+            out[name] = {"type": m.get("type"), "contains": m.get("contains"), "values": m.get("values", {}),
+                         "thresholds": thresholds}
+    else:  # --summary-export: flat stats; thresholds map expr -> true when FAILED
+        for name, stats in obj["metrics"].items():
+            values = {k: v for k, v in stats.items() if k != "thresholds"}
+            thresholds = {expr: {"ok": not failed} for expr, failed in (stats.get("thresholds") or {}).items()}
+            base = name.split("{", 1)[0]
+            mtype, contains = BUILTIN_TYPES.get(base, (_legacy_type(stats), None))
+            out[name] = {"type": mtype, "contains": contains, "values": values, "thresholds": thresholds}
+        # counters carry count and rate = count / duration: recover the duration exactly
+        for m in out.values():
+            v = m["values"]
+            if m["type"] == "counter" and v.get("rate") and v.get("count"):
+                duration = v["count"] / v["rate"] * 1000.0
+                break
+    return out, duration
+
+
+def _ingest_summary(store: Store, path: Path, run: str, kind: str, ing: Ingest) -> None:
+    obj = _load_json_file(path)
+    metrics, duration = normalise_summary(obj, kind)
+    existing = store.con.execute("SELECT ingest_id FROM k6_summaries WHERE run = ?", [run]).fetchone()
+    if existing is not None:
+        raise WorkbenchError(f"{path}: run {run!r} already has a summary (ingest {existing[0]}); a run holds "
+                             "at most one summary — use another --run, or --replace with the same file")
+    store.con.execute("INSERT INTO k6_summaries VALUES (?, ?, ?, ?, ?)",
+                      [run, ing.ingest_id, kind, duration, json.dumps(metrics)])
+    for name, m in metrics.items():
+        if "{" in name:
+            continue
+        subs = [s for s in metrics if s.startswith(name + "{")]
+        _upsert_metric(store, run, name, m["type"] or "trend", m["contains"], list(m["thresholds"]), subs,
+                       "summary", keep_better=True)
+        # a summary knows the thresholds and submetrics even when the points came from CSV
+        store.con.execute(
+            "UPDATE k6_metrics SET thresholds = list_distinct(list_concat(thresholds, ?::VARCHAR[])),"
+            " submetrics = list_distinct(list_concat(submetrics, ?::VARCHAR[])) WHERE run = ? AND metric = ?",
+            [list(m["thresholds"]), subs, run, name])
+    ing.rows = len(metrics)
+
+
+# --------------------------------------------------------------------------------------------------
+# Demo samples
+# --------------------------------------------------------------------------------------------------
+def load_samples(store: Store, sample_dir: Path) -> str:
+    """Ingest data/samples/k6/: each `<run>.json.gz|.csv.gz` with its `<run>.summary.json`."""
+    d = Path(sample_dir) / "k6"
+    runs = []
+    manifest = d / "runs.json"
+    spec = json.loads(manifest.read_text()) if manifest.exists() else {}
+    for points in sorted(d.glob("*.json.gz")):
+        run = points.name[: -len(".json.gz")]
+        files = [points] + sorted(d.glob(f"{run}.summary.json"))
+        meta = spec.get(run, {})
+        ingest_files(store, files, run, label=meta.get("label"), tags=meta.get("tags"))
+        runs.append(run)
+    return f"k6 runs: {', '.join(runs) or 'none'}"
+
