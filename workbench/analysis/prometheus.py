@@ -1,0 +1,86 @@
+"""Prometheus series sets read back from the store: listings, long DataFrames, the `prom series` JSON."""
+
+from __future__ import annotations
+
+import math
+
+import duckdb
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+
+_SPECIAL = {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}
+
+
+def list_series(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """One row per series set: name, query, preset, url, result_type, start, end, step_s, series, points,
+    warnings, ingest_id, created_at (newest first)."""
+    return con.execute(
+        """
+        SELECT s.name, s.query, s.preset, s.url, s.result_type, s.start_ts AS start, s.end_ts AS "end",
+               s.step_s, count(p.series_id) AS series, coalesce(sum(p.points), 0)::BIGINT AS points,
+               s.warnings, s.ingest_id, s.created_at
+        FROM prom_series_sets s LEFT JOIN prom_series p USING (ingest_id)
+        GROUP BY ALL ORDER BY s.created_at DESC, s.name
+        """
+    ).df()
+
+
+def _ingest_of(con: duckdb.DuckDBPyConnection, name: str) -> int:
+    row = con.execute("SELECT ingest_id FROM prom_series_sets WHERE name = ?", [name]).fetchone()
+    if row is None:
+        known = [r[0] for r in con.execute("SELECT name FROM prom_series_sets ORDER BY name").fetchall()]
+        hint = f"known: {', '.join(known)}" if known else "none stored yet: collect or ingest prometheus first"
+        raise WorkbenchError(f"no Prometheus series set named {name!r} ({hint})")
+    return row[0]
+
+
+def series_frame(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:
+    """Long frame of set NAME: ts (UTC datetime), value (float, NaN/±Inf kept), labels (Prometheus text)."""
+    ingest_id = _ingest_of(con, name)
+    df = con.execute(
+        "SELECT p.ts, p.value, s.labels_text AS labels FROM prom_points p JOIN prom_series s USING (series_id)"
+        " WHERE s.ingest_id = ? ORDER BY s.series_id, p.ts",
+        [ingest_id],
+    ).df()
+    df["ts"] = pd.to_datetime(df["ts"], utc=True)
+    df["value"] = df["value"].astype("float64")
+    df["labels"] = df["labels"].astype(str)
+    return df
+
+
+def _json_value(v: float) -> float | int | str:
+    if math.isnan(v) or math.isinf(v):
+        return _SPECIAL[str(v)]
+    return v
+
+
+def _json_ts(us: int) -> float | int:
+    return us // 1_000_000 if us % 1_000_000 == 0 else round(us / 1_000_000, 3)
+
+
+def series_json(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
+    """`[{"labels": {...}, "points": [[UNIX_TS, VALUE], ...]}]`, NaN/±Inf as "NaN", "+Inf", "-Inf"."""
+    ingest_id = _ingest_of(con, name)
+    series = con.execute(
+        "SELECT series_id, map_keys(labels), map_values(labels) FROM prom_series WHERE ingest_id = ?"
+        " ORDER BY series_id", [ingest_id]).fetchall()
+    rows = con.execute(
+        "SELECT p.series_id, epoch_us(p.ts), p.value FROM prom_points p JOIN prom_series s USING (series_id)"
+        " WHERE s.ingest_id = ? ORDER BY p.series_id, p.ts", [ingest_id]).fetchall()
+    points: dict[int, list] = {}
+    for sid, us, value in rows:
+        points.setdefault(sid, []).append([_json_ts(us), _json_value(value)])
+    return [{"labels": dict(zip(keys or [], values or [], strict=True)), "points": points.get(sid, [])}
+            for sid, keys, values in series]
+
+
+def series_csv_rows(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
+    """Flat rows for CSV: ts (ISO UTC), unix_ts, labels, value (NaN/±Inf as Prometheus spells them)."""
+    out = []
+    for s in series_json(con, name):
+        text = "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(s["labels"].items())) + "}"
+        for t, v in s["points"]:
+            iso = pd.Timestamp(t, unit="s", tz="UTC").isoformat()
+            out.append({"ts": iso, "unix_ts": t, "labels": text, "value": v})
+    return out
