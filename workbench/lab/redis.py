@@ -70,6 +70,15 @@ class RedisServer:
     def stop(self) -> None:
         stop_process(self.proc)
 
+    def restart(self, timeout_s: float = 15.0) -> None:
+        """Stop and start the same server (same port and config; a new run_id, counters from zero)."""
+        self.stop()
+        binary = find_binary("redis-server", "/usr/bin/redis-server")
+        self.proc = subprocess.Popen([binary, str(self.dir / "redis.conf")], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        wait_for(lambda: port_open(self.port), timeout_s, f"redis-server on {self.address}", self.proc,
+                 self.dir / "redis.log")
+
     def __enter__(self) -> RedisServer:
         return self
 
