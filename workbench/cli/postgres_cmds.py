@@ -1,1 +1,108 @@
-"""CLI commands for postgres (placeholder until its issue lands)."""
+"""`workbench collect postgres` and the `workbench pg` group (pg top)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from workbench.analysis.postgres import ORDER_BY, pg_top
+from workbench.cli.groups import collect, db_of, main
+from workbench.cli.output import err_console, format_option, info, print_json, print_table, warn
+from workbench.errors import WorkbenchError
+from workbench.sources.postgres import collect as collect_snapshot
+from workbench.store import reading
+
+
+def parse_duration(text: str) -> float:
+    """'60s', '5m', '1h', '90' (seconds) -> seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", text or "")
+    if not m:
+        raise WorkbenchError(f"--every {text!r}: use a duration such as 30s, 5m or 1h")
+    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+    return float(m.group(1)) * scale
+
+
+@collect.command("postgres")
+@click.option("--dsn", envvar="WORKBENCH_PG_DSN", metavar="DSN",
+              help="libpq URL or key=value string; default: PGHOST/PGPORT/PGUSER/PGDATABASE/PGSERVICE, ~/.pgpass.")
+@click.option("--label", help="Label stored with the snapshot (e.g. baseline, after-index).")
+@click.option("--every", metavar="DURATION", help="Take a snapshot every DURATION (e.g. 60s); needs --count.")
+@click.option("--count", type=click.IntRange(min=1), default=1, show_default=True, help="Number of snapshots.")
+@click.option("--statement-timeout", "statement_timeout_ms", type=click.IntRange(min=100), default=10_000,
+              show_default=True, help="statement_timeout (ms) of the read-only session.")
+@click.pass_context
+def collect_postgres(ctx: click.Context, dsn: str | None, label: str | None, every: str | None, count: int,
+                     statement_timeout_ms: int) -> None:
+    """Snapshot pg_stat_statements and health views from a live PostgreSQL (read-only).
+
+    The session is read-only (default_transaction_read_only) with statement and lock timeouts and
+    application_name=workbench; the password is never stored or printed.
+
+    \b
+    Example:
+        workbench collect postgres --dsn postgresql://app@db:5432/app --label baseline
+        PGSERVICE=staging workbench collect postgres --every 60s --count 10
+    """
+    interval = parse_duration(every) if every else 0.0
+    if count > 1 and not every:
+        raise WorkbenchError("--count > 1 needs --every DURATION (e.g. --every 60s)")
+
+    def one() -> None:
+        sid, snap = collect_snapshot(dsn, db_of(ctx), label=label, statement_timeout_ms=statement_timeout_ms)
+        for w in snap.warnings:
+            warn(w)
+        m = snap.meta
+        info(f"snapshot {sid}: {m['host']}:{m['port']}/{m['dbname']} PostgreSQL {m['server_version']}, "
+             f"pg_stat_statements {m['pgss_version']}, {len(snap.statements)} statements")
+
+    if count == 1:
+        one()
+        return
+    with Progress(TextColumn("[bold]collect postgres"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeRemainingColumn(), console=err_console, transient=False) as progress:
+        task = progress.add_task("snapshots", total=count)
+        for i in range(count):
+            started = time.monotonic()
+            one()
+            progress.advance(task)
+            if i < count - 1:
+                time.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+
+@main.group()
+def pg() -> None:
+    """PostgreSQL analysis over stored snapshots."""
+
+
+@pg.command("top")
+@click.option("--from", "from_snap", type=int, metavar="SNAP", help="First snapshot (default: the one before --to).")
+@click.option("--to", "to_snap", type=int, metavar="SNAP", help="Second snapshot (default: the latest).")
+@click.option("--by", type=click.Choice(list(ORDER_BY)), default="total_time", show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--label", help="Only consider snapshots with this label.")
+@format_option()
+@click.pass_context
+def pg_top_cmd(ctx: click.Context, from_snap: int | None, to_snap: int | None, by: str, limit: int,
+               label: str | None, fmt: str) -> None:
+    """Top statements between two snapshots of one server (deltas that survive stats resets).
+
+    \b
+    Example:
+        workbench pg top
+        workbench pg top --from 3 --to 7 --by io --limit 10 --format json
+    """
+    with reading(db_of(ctx)) as store:
+        res = pg_top(store, from_snap, to_snap, by, label)
+    doc = res.to_dict(limit)
+    if fmt == "json":
+        print_json(doc)
+        return
+    if res.reset:
+        warn("statistics were reset between the snapshots: " + "; ".join(res.reset_reasons))
+    rows = [dict(r, query=(r["query"] or "")[:80]) for r in doc["statements"]]
+    print_table(rows, ["queryid", "datname", "calls", "total_exec_time_ms", "mean_exec_time_ms", "rows",
+                       "hit_ratio", "time_share", "query"],
+                title=f"snapshots {doc['from']} -> {doc['to']} ({doc['interval_s']:.0f} s)")

@@ -1,0 +1,362 @@
+"""PostgreSQL analysis over stored snapshots: statement deltas that survive resets, and health checks.
+
+Pure functions of an open Store (read-only is enough); they return DataFrames or small result objects.
+Deltas are only taken between two snapshots of one server (system identifier + host/port/database).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+from workbench.store import Store
+
+# Cumulative pg_stat_statements counters (normalised names); min/max/mean/stddev are not deltas.
+COUNTERS = [
+    "plans", "total_plan_time_ms", "calls", "total_exec_time_ms", "rows",
+    "shared_blks_hit", "shared_blks_read", "shared_blks_dirtied", "shared_blks_written",
+    "local_blks_hit", "local_blks_read", "local_blks_dirtied", "local_blks_written",
+    "temp_blks_read", "temp_blks_written", "shared_blk_read_time_ms", "shared_blk_write_time_ms",
+    "local_blk_read_time_ms", "local_blk_write_time_ms", "temp_blk_read_time_ms", "temp_blk_write_time_ms",
+    "wal_records", "wal_fpi", "wal_bytes", "jit_functions", "jit_generation_time_ms",
+    "jit_inlining_count", "jit_inlining_time_ms", "jit_optimization_count", "jit_optimization_time_ms",
+    "jit_emission_count", "jit_emission_time_ms", "jit_deform_count", "jit_deform_time_ms",
+]
+KEY = ["queryid", "dbid", "userid", "toplevel"]
+ORDER_BY = {
+    "total_time": ["total_exec_time_ms"],
+    "mean_time": ["mean_exec_time_ms"],
+    "calls": ["calls"],
+    "io": ["shared_blks_read", "shared_blk_read_time_ms"],
+}
+_SERVER = ("coalesce(system_identifier, '?') || '|' || host || ':' || port::VARCHAR || '/' || dbname")
+
+
+def ratio(num: Any, den: Any) -> Any:
+    """num/den elementwise; NaN (not an error) where den is 0 or missing."""
+    num = pd.to_numeric(num, errors="coerce")
+    den = pd.to_numeric(den, errors="coerce")
+    if isinstance(den, pd.Series):
+        return num / den.where(den > 0)
+    return float(num) / float(den) if den and den > 0 and not pd.isna(den) else float("nan")
+
+
+# -- snapshots ----------------------------------------------------------------------------------------
+def snapshots(store: Store, label: str | None = None) -> pd.DataFrame:
+    """All PostgreSQL snapshots (oldest first) with a `server` key; optionally only LABEL's."""
+    sql = (f"SELECT snapshot_id, taken_at, label, system_identifier, host, port, dbname, server_version,"
+           f" pgss_version, pgss_stats_reset, {_SERVER} AS server FROM pg_snapshots")
+    params: list = []
+    if label is not None:
+        sql += " WHERE label = ?"
+        params.append(label)
+    return store.query_df(sql + " ORDER BY taken_at, snapshot_id", params)
+
+
+@dataclass
+class SnapshotPair:
+    """Two snapshots of one server, oldest first."""
+
+    from_id: int
+    to_id: int
+    from_at: pd.Timestamp
+    to_at: pd.Timestamp
+    server: str
+
+    @property
+    def interval_s(self) -> float:
+        return (self.to_at - self.from_at).total_seconds()
+
+
+def resolve_pair(store: Store, from_snap: int | None = None, to_snap: int | None = None,
+                 label: str | None = None) -> SnapshotPair:
+    """The snapshots to compare: defaults to the last two of one server (of LABEL when given)."""
+    snaps = snapshots(store, label)
+    every = snapshots(store) if label is not None else snaps
+    if snaps.empty:
+        what = f" labelled {label!r}" if label else ""
+        raise WorkbenchError(f"no PostgreSQL snapshots{what} in the store: run `workbench collect postgres` twice")
+
+    def row(sid: int) -> pd.Series:
+        hit = every[every.snapshot_id == sid]
+        if hit.empty:
+            raise WorkbenchError(f"no PostgreSQL snapshot {sid}: see `workbench ls snapshots`")
+        return hit.iloc[0]
+
+    to = row(to_snap) if to_snap is not None else snaps.iloc[-1]
+    if from_snap is not None:
+        fr = row(from_snap)
+    else:
+        earlier = snaps[(snaps.server == to.server) & (snaps.snapshot_id != to.snapshot_id)
+                        & (snaps.taken_at <= to.taken_at)]
+        if earlier.empty:
+            raise WorkbenchError(f"only one snapshot ({to.snapshot_id}) of server {to.host}:{to.port}/{to.dbname}:"
+                                 " take another with `workbench collect postgres` (deltas need two)")
+        fr = earlier.iloc[-1]
+    if fr.server != to.server:
+        raise WorkbenchError(f"snapshots {fr.snapshot_id} ({fr.host}:{fr.port}/{fr.dbname}) and {to.snapshot_id} "
+                             f"({to.host}:{to.port}/{to.dbname}) come from different servers: deltas refused;"
+                             " pick two snapshots of one server (`workbench ls snapshots`)")
+    if fr.taken_at > to.taken_at:
+        fr, to = to, fr
+    return SnapshotPair(int(fr.snapshot_id), int(to.snapshot_id), fr.taken_at, to.taken_at, to.server)
+
+
+# -- statement deltas ---------------------------------------------------------------------------------
+@dataclass
+class TopResult:
+    """`workbench pg top`: per-statement deltas between two snapshots."""
+
+    pair: SnapshotPair
+    reset: bool
+    reset_reasons: list[str]
+    statements: pd.DataFrame
+    gone: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, limit: int | None = None) -> dict[str, Any]:
+        cols = ["queryid", "dbid", "datname", "userid", "toplevel", "query", "calls", "total_exec_time_ms",
+                "mean_exec_time_ms", "rows", "shared_blks_hit", "shared_blks_read", "hit_ratio", "time_share"]
+        df = self.statements if limit is None else self.statements.head(limit)
+        rows = [{c: _py(r[c]) for c in cols} for r in df.to_dict("records")]
+        return {"from": self.pair.from_id, "to": self.pair.to_id, "interval_s": self.pair.interval_s,
+                "reset": self.reset, "statements": rows}
+
+
+def _py(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, np.bool_ | bool):
+        return bool(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
+def statement_deltas(store: Store, pair: SnapshotPair) -> TopResult:
+    """Per statement (queryid, dbid, userid, toplevel) counter deltas; never negative.
+
+    A statement whose counters went down, whose stats_since moved past the first snapshot, or any
+    statement after a pg_stat_statements reset (stats_reset moved) counts from zero: its delta is its
+    whole counter in the second snapshot. New statements count in full; vanished ones are dropped.
+    """
+    cols = ", ".join(KEY + COUNTERS + ["stats_since"])
+    f = store.query_df(f"SELECT {cols} FROM pg_statements WHERE snapshot_id = ?", [pair.from_id])
+    t = store.query_df(f"SELECT {cols} FROM pg_statements WHERE snapshot_id = ?", [pair.to_id])
+    meta = store.query_df("SELECT snapshot_id, pgss_stats_reset, pgss_dealloc, postmaster_start FROM pg_snapshots"
+                          " WHERE snapshot_id IN (?, ?)", [pair.from_id, pair.to_id]).set_index("snapshot_id")
+    reasons = []
+    r_from, r_to = meta.loc[pair.from_id, "pgss_stats_reset"], meta.loc[pair.to_id, "pgss_stats_reset"]
+    global_reset = bool(pd.notna(r_to) and (pd.isna(r_from) or r_to != r_from) and r_to > pair.from_at)
+    if global_reset:
+        reasons.append(f"pg_stat_statements_info.stats_reset moved to {r_to.isoformat()}")
+    for df in (f, t):
+        df["toplevel_key"] = df["toplevel"].astype("object").where(df["toplevel"].notna(), "na").astype(str)
+    key = ["queryid", "dbid", "userid", "toplevel_key"]
+    m = t.merge(f.drop(columns=["toplevel"]), on=key, how="left", suffixes=("", "_from"), indicator=True)
+    is_new = m["_merge"] == "left_only"
+    went_down = pd.Series(False, index=m.index)
+    for c in COUNTERS:
+        went_down |= (m[c].astype("float64") < m[c + "_from"].astype("float64") - 1e-6).fillna(False)
+    since_moved = (m["stats_since"].notna() & (m["stats_since"] > pair.from_at) & ~is_new)
+    whole = is_new | went_down | since_moved | global_reset
+    if went_down.any():
+        reasons.append(f"{int(went_down.sum())} statements' counters went down")
+    if since_moved.any():
+        reasons.append(f"{int(since_moved.sum())} statements' stats_since moved")
+    out = m[KEY].copy()
+    for c in COUNTERS:
+        cur = m[c].astype("float64")
+        prev = m[c + "_from"].astype("float64").fillna(0.0)
+        out[c] = np.where(whole, cur, cur - prev).clip(min=0)
+    out["is_new"] = is_new.to_numpy()
+    out = out[out["calls"].fillna(0) > 0].copy()
+    out["mean_exec_time_ms"] = ratio(out["total_exec_time_ms"], out["calls"])
+    out["hit_ratio"] = ratio(out["shared_blks_hit"], out["shared_blks_hit"] + out["shared_blks_read"])
+    total = out["total_exec_time_ms"].sum()
+    out["time_share"] = out["total_exec_time_ms"] / total if total > 0 else np.nan
+    for c in ("calls", "rows", "shared_blks_hit", "shared_blks_read", "plans", "wal_records"):
+        out[c] = out[c].round().astype("Int64")
+    names = store.query_df("SELECT datid AS dbid, datname FROM pg_databases WHERE snapshot_id = ?", [pair.to_id])
+    texts = store.query_df("SELECT queryid, query FROM pg_query_texts q JOIN pg_snapshots s"
+                           " ON q.system_identifier = coalesce(s.system_identifier, s.host || ':' || s.port::VARCHAR)"
+                           " WHERE s.snapshot_id = ?", [pair.to_id])
+    out = out.merge(names, on="dbid", how="left").merge(texts, on="queryid", how="left")
+    gone = int(len(f) - (m["_merge"] == "both").sum())
+    return TopResult(pair, bool(reasons), reasons, out.reset_index(drop=True), gone)
+
+
+def pg_top(store: Store, from_snap: int | None = None, to_snap: int | None = None, by: str = "total_time",
+           label: str | None = None) -> TopResult:
+    """Statements ranked BY (total_time | mean_time | calls | io) between two snapshots of one server."""
+    if by not in ORDER_BY:
+        raise WorkbenchError(f"--by {by!r}: use one of {', '.join(ORDER_BY)}")
+    res = statement_deltas(store, resolve_pair(store, from_snap, to_snap, label))
+    res.statements = res.statements.sort_values(ORDER_BY[by], ascending=False, na_position="last",
+                                                kind="stable").reset_index(drop=True)
+    res.statements["cum_time_share"] = res.statements["time_share"].cumsum() if by == "total_time" else np.nan
+    return res
+
+
+def mean_time_outliers(top: pd.DataFrame, factor: float = 5.0, min_calls: int = 1) -> pd.DataFrame:
+    """Statements whose mean time is FACTOR x the median statement's mean or more."""
+    df = top[top["calls"] >= min_calls]
+    if df.empty:
+        return df
+    med = df["mean_exec_time_ms"].median()
+    return df[df["mean_exec_time_ms"] >= factor * med].sort_values("mean_exec_time_ms", ascending=False)
+
+
+def calls_heavy(top: pd.DataFrame, max_mean_ms: float = 1.0, min_calls_share: float = 0.05) -> pd.DataFrame:
+    """N+1 suspects: cheap statements (mean < MAX_MEAN_MS) making up a large share of all calls."""
+    if top.empty:
+        return top
+    share = top["calls"].astype("float64") / float(top["calls"].sum())
+    df = top.assign(calls_share=share)
+    return df[(df.calls_share >= min_calls_share) & (df.mean_exec_time_ms < max_mean_ms)].sort_values(
+        "calls", ascending=False)
+
+
+# -- health (one snapshot; deltas against FROM where given) -------------------------------------------
+def latest_snapshot(store: Store, label: str | None = None) -> int | None:
+    """The newest snapshot id (of LABEL when given), or None when there is none."""
+    snaps = snapshots(store, label)
+    return None if snaps.empty else int(snaps.iloc[-1].snapshot_id)
+
+
+def _snap(store: Store, table: str, sid: int) -> pd.DataFrame:
+    return store.query_df(f"SELECT * FROM {table} WHERE snapshot_id = ?", [sid])
+
+
+def table_stats(store: Store, to_snap: int, from_snap: int | None = None) -> pd.DataFrame:
+    """Per table: seq vs index scans (deltas when FROM is given), seq-scan ratio, size, dead tuples."""
+    t = _snap(store, "pg_tables", to_snap)
+    if from_snap is not None and not t.empty:
+        f = _snap(store, "pg_tables", from_snap)[["relid", "seq_scan", "idx_scan", "seq_tup_read"]]
+        t = t.merge(f, on="relid", how="left", suffixes=("", "_from"))
+        for c in ("seq_scan", "idx_scan", "seq_tup_read"):
+            prev = t[c + "_from"].fillna(0)
+            t[c] = (t[c].fillna(0) - prev).where(t[c].fillna(0) >= prev, t[c]).clip(lower=0)
+    t["seq_scan_ratio"] = ratio(t["seq_scan"], t["seq_scan"].fillna(0) + t["idx_scan"].fillna(0))
+    t["dead_tuple_ratio"] = ratio(t["n_dead_tup"], t["n_live_tup"].fillna(0) + t["n_dead_tup"].fillna(0))
+    t["table"] = t["schemaname"] + "." + t["relname"]
+    cols = ["table", "seq_scan", "idx_scan", "seq_tup_read", "seq_scan_ratio", "n_live_tup", "n_dead_tup",
+            "dead_tuple_ratio", "table_bytes", "indexes_bytes", "total_bytes"]
+    return t[cols].sort_values(["seq_tup_read", "total_bytes"], ascending=False).reset_index(drop=True)
+
+
+def unused_indexes(store: Store, sid: int) -> pd.DataFrame:
+    """Valid indexes never scanned since stats reset that back no constraint (not unique, not PK)."""
+    return store.query_df(
+        "SELECT schemaname || '.' || relname AS table, indexrelname AS index, size_bytes, idx_scan, indexdef"
+        " FROM pg_indexes WHERE snapshot_id = ? AND coalesce(idx_scan, 0) = 0 AND is_valid"
+        " AND NOT is_unique AND NOT is_primary AND constraint_type IS NULL ORDER BY size_bytes DESC", [sid])
+
+
+def duplicate_indexes(store: Store, sid: int) -> pd.DataFrame:
+    """Indexes whose key columns are a prefix of another valid index on the same table with the same
+    access method and predicate (the shorter one is redundant unless it enforces uniqueness)."""
+    ix = _snap(store, "pg_indexes", sid)
+    out = []
+    for _, grp in ix.groupby("relid"):
+        recs = grp.to_dict("records")
+        for a in recs:
+            for b in recs:
+                if a["indexrelid"] == b["indexrelid"] or not b["is_valid"] or a["amname"] != b["amname"]:
+                    continue
+                if (a["predicate"] or None) != (b["predicate"] or None):
+                    continue
+                ka, kb = list(a["key_columns"]), list(b["key_columns"])
+                if len(ka) > len(kb) or kb[:len(ka)] != ka:
+                    continue
+                if a["is_unique"] or a["constraint_type"] is not None:
+                    if not (ka == kb and b["is_unique"] and not b["constraint_type"] and a["constraint_type"]):
+                        continue  # a enforces something b does not
+                    a, b = b, a  # identical unique indexes: the one without the constraint is redundant
+                if ka == kb and not a["is_unique"] and not b["is_unique"] and a["indexrelname"] < b["indexrelname"]:
+                    continue  # identical plain indexes: report the later name once
+                out.append({"table": f"{a['schemaname']}.{a['relname']}", "index": a["indexrelname"],
+                            "covered_by": b["indexrelname"], "columns": ", ".join(a["key_columns"]),
+                            "size_bytes": a["size_bytes"], "idx_scan": a["idx_scan"]})
+    df = pd.DataFrame(out, columns=["table", "index", "covered_by", "columns", "size_bytes", "idx_scan"])
+    return df.drop_duplicates(subset=["table", "index"]).reset_index(drop=True)
+
+
+def bloat(store: Store, sid: int) -> pd.DataFrame:
+    """Estimated table and btree-index bloat (an estimate from pg_stats; is_na marks unreliable rows)."""
+    return store.query_df(
+        "SELECT kind, schemaname || '.' || relname AS table, indexrelname AS index, real_bytes, bloat_bytes,"
+        " bloat_ratio, is_na FROM pg_bloat WHERE snapshot_id = ? ORDER BY bloat_bytes DESC NULLS LAST", [sid])
+
+
+def hit_ratios(store: Store, to_snap: int, from_snap: int | None = None) -> dict[str, pd.DataFrame]:
+    """Buffer cache hit ratios for databases, tables and indexes; NaN (no division by zero) without reads.
+
+    Over the interval when FROM is given (counter deltas), else since the statistics were reset.
+    """
+    specs = {"databases": ("pg_databases", "datid", "datname", "blks_hit", "blks_read"),
+             "tables": ("pg_tables", "relid", "relname", "heap_blks_hit", "heap_blks_read"),
+             "indexes": ("pg_indexes", "indexrelid", "indexrelname", "idx_blks_hit", "idx_blks_read")}
+    out = {}
+    for name, (table, key, label, hit, read) in specs.items():
+        t = _snap(store, table, to_snap)[[key, label, hit, read]]
+        if from_snap is not None:
+            f = _snap(store, table, from_snap)[[key, hit, read]]
+            t = t.merge(f, on=key, how="left", suffixes=("", "_from"))
+            for c in (hit, read):
+                prev = t[c + "_from"].fillna(0)
+                t[c] = (t[c] - prev).where(t[c] >= prev, t[c])
+            t = t.drop(columns=[hit + "_from", read + "_from"])
+        t = t.rename(columns={label: "name", hit: "blks_hit", read: "blks_read"})
+        t["hit_ratio"] = ratio(t["blks_hit"], t["blks_hit"].fillna(0) + t["blks_read"].fillna(0))
+        t["below_99pct"] = t["hit_ratio"] < 0.99
+        out[name] = t.drop(columns=[key]).sort_values("blks_read", ascending=False).reset_index(drop=True)
+    return out
+
+
+def vacuum_staleness(store: Store, sid: int, stale_after_s: float = 86400.0) -> pd.DataFrame:
+    """Per table: time since the last (auto)vacuum/analyze at snapshot time, dead tuples, changes since
+    analyze; `stale` when never vacuumed/analyzed or older than STALE_AFTER_S with dead tuples."""
+    df = store.query_df(
+        "SELECT t.schemaname || '.' || t.relname AS table, t.n_live_tup, t.n_dead_tup, t.n_mod_since_analyze,"
+        " epoch(s.taken_at) - epoch(greatest(t.last_vacuum, t.last_autovacuum)) AS since_vacuum_s,"
+        " epoch(s.taken_at) - epoch(greatest(t.last_analyze, t.last_autoanalyze)) AS since_analyze_s"
+        " FROM pg_tables t JOIN pg_snapshots s USING (snapshot_id) WHERE snapshot_id = ?", [sid])
+    df["dead_tuple_ratio"] = ratio(df["n_dead_tup"], df["n_live_tup"].fillna(0) + df["n_dead_tup"].fillna(0))
+    df["mod_since_analyze_ratio"] = ratio(df["n_mod_since_analyze"], df["n_live_tup"])
+    never = df["since_vacuum_s"].isna() | df["since_analyze_s"].isna()
+    old = (df["since_vacuum_s"] > stale_after_s) & (df["n_dead_tup"] > 0)
+    df["stale"] = never | old | (df["dead_tuple_ratio"] > 0.2)
+    return df.sort_values(["stale", "n_dead_tup"], ascending=False).reset_index(drop=True)
+
+
+def connections(store: Store, sid: int) -> dict[str, Any]:
+    """Client connections vs max_connections, and client backends by state."""
+    snap = store.con.execute("SELECT max_connections FROM pg_snapshots WHERE snapshot_id = ?", [sid]).fetchone()
+    act = _snap(store, "pg_activity", sid)
+    client = act[act["backend_type"] == "client backend"]
+    used = int(len(client)) + 1  # + the collector's own session (excluded from pg_stat_activity rows)
+    mx = snap[0] if snap else None
+    by_state = client["state"].fillna("unknown").value_counts().to_dict()
+    return {"connections": used, "max_connections": mx, "usage_ratio": ratio(used, mx), "by_state": by_state}
+
+
+def sessions(store: Store, sid: int, min_age_s: float = 60.0) -> pd.DataFrame:
+    """Long-running transactions/queries (older than MIN_AGE_S) and blocked sessions, oldest first."""
+    act = _snap(store, "pg_activity", sid)
+    if act.empty:
+        return act
+    blocked = act["blocked_by"].apply(lambda b: b is not None and len(b) > 0)
+    long_ = (act["xact_age_s"].fillna(0) > min_age_s) | (
+        (act["state"] == "active") & (act["query_age_s"].fillna(0) > min_age_s))
+    df = act[blocked | long_].copy()
+    df["blocked"] = blocked[df.index]
+    cols = ["pid", "datname", "usename", "application_name", "state", "wait_event_type", "wait_event",
+            "xact_age_s", "query_age_s", "blocked", "blocked_by", "query"]
+    return df[cols].sort_values("xact_age_s", ascending=False, na_position="last").reset_index(drop=True)

@@ -1,0 +1,175 @@
+"""A throwaway PostgreSQL 15 for tests, sample capture and the lab.
+
+`PostgresLab(preload=True).start()` runs initdb as the `postgres` OS user (when we are root) into a
+fresh temp dir, listens on a free 127.0.0.1 port plus a unix socket inside that dir, preloads
+pg_stat_statements with track_io_timing on, creates a login role with a scram password and a database
+for it, and offers helpers to run SQL as superuser and pgbench. `preload=False` starts one without
+the library (for the collector's "not preloaded" failure path). `stop()` shuts it down and removes
+the directory.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+
+from workbench.lab.common import LOOPBACK, chown_tree, free_port, service_user, stop_process, wait_for
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def pg_binary(name: str) -> str:
+    """Path of a PostgreSQL 15 binary (Debian's layout first, then PATH)."""
+    p = PG_BIN / name
+    if p.exists():
+        return str(p)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise FileNotFoundError(f"{name} not found: install postgresql-15 (run `make services`)")
+
+
+def _demote(ids: tuple[int, int] | None):
+    if ids is None:
+        return None
+
+    def fn() -> None:
+        os.setgid(ids[1])
+        os.setuid(ids[0])
+
+    return fn
+
+
+@dataclass
+class PostgresLab:
+    """One local PostgreSQL 15 cluster; see the module docstring."""
+
+    preload: bool = True
+    user: str = "workbench"
+    dbname: str = "bench"
+    password: str = field(default_factory=lambda: "pw-" + secrets.token_hex(12))
+    extra_conf: dict[str, str] = field(default_factory=dict)
+    host: str = LOOPBACK
+    port: int = 0
+    root: Path | None = None
+    proc: subprocess.Popen | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self, timeout_s: float = 60.0) -> PostgresLab:
+        """initdb, start the postmaster, create the extension, role and database."""
+        ids = service_user("postgres")
+        self.root = Path(tempfile.mkdtemp(prefix="wb-pg-"))
+        self.port = self.port or free_port()
+        data = self.root / "data"
+        chown_tree(self.root, ids)
+        pwfile = self.root / "su.pw"
+        subprocess.run(
+            [pg_binary("initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
+             "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"],
+            check=True, capture_output=True, preexec_fn=_demote(ids), cwd=self.root,
+        )
+        conf = {
+            "listen_addresses": f"'{LOOPBACK}'",
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self.root}'",
+            "track_io_timing": "on",
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "max_connections": "40",
+            "shared_buffers": "32MB",
+            "logging_collector": "off",
+            "log_min_messages": "warning",
+            "password_encryption": "'scram-sha-256'",
+        }
+        if self.preload:
+            conf["shared_preload_libraries"] = "'pg_stat_statements'"
+            conf["pg_stat_statements.track"] = "top"
+        conf.update(self.extra_conf)
+        with open(data / "postgresql.conf", "a") as f:
+            f.write("\n# perf-workbench lab\n")
+            for k, v in conf.items():
+                f.write(f"{k} = {v}\n")
+        pwfile.unlink(missing_ok=True)
+        self.log = self.root / "postgres.log"
+        logf = open(self.log, "ab")  # noqa: SIM115 - handed to the child
+        chown_tree(self.root, ids)
+        self.proc = subprocess.Popen(
+            [pg_binary("postgres"), "-D", str(data)], stdout=logf, stderr=subprocess.STDOUT,
+            preexec_fn=_demote(ids), cwd=self.root,
+        )
+        logf.close()
+        wait_for(self._ready, timeout_s, f"postgres on {self.host}:{self.port}", self.proc, self.log)
+        self._bootstrap()
+        return self
+
+    def _ready(self) -> bool:
+        with psycopg.connect(**self.superuser_kwargs(), connect_timeout=2):
+            return True
+
+    def _bootstrap(self) -> None:
+        pw = self.password.replace("'", "''")
+        self.sql(f"CREATE ROLE {self.user} LOGIN PASSWORD '{pw}'", dbname="postgres")
+        self.sql("GRANT pg_monitor TO " + self.user, dbname="postgres")
+        self.sql(f"CREATE DATABASE {self.dbname} OWNER {self.user}", dbname="postgres")
+        if self.preload:
+            self.sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+
+    def stop(self) -> None:
+        """Fast shutdown, then remove the directory."""
+        if self.proc is not None:
+            stop_process(self.proc, timeout_s=20)
+            self.proc = None
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
+
+    def __enter__(self) -> PostgresLab:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- connection strings --------------------------------------------------------------------
+    @property
+    def dsn(self) -> str:
+        """A libpq URL for the login role over TCP with its password (works for postgres_exporter too)."""
+        return self.dsn_for(self.dbname)
+
+    def dsn_for(self, dbname: str, password: str | None = None) -> str:
+        """The login role's URL for another database (optionally with another password)."""
+        pw = quote(self.password if password is None else password, safe="")
+        return f"postgresql://{self.user}:{pw}@{self.host}:{self.port}/{dbname}?sslmode=disable"
+
+    def superuser_kwargs(self, dbname: str | None = None) -> dict:
+        """psycopg keyword arguments for the `postgres` superuser over the unix socket (trust)."""
+        return {"host": str(self.root), "port": self.port, "user": "postgres",
+                "dbname": dbname or "postgres"}
+
+    # -- helpers -------------------------------------------------------------------------------
+    def sql(self, statement: str, params: tuple | list | None = None, dbname: str | None = None) -> list[tuple]:
+        """Run one statement as superuser in autocommit mode; return its rows (if any)."""
+        with psycopg.connect(**self.superuser_kwargs(dbname or self.dbname), autocommit=True) as con:
+            cur = con.execute(statement, params)
+            return cur.fetchall() if cur.description else []
+
+    def createdb(self, name: str) -> None:
+        """A fresh database owned by the login role, with pg_stat_statements available."""
+        self.sql(f"CREATE DATABASE {name} OWNER {self.user}", dbname="postgres")
+
+    def pgbench(self, *args: str, dbname: str | None = None) -> str:
+        """Run pgbench as the login role over the unix socket (local trust), so it owns the tables; return stdout."""
+        cmd = [pg_binary("pgbench"), "-h", str(self.root), "-p", str(self.port), "-U", self.user,
+               *args, dbname or self.dbname]
+        out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PGAPPNAME": "pgbench"})
+        if out.returncode != 0:
+            raise RuntimeError(f"pgbench {' '.join(args)} failed: {out.stderr.strip()[-500:]}")
+        return out.stdout

@@ -1,0 +1,219 @@
+"""The read-only SQL the PostgreSQL collector runs (catalog and statistics views only)."""
+
+from __future__ import annotations
+
+SERVER = """
+SELECT now() AS taken_at, current_setting('server_version') AS server_version,
+       current_setting('server_version_num')::int AS server_version_num,
+       current_database() AS dbname, current_user AS username,
+       pg_postmaster_start_time() AS postmaster_start, pg_is_in_recovery() AS in_recovery,
+       current_setting('max_connections')::int AS max_connections,
+       current_setting('track_io_timing')::bool AS track_io_timing,
+       (SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()) AS db_stats_reset
+"""
+
+SYSTEM_IDENTIFIER = "SELECT system_identifier::text FROM pg_control_system()"
+
+EXTENSION = """
+SELECT e.extversion, n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+WHERE e.extname = 'pg_stat_statements'
+"""
+
+PRELOADED = "SELECT 'pg_stat_statements' = ANY(string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ','))"
+
+CAN_READ_ALL_STATS = "SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')"
+
+DATABASES = """
+SELECT d.datid, d.datname, d.numbackends, d.xact_commit, d.xact_rollback, d.blks_read, d.blks_hit,
+       d.tup_returned, d.tup_fetched, d.tup_inserted, d.tup_updated, d.tup_deleted, d.conflicts,
+       d.temp_files, d.temp_bytes, d.deadlocks, d.blk_read_time AS blk_read_time_ms,
+       d.blk_write_time AS blk_write_time_ms, d.stats_reset,
+       CASE WHEN has_database_privilege(d.datid, 'CONNECT') THEN pg_database_size(d.datid) END AS size_bytes
+FROM pg_stat_database d WHERE d.datname IS NOT NULL
+"""
+
+TABLES = """
+SELECT t.relid, t.schemaname, t.relname, t.seq_scan, t.seq_tup_read, t.idx_scan, t.idx_tup_fetch,
+       t.n_tup_ins, t.n_tup_upd, t.n_tup_del, t.n_tup_hot_upd, t.n_live_tup, t.n_dead_tup,
+       t.n_mod_since_analyze, t.n_ins_since_vacuum, t.last_vacuum, t.last_autovacuum, t.last_analyze,
+       t.last_autoanalyze, t.vacuum_count, t.autovacuum_count, t.analyze_count, t.autoanalyze_count,
+       io.heap_blks_read, io.heap_blks_hit, io.idx_blks_read, io.idx_blks_hit, io.toast_blks_read,
+       io.toast_blks_hit, pg_table_size(t.relid) AS table_bytes, pg_indexes_size(t.relid) AS indexes_bytes,
+       pg_total_relation_size(t.relid) AS total_bytes, c.reltuples::float8 AS reltuples
+FROM pg_stat_user_tables t
+JOIN pg_statio_user_tables io USING (relid)
+JOIN pg_class c ON c.oid = t.relid
+"""
+
+INDEXES = """
+SELECT s.relid, s.indexrelid, s.schemaname, s.relname, s.indexrelname, s.idx_scan, s.idx_tup_read,
+       s.idx_tup_fetch, io.idx_blks_read, io.idx_blks_hit, pg_relation_size(s.indexrelid) AS size_bytes,
+       i.indisunique AS is_unique, i.indisprimary AS is_primary, i.indisvalid AS is_valid,
+       (SELECT con.contype::text FROM pg_constraint con WHERE con.conindid = s.indexrelid
+          AND con.contype IN ('p', 'u', 'x') LIMIT 1) AS constraint_type,
+       am.amname,
+       ARRAY(SELECT pg_get_indexdef(s.indexrelid, k, true) FROM generate_series(1, i.indnkeyatts) AS k
+             ORDER BY k) AS key_columns,
+       i.indnkeyatts::int AS n_key_columns,
+       pg_get_expr(i.indpred, i.indrelid, true) AS predicate,
+       pg_get_indexdef(s.indexrelid) AS indexdef
+FROM pg_stat_user_indexes s
+JOIN pg_statio_user_indexes io USING (indexrelid)
+JOIN pg_index i ON i.indexrelid = s.indexrelid
+JOIN pg_class ci ON ci.oid = s.indexrelid
+JOIN pg_am am ON am.oid = ci.relam
+"""
+
+ACTIVITY = """
+SELECT a.pid, a.datname, a.usename, a.application_name, a.client_addr::text AS client_addr, a.backend_type,
+       a.state, a.wait_event_type, a.wait_event,
+       extract(epoch FROM now() - a.xact_start)::float8 AS xact_age_s,
+       extract(epoch FROM now() - a.query_start)::float8 AS query_age_s,
+       extract(epoch FROM now() - a.state_change)::float8 AS state_age_s,
+       age(a.backend_xmin)::bigint AS backend_xmin_age,
+       pg_blocking_pids(a.pid) AS blocked_by,
+       left(a.query, 2000) AS query
+FROM pg_stat_activity a
+WHERE a.pid <> pg_backend_pid()
+"""
+
+SETTINGS_NAMES = (
+    "shared_buffers", "work_mem", "maintenance_work_mem", "effective_cache_size", "max_connections",
+    "random_page_cost", "seq_page_cost", "track_io_timing", "track_activity_query_size",
+    "pg_stat_statements.max", "pg_stat_statements.track", "pg_stat_statements.track_utility",
+    "shared_preload_libraries", "autovacuum", "autovacuum_vacuum_scale_factor",
+    "autovacuum_analyze_scale_factor", "default_statistics_target", "checkpoint_timeout", "max_wal_size",
+    "jit", "statement_timeout", "idle_in_transaction_session_timeout", "max_parallel_workers_per_gather",
+)
+SETTINGS = "SELECT name, setting, unit, source FROM pg_settings WHERE name = ANY(%s)"
+
+PGSS_INFO = "SELECT dealloc, stats_reset FROM {schema}.pg_stat_statements_info"
+
+PGSS = "SELECT * FROM {schema}.pg_stat_statements"
+
+# Table bloat estimate: the statistical approach of ioguix/pgsql-bloat-estimation (table_bloat.sql):
+# expected pages from reltuples and average row width from pg_stats (null fractions, alignment) vs
+# actual pages. An estimate only; is_na marks tables without usable statistics.
+TABLE_BLOAT = """
+SELECT schemaname, tblname AS relname, NULL::text AS indexrelname,
+       (bs * tblpages)::bigint AS real_bytes,
+       ((tblpages - est_tblpages) * bs)::bigint AS extra_bytes,
+       CASE WHEN tblpages > 0 AND tblpages - est_tblpages > 0
+            THEN (tblpages - est_tblpages) / tblpages::float8 ELSE 0 END AS extra_ratio,
+       fillfactor::int AS fillfactor,
+       CASE WHEN tblpages - est_tblpages_ff > 0 THEN ((tblpages - est_tblpages_ff) * bs)::bigint
+            ELSE 0 END AS bloat_bytes,
+       CASE WHEN tblpages > 0 AND tblpages - est_tblpages_ff > 0
+            THEN (tblpages - est_tblpages_ff) / tblpages::float8 ELSE 0 END AS bloat_ratio,
+       is_na
+FROM (
+  SELECT ceil(reltuples / ((bs - page_hdr) / tpl_size)) + ceil(toasttuples / 4) AS est_tblpages,
+         ceil(reltuples / ((bs - page_hdr) * fillfactor / (tpl_size * 100))) + ceil(toasttuples / 4)
+           AS est_tblpages_ff,
+         tblpages, fillfactor, bs, schemaname, tblname, is_na
+  FROM (
+    SELECT (4 + tpl_hdr_size + tpl_data_size + (2 * ma)
+            - CASE WHEN tpl_hdr_size % ma = 0 THEN ma ELSE tpl_hdr_size % ma END
+            - CASE WHEN ceil(tpl_data_size)::int % ma = 0 THEN ma ELSE ceil(tpl_data_size)::int % ma END
+           ) AS tpl_size,
+           (heappages + toastpages) AS tblpages, reltuples, toasttuples, bs, page_hdr, schemaname,
+           tblname, fillfactor, is_na
+    FROM (
+      SELECT ns.nspname AS schemaname, tbl.relname AS tblname, tbl.reltuples,
+             tbl.relpages AS heappages, coalesce(toast.relpages, 0) AS toastpages,
+             coalesce(toast.reltuples, 0) AS toasttuples,
+             coalesce(substring(array_to_string(tbl.reloptions, ' ') FROM 'fillfactor=([0-9]+)')::smallint,
+                      100) AS fillfactor,
+             current_setting('block_size')::numeric AS bs,
+             8 AS ma,
+             24 AS page_hdr,
+             23 + CASE WHEN max(coalesce(s.null_frac, 0)) > 0 THEN (7 + count(s.attname)) / 8 ELSE 0::int END
+               AS tpl_hdr_size,
+             sum((1 - coalesce(s.null_frac, 0)) * coalesce(s.avg_width, 0)) AS tpl_data_size,
+             bool_or(att.atttypid = 'pg_catalog.name'::regtype)
+               OR sum(CASE WHEN att.attnum > 0 THEN 1 ELSE 0 END) <> count(s.attname) AS is_na
+      FROM pg_attribute att
+      JOIN pg_class tbl ON att.attrelid = tbl.oid
+      JOIN pg_namespace ns ON ns.oid = tbl.relnamespace
+      LEFT JOIN pg_stats s ON s.schemaname = ns.nspname AND s.tablename = tbl.relname
+                          AND s.inherited = false AND s.attname = att.attname
+      LEFT JOIN pg_class toast ON tbl.reltoastrelid = toast.oid
+      WHERE NOT att.attisdropped AND att.attnum > 0 AND tbl.relkind IN ('r', 'm')
+        AND ns.nspname NOT IN ('pg_catalog', 'information_schema') AND ns.nspname !~ '^pg_toast'
+      GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+    ) s
+  ) s2
+) s3
+"""
+
+# Btree index bloat estimate (after ioguix btree_bloat.sql): expected leaf pages from reltuples and the
+# average key width (pg_stats of the table's columns, or of the index for expressions) vs relpages.
+INDEX_BLOAT = """
+SELECT nspname AS schemaname, tblname AS relname, idxname AS indexrelname,
+       (bs * relpages)::bigint AS real_bytes,
+       (bs * (relpages - est_pages))::bigint AS extra_bytes,
+       CASE WHEN relpages > 0 THEN (relpages - est_pages)::float8 / relpages END AS extra_ratio,
+       fillfactor::int AS fillfactor,
+       CASE WHEN relpages > est_pages_ff THEN (bs * (relpages - est_pages_ff))::bigint ELSE 0 END AS bloat_bytes,
+       CASE WHEN relpages > est_pages_ff THEN (relpages - est_pages_ff)::float8 / relpages ELSE 0 END
+         AS bloat_ratio,
+       is_na
+FROM (
+  SELECT coalesce(1 + ceil(reltuples / floor((bs - pageopqdata - pagehdr) / (4 + nulldatahdrwidth)::float)), 0)
+           AS est_pages,
+         coalesce(1 + ceil(reltuples / floor((bs - pageopqdata - pagehdr) * fillfactor
+                                             / (100 * (4 + nulldatahdrwidth)::float))), 0) AS est_pages_ff,
+         bs, nspname, tblname, idxname, relpages, fillfactor, is_na
+  FROM (
+    SELECT maxalign, bs, nspname, tblname, idxname, reltuples, relpages, fillfactor,
+           (index_tuple_hdr_bm + maxalign
+              - CASE WHEN index_tuple_hdr_bm % maxalign = 0 THEN maxalign ELSE index_tuple_hdr_bm % maxalign END
+              + nulldatawidth + maxalign
+              - CASE WHEN nulldatawidth = 0 THEN 0
+                     WHEN nulldatawidth::integer % maxalign = 0 THEN maxalign
+                     ELSE nulldatawidth::integer % maxalign END
+           )::numeric AS nulldatahdrwidth,
+           pagehdr, pageopqdata, is_na
+    FROM (
+      SELECT n.nspname, i.tblname, i.idxname, i.reltuples, i.relpages, i.idxoid, i.fillfactor,
+             current_setting('block_size')::numeric AS bs, 8 AS maxalign, 24 AS pagehdr, 16 AS pageopqdata,
+             CASE WHEN max(coalesce(s.null_frac, 0)) = 0 THEN 8 ELSE 8 + ((32 + 8 - 1) / 8) END
+               AS index_tuple_hdr_bm,
+             sum((1 - coalesce(s.null_frac, 0)) * coalesce(s.avg_width, 1024)) AS nulldatawidth,
+             max(CASE WHEN i.atttypid = 'pg_catalog.name'::regtype THEN 1 ELSE 0 END) > 0 AS is_na
+      FROM (
+        SELECT ct.relname AS tblname, ct.relnamespace, ic.idxname, ic.reltuples, ic.relpages, ic.tbloid,
+               ic.idxoid, ic.fillfactor,
+               coalesce(a1.attnum, a2.attnum) AS attnum, coalesce(a1.attname, a2.attname) AS attname,
+               coalesce(a1.atttypid, a2.atttypid) AS atttypid,
+               CASE WHEN a1.attnum IS NULL THEN ic.idxname ELSE ct.relname END AS attrelname
+        FROM (
+          SELECT idxname, reltuples, relpages, tbloid, idxoid, fillfactor, indkey,
+                 generate_series(1, indnatts) AS attpos
+          FROM (
+            SELECT ci.relname AS idxname, ci.reltuples, ci.relpages, i.indrelid AS tbloid,
+                   i.indexrelid AS idxoid,
+                   coalesce(substring(array_to_string(ci.reloptions, ' ') FROM 'fillfactor=([0-9]+)')::smallint,
+                            90) AS fillfactor,
+                   i.indnatts,
+                   string_to_array(textin(int2vectorout(i.indkey)), ' ')::int[] AS indkey
+            FROM pg_index i
+            JOIN pg_class ci ON ci.oid = i.indexrelid
+            JOIN pg_namespace cn ON cn.oid = ci.relnamespace
+            WHERE ci.relam = (SELECT oid FROM pg_am WHERE amname = 'btree') AND ci.relpages > 0
+              AND cn.nspname NOT IN ('pg_catalog', 'information_schema') AND cn.nspname !~ '^pg_toast'
+          ) idx_data
+        ) ic
+        JOIN pg_class ct ON ct.oid = ic.tbloid
+        LEFT JOIN pg_attribute a1 ON ic.indkey[ic.attpos] <> 0 AND a1.attrelid = ic.tbloid
+                                 AND a1.attnum = ic.indkey[ic.attpos]
+        LEFT JOIN pg_attribute a2 ON ic.indkey[ic.attpos] = 0 AND a2.attrelid = ic.idxoid
+                                 AND a2.attnum = ic.attpos
+      ) i
+      JOIN pg_namespace n ON n.oid = i.relnamespace
+      JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = i.attrelname AND s.attname = i.attname
+      GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
+    ) rows_data_stats
+  ) rows_hdr_pdg_stats
+) relation_stats
+"""

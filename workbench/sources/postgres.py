@@ -1,0 +1,349 @@
+"""PostgreSQL snapshots: pg_stat_statements (normalised across extension versions) and health views.
+
+`take_snapshot(dsn)` connects the way psql would (DSN, else libpq's PG* variables, service files,
+~/.pgpass) in a read-only session with statement and lock timeouts, reads the statistics views in one
+transaction and returns a `PgSnapshot`; `write_snapshot(store, snap)` stores it as one ingest. Nothing
+here changes server state: no writes, no `pg_stat_statements_reset()`. Passwords never leave this
+module: the DSN is stored redacted and passwords in utility statements' texts are masked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+from psycopg import errors as pgerrors
+from psycopg import sql as pgsql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import dict_row
+
+from workbench.errors import WorkbenchError
+from workbench.redact import redact_text, redact_url
+from workbench.sources import pg_sql
+from workbench.sources.pg_columns import HIDDEN_TEXT, NORMALISED_COLUMNS, normalise_row, unknown_columns
+from workbench.store import Store
+
+STATEMENT_TIMEOUT_MS = 10_000
+LOCK_TIMEOUT_MS = 2_000
+_PASSWORD_LITERAL = re.compile(r"(?i)(\bpassword\s+)('(?:[^']|'')*'|\$\w*\$.*?\$\w*\$|\S+)", re.S)
+
+TABLE_COLUMNS: dict[str, list[str]] = {
+    "pg_databases": ["datid", "datname", "numbackends", "xact_commit", "xact_rollback", "blks_read", "blks_hit",
+                     "tup_returned", "tup_fetched", "tup_inserted", "tup_updated", "tup_deleted", "conflicts",
+                     "temp_files", "temp_bytes", "deadlocks", "blk_read_time_ms", "blk_write_time_ms",
+                     "stats_reset", "size_bytes"],
+    "pg_tables": ["relid", "schemaname", "relname", "seq_scan", "seq_tup_read", "idx_scan", "idx_tup_fetch",
+                  "n_tup_ins", "n_tup_upd", "n_tup_del", "n_tup_hot_upd", "n_live_tup", "n_dead_tup",
+                  "n_mod_since_analyze", "n_ins_since_vacuum", "last_vacuum", "last_autovacuum",
+                  "last_analyze", "last_autoanalyze", "vacuum_count", "autovacuum_count", "analyze_count",
+                  "autoanalyze_count", "heap_blks_read", "heap_blks_hit", "idx_blks_read", "idx_blks_hit",
+                  "toast_blks_read", "toast_blks_hit", "table_bytes", "indexes_bytes", "total_bytes",
+                  "reltuples"],
+    "pg_indexes": ["relid", "indexrelid", "schemaname", "relname", "indexrelname", "idx_scan", "idx_tup_read",
+                   "idx_tup_fetch", "idx_blks_read", "idx_blks_hit", "size_bytes", "is_unique", "is_primary",
+                   "is_valid", "constraint_type", "amname", "key_columns", "n_key_columns", "predicate",
+                   "indexdef"],
+    "pg_bloat": ["kind", "schemaname", "relname", "indexrelname", "real_bytes", "extra_bytes", "extra_ratio",
+                 "fillfactor", "bloat_bytes", "bloat_ratio", "is_na"],
+    "pg_activity": ["pid", "datname", "usename", "application_name", "client_addr", "backend_type", "state",
+                    "wait_event_type", "wait_event", "xact_age_s", "query_age_s", "state_age_s",
+                    "backend_xmin_age", "blocked_by", "query"],
+    "pg_settings": ["name", "setting", "unit", "source"],
+    "pg_statements": NORMALISED_COLUMNS + ["text_visible"],
+}
+SNAPSHOT_COLUMNS = ["taken_at", "system_identifier", "host", "port", "dbname", "username", "server_version",
+                    "server_version_num", "pgss_version", "pgss_columns", "pgss_dealloc", "pgss_stats_reset",
+                    "db_stats_reset", "postmaster_start", "in_recovery", "max_connections", "track_io_timing"]
+TIMESTAMP_KEYS = {"taken_at", "pgss_stats_reset", "db_stats_reset", "postmaster_start", "stats_reset",
+                  "last_vacuum", "last_autovacuum", "last_analyze", "last_autoanalyze", "stats_since",
+                  "minmax_stats_since"}
+
+
+def mask_query(text: str | None) -> str | None:
+    """A statement text with password literals (`PASSWORD '...'`, `password=...`) masked."""
+    if text is None:
+        return None
+    return redact_text(_PASSWORD_LITERAL.sub(lambda m: m.group(1) + "'***'", text))
+
+
+@dataclass
+class PgSnapshot:
+    """One snapshot as read from the server (plain rows), before it is written to the store."""
+
+    meta: dict[str, Any]
+    statements: list[dict[str, Any]] = field(default_factory=list)
+    texts: dict[int, str] = field(default_factory=dict)
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        """A JSON document (the sample format under data/samples/postgres/)."""
+        doc = asdict(self)
+        doc["texts"] = {str(k): v for k, v in self.texts.items()}
+        return json.dumps(doc, default=_json_default, indent=None, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> PgSnapshot:
+        doc = json.loads(text)
+        fix = _parse_timestamps
+        return cls(meta=fix(doc["meta"]), statements=[fix(r) for r in doc["statements"]],
+                   texts={int(k): v for k, v in doc["texts"].items()},
+                   tables={t: [fix(r) for r in rows] for t, rows in doc["tables"].items()},
+                   warnings=doc.get("warnings", []))
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, dt.datetime | dt.date):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    raise TypeError(type(v).__name__)
+
+
+def _parse_timestamps(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (dt.datetime.fromisoformat(v) if k in TIMESTAMP_KEYS and isinstance(v, str) else v)
+            for k, v in row.items()}
+
+
+# -- connecting ---------------------------------------------------------------------------------------
+def endpoint(dsn: str | None) -> str:
+    """`user@host:port/dbname` for messages, from the DSN and libpq's environment (never the password)."""
+    try:
+        d = conninfo_to_dict(dsn or "")
+    except psycopg.Error:
+        return "the given --dsn (unparseable)"
+    if d.get("service") and not d.get("host"):
+        return f"service {d['service']}"
+    host = d.get("host") or os.environ.get("PGHOST") or "local socket"
+    port = d.get("port") or os.environ.get("PGPORT") or "5432"
+    user = d.get("user") or os.environ.get("PGUSER") or ""
+    db = d.get("dbname") or os.environ.get("PGDATABASE") or user
+    return f"{user + '@' if user else ''}{host}:{port}/{db}"
+
+
+def connect(dsn: str | None = None, *, statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
+            lock_timeout_ms: int = LOCK_TIMEOUT_MS, connect_timeout_s: int = 10) -> psycopg.Connection:
+    """A read-only session with timeouts; libpq env vars, service files and ~/.pgpass apply as for psql."""
+    kwargs: dict[str, Any] = {
+        "application_name": "workbench",
+        "options": (f"-c default_transaction_read_only=on -c statement_timeout={int(statement_timeout_ms)}"
+                    f" -c lock_timeout={int(lock_timeout_ms)} -c idle_in_transaction_session_timeout=60000"),
+    }
+    try:
+        given = conninfo_to_dict(dsn or "")
+    except psycopg.Error as e:
+        raise WorkbenchError(f"invalid PostgreSQL DSN: {redact_text(str(e))}; use a libpq URL or key=value string") from e
+    if "connect_timeout" not in given and not os.environ.get("PGCONNECT_TIMEOUT"):
+        kwargs["connect_timeout"] = connect_timeout_s
+    try:
+        return psycopg.connect(dsn or "", **kwargs)
+    except psycopg.OperationalError as e:
+        raise WorkbenchError(f"cannot connect to PostgreSQL at {endpoint(dsn)}: {_pg_reason(e, dsn)}") from e
+
+
+def _pg_reason(e: Exception, dsn: str | None) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    msg = lines[-1] if lines else type(e).__name__
+    msg = re.sub(r"^connection failed:\s*", "", msg)
+    msg = re.sub(r"^(FATAL|ERROR):\s*", "", msg)
+    secrets: list[str] = []
+    try:
+        pw = conninfo_to_dict(dsn or "").get("password")
+        if pw:
+            secrets.append(pw)
+    except psycopg.Error:
+        pass
+    if os.environ.get("PGPASSWORD"):
+        secrets.append(os.environ["PGPASSWORD"])
+    hint = ""
+    low = msg.lower()
+    if "password authentication failed" in low or "no password supplied" in low:
+        hint = " (check the user and password: --dsn, PGPASSWORD or ~/.pgpass)"
+    elif "refused" in low:
+        hint = " (is PostgreSQL running and listening on that host and port?)"
+    elif "timeout" in low or "timed out" in low:
+        hint = " (host unreachable or firewalled; check host, port and network)"
+    return redact_text(msg, secrets) + hint
+
+
+# -- reading ------------------------------------------------------------------------------------------
+def _rows(cur: psycopg.Cursor, query: str | pgsql.Composable, params: Any = None) -> list[dict[str, Any]]:
+    cur.execute(query, params)
+    return [dict(r) for r in cur.fetchall()]
+
+
+def _optional(con: psycopg.Connection, cur: psycopg.Cursor, query: Any, what: str,
+              warnings: list[str]) -> list[dict[str, Any]]:
+    """Run QUERY in a savepoint; on a permission or timeout error warn and return []."""
+    try:
+        with con.transaction():
+            return _rows(cur, query)
+    except (pgerrors.InsufficientPrivilege, pgerrors.QueryCanceled, pgerrors.LockNotAvailable) as e:
+        warnings.append(f"{what} not collected: {str(e).splitlines()[0]}")
+        return []
+
+
+def read_snapshot(con: psycopg.Connection) -> PgSnapshot:
+    """Read every statistics view of one snapshot from an open connection (one read-only transaction)."""
+    where = f"{con.info.host}:{con.info.port}/{con.info.dbname}"
+    warnings: list[str] = []
+    with con.transaction(), con.cursor(row_factory=dict_row) as cur:
+        meta = _rows(cur, pg_sql.SERVER)[0]
+        meta.update(host=con.info.host, port=int(con.info.port))
+        sysid = _optional(con, cur, pg_sql.SYSTEM_IDENTIFIER, "pg_control_system()", warnings)
+        meta["system_identifier"] = sysid[0]["system_identifier"] if sysid else None
+        if not sysid:
+            warnings[-1] += f"; server identity falls back to {where} (GRANT pg_monitor TO {meta['username']})"
+        ext = _rows(cur, pg_sql.EXTENSION)
+        if not ext:
+            raise WorkbenchError(
+                f"pg_stat_statements is not installed in database {con.info.dbname} on "
+                f"{con.info.host}:{con.info.port}: set shared_preload_libraries = 'pg_stat_statements' in "
+                "postgresql.conf, restart PostgreSQL, then run CREATE EXTENSION pg_stat_statements; in this database"
+            )
+        meta["pgss_version"], schema = ext[0]["extversion"], ext[0]["nspname"]
+        ident = pgsql.Identifier(schema)
+        try:
+            with con.transaction():
+                cur.execute(pgsql.SQL(pg_sql.PGSS).format(schema=ident))
+                columns = [d.name for d in cur.description]
+                raw = cur.fetchall()
+        except pgerrors.ObjectNotInPrerequisiteState as e:
+            raise WorkbenchError(
+                f"pg_stat_statements is installed but not preloaded on {con.info.host}:{con.info.port}: set "
+                "shared_preload_libraries = 'pg_stat_statements' in postgresql.conf and restart PostgreSQL"
+            ) from e
+        meta["pgss_columns"] = columns
+        extra = unknown_columns(columns)
+        if extra:
+            warnings.append(f"pg_stat_statements {meta['pgss_version']} has columns not kept: {', '.join(extra)}")
+        statements, texts, hidden = [], {}, 0
+        for r in raw:
+            row = normalise_row(dict(r))
+            text = r.get("query")
+            row["text_visible"] = text is not None and text != HIDDEN_TEXT
+            if row["text_visible"] and row["queryid"] is not None:
+                texts.setdefault(row["queryid"], mask_query(text))
+            else:
+                hidden += 1
+            statements.append(row)
+        if hidden and not _rows(cur, pg_sql.CAN_READ_ALL_STATS)[0]["pg_has_role"]:
+            warnings.append(f"{hidden} statement texts of other roles are hidden: "
+                            f"GRANT pg_read_all_stats TO {meta['username']}")
+        info = []
+        if "toplevel" in columns:  # 1.9+ has pg_stat_statements_info
+            info = _optional(con, cur, pgsql.SQL(pg_sql.PGSS_INFO).format(schema=ident),
+                             "pg_stat_statements_info", warnings)
+        meta["pgss_dealloc"] = info[0]["dealloc"] if info else None
+        meta["pgss_stats_reset"] = info[0]["stats_reset"] if info else None
+        tables = {
+            "pg_databases": _rows(cur, pg_sql.DATABASES),
+            "pg_tables": _rows(cur, pg_sql.TABLES),
+            "pg_indexes": _rows(cur, pg_sql.INDEXES),
+            "pg_bloat": ([dict(r, kind="table") for r in _optional(con, cur, pg_sql.TABLE_BLOAT, "table bloat", warnings)]
+                         + [dict(r, kind="index") for r in _optional(con, cur, pg_sql.INDEX_BLOAT, "index bloat", warnings)]),
+            "pg_activity": _rows(cur, pg_sql.ACTIVITY),
+            "pg_settings": _rows(cur, pg_sql.SETTINGS, [list(pg_sql.SETTINGS_NAMES)]),
+        }
+        for a in tables["pg_activity"]:
+            a["query"] = mask_query(a["query"])
+    return PgSnapshot(meta=meta, statements=statements, texts=texts, tables=tables, warnings=warnings)
+
+
+def take_snapshot(dsn: str | None = None, **timeouts: int) -> PgSnapshot:
+    """Connect (read-only, with timeouts), read one snapshot, disconnect."""
+    with connect(dsn, **timeouts) as con:
+        try:
+            return read_snapshot(con)
+        except pgerrors.QueryCanceled as e:
+            raise WorkbenchError(f"PostgreSQL at {endpoint(dsn)} timed out a statistics query "
+                                 f"({str(e).splitlines()[0]}); retry when the server is less busy") from e
+        except psycopg.OperationalError as e:
+            raise WorkbenchError(f"lost the connection to PostgreSQL at {endpoint(dsn)}: {_pg_reason(e, dsn)}") from e
+
+
+# -- writing ------------------------------------------------------------------------------------------
+def _insert(store: Store, table: str, columns: list[str], rows: list[dict[str, Any]], snapshot_id: int) -> int:
+    if not rows:
+        return 0
+    data = {"snapshot_id": [snapshot_id] * len(rows)}
+    for c in columns:
+        data[c] = [_plain(r.get(c)) for r in rows]
+    arrow = pa.table(data)
+    cols = ", ".join(['"snapshot_id"'] + [f'"{c}"' for c in columns])
+    store.con.register("_pg_rows", arrow)
+    try:
+        store.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _pg_rows")
+    finally:
+        store.con.unregister("_pg_rows")
+    return len(rows)
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    if isinstance(v, dt.datetime) and v.tzinfo is None:
+        return v.replace(tzinfo=dt.UTC)
+    return v
+
+
+def write_snapshot(store: Store, snap: PgSnapshot, *, label: str | None = None, source: str = "") -> int:
+    """Store SNAP as one ingest (all or nothing); return its snapshot_id."""
+    m = snap.meta
+    src = redact_url(source) if source else "libpq environment"
+    with store.ingest("postgres", src, label=label) as ing:
+        sid = store.con.execute(
+            "INSERT INTO pg_snapshots (ingest_id, label, source, " + ", ".join(SNAPSHOT_COLUMNS) + ")"
+            " VALUES (?, ?, ?, " + ", ".join("?" * len(SNAPSHOT_COLUMNS)) + ") RETURNING snapshot_id",
+            [ing.ingest_id, label, src] + [_plain(m.get(c)) for c in SNAPSHOT_COLUMNS],
+        ).fetchone()[0]
+        server = m.get("system_identifier") or f"{m['host']}:{m['port']}"
+        n = _insert(store, "pg_statements", TABLE_COLUMNS["pg_statements"], snap.statements, sid)
+        for table, rows in snap.tables.items():
+            n += _insert(store, table, TABLE_COLUMNS[table], rows, sid)
+        known = {r[0] for r in store.con.execute(
+            "SELECT queryid FROM pg_query_texts WHERE system_identifier = ?", [server]).fetchall()}
+        new = [(server, q, t, sid) for q, t in snap.texts.items() if q not in known and t is not None]
+        if new:
+            store.con.executemany("INSERT INTO pg_query_texts VALUES (?, ?, ?, ?)", new)
+        ing.rows = n
+        ing.details.update(snapshot_id=sid, statements=len(snap.statements), new_texts=len(new),
+                           pgss_version=m.get("pgss_version"), server=f"{m['host']}:{m['port']}/{m['dbname']}")
+        for w in snap.warnings:
+            ing.warn(w)
+    return sid
+
+
+def collect(dsn: str | None, store_path: str | os.PathLike | None = None, *, label: str | None = None,
+            **timeouts: int) -> tuple[int, PgSnapshot]:
+    """Take one snapshot and store it (the store is opened only after the server was read)."""
+    snap = take_snapshot(dsn, **timeouts)
+    with Store.open(store_path) as store:
+        sid = write_snapshot(store, snap, label=label, source=dsn or "")
+    return sid, snap
+
+
+# -- samples ------------------------------------------------------------------------------------------
+def save_sample(snap: PgSnapshot, path: Path) -> None:
+    """Write SNAP as gzipped JSON (the data/samples/postgres/ format)."""
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write(snap.to_json())
+
+
+def load_samples(store: Store, sample_dir: Path) -> str:
+    """Ingest data/samples/postgres/snapshot_*.json.gz (captured by scripts/capture/postgres.py), in order."""
+    files = sorted(Path(sample_dir).glob("snapshot_*.json.gz"))
+    for f in files:
+        with gzip.open(f, "rt", encoding="utf-8") as fh:
+            snap = PgSnapshot.from_json(fh.read())
+        write_snapshot(store, snap, label=snap.meta.get("label"), source=f"sample:{f.name}")
+    return f"{len(files)} PostgreSQL snapshots"
