@@ -119,9 +119,10 @@ class PostgresLab:
         pw = self.password.replace("'", "''")
         self.sql(f"CREATE ROLE {self.user} LOGIN PASSWORD '{pw}'", dbname="postgres")
         self.sql("GRANT pg_monitor TO " + self.user, dbname="postgres")
+        if self.preload:  # in template1, so every database created later has it too
+            for db in ("template1", "postgres"):
+                self.sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", dbname=db)
         self.sql(f"CREATE DATABASE {self.dbname} OWNER {self.user}", dbname="postgres")
-        if self.preload:
-            self.sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
 
     def stop(self) -> None:
         """Fast shutdown, then remove the directory."""
@@ -162,7 +163,7 @@ class PostgresLab:
             return cur.fetchall() if cur.description else []
 
     def createdb(self, name: str) -> None:
-        """A fresh database owned by the login role, with pg_stat_statements available."""
+        """A fresh database owned by the login role (with pg_stat_statements when preloaded)."""
         self.sql(f"CREATE DATABASE {name} OWNER {self.user}", dbname="postgres")
 
     def pgbench(self, *args: str, dbname: str | None = None) -> str:

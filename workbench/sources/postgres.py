@@ -151,9 +151,9 @@ def connect(dsn: str | None = None, *, statement_timeout_ms: int = STATEMENT_TIM
 
 
 def _pg_reason(e: Exception, dsn: str | None) -> str:
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    msg = lines[-1] if lines else type(e).__name__
+    msg = " ".join(ln.strip() for ln in str(e).splitlines() if ln.strip()) or type(e).__name__
     msg = re.sub(r"^connection failed:\s*", "", msg)
+    msg = re.sub(r"^connection to server (at|on) .*? failed:\s*", "", msg)
     msg = re.sub(r"^(FATAL|ERROR):\s*", "", msg)
     secrets: list[str] = []
     try:

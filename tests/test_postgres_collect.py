@@ -1,0 +1,201 @@
+"""The PostgreSQL collector against a real PostgreSQL 15 with pg_stat_statements preloaded."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+
+from workbench.analysis.postgres import pg_top
+from workbench.cli import main as cli_main
+from workbench.errors import WorkbenchError
+from workbench.lab.common import free_port
+from workbench.sources.postgres import collect, connect, take_snapshot
+from workbench.store import reading
+
+pytestmark = pytest.mark.service
+UPDATE_ACCOUNTS = "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2"
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as e:
+        cli_main(list(args))
+    out, err = capsys.readouterr()
+    return e.value.code, out, err
+
+
+@pytest.fixture(scope="module")
+def calls_db(pg_server):
+    pg_server.createdb("calls")
+    pg_server.pgbench("-i", "-s", "1", "-q", dbname="calls")
+    return pg_server.dsn_for("calls")
+
+
+def test_pgbench_calls_delta_is_exact(pg_server, calls_db, tmp_db, capsys):
+    n, c = 40, 3
+    code, _, err = run_cli(capsys, "--db", str(tmp_db), "collect", "postgres", "--dsn", calls_db, "--label", "a")
+    assert code == 0, err
+    pg_server.pgbench("-t", str(n), "-c", str(c), dbname="calls")
+    code, _, err = run_cli(capsys, "--db", str(tmp_db), "collect", "postgres", "--dsn", calls_db, "--label", "b")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "--db", str(tmp_db), "pg", "top", "--limit", "100", "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert set(doc) == {"from", "to", "interval_s", "reset", "statements"}
+    assert doc["reset"] is False and doc["interval_s"] > 0
+    calls_dbid = pg_server.sql("SELECT oid FROM pg_database WHERE datname = 'calls'", dbname="postgres")[0][0]
+    upd = [s for s in doc["statements"] if s["query"] == UPDATE_ACCOUNTS and s["dbid"] == calls_dbid]
+    assert len(upd) == 1
+    assert upd[0]["calls"] == n * c
+    assert upd[0]["datname"] == "calls" and upd[0]["toplevel"] is True
+    assert set(upd[0]) == {"queryid", "dbid", "datname", "userid", "toplevel", "query", "calls",
+                           "total_exec_time_ms", "mean_exec_time_ms", "rows", "shared_blks_hit",
+                           "shared_blks_read", "hit_ratio", "time_share"}
+    assert upd[0]["rows"] == n * c
+    assert 0 < upd[0]["time_share"] <= 1
+    assert abs(upd[0]["mean_exec_time_ms"] * upd[0]["calls"] - upd[0]["total_exec_time_ms"]) < 1e-6
+    # --by calls puts the pgbench statements (n*c calls each) first, before the collector's own queries
+    code, out, _ = run_cli(capsys, "--db", str(tmp_db), "pg", "top", "--by", "calls", "--limit", "3",
+                           "--format", "json")
+    top = json.loads(out)["statements"]
+    assert len(top) == 3 and top[0]["calls"] >= n * c
+    with reading(tmp_db) as store:
+        snaps = store.query_df("SELECT * FROM pg_snapshots ORDER BY snapshot_id")
+        assert list(snaps.label) == ["a", "b"]
+        assert snaps.system_identifier.notna().all() and (snaps.port == pg_server.port).all()
+        assert (snaps.pgss_version == "1.10").all() and (snaps.dbname == "calls").all()
+        # query texts are stored once per queryid, not per snapshot
+        dup = store.con.execute("SELECT count(*) - count(DISTINCT queryid) FROM pg_query_texts").fetchone()[0]
+        assert dup == 0
+        for t in ("pg_databases", "pg_tables", "pg_indexes", "pg_bloat", "pg_activity", "pg_settings"):
+            assert store.con.execute(f"SELECT count(*) FROM {t} WHERE snapshot_id = 2").fetchone()[0] > 0, t
+        tables = store.query_df("SELECT relname, n_live_tup, total_bytes FROM pg_tables WHERE snapshot_id = 2")
+        assert "pgbench_accounts" in set(tables.relname)
+
+
+def test_reset_between_snapshots(pg_server, tmp_db):
+    pg_server.createdb("resetdb")
+    pg_server.pgbench("-i", "-s", "1", "-q", dbname="resetdb")
+    dsn = pg_server.dsn_for("resetdb")
+    pg_server.pgbench("-t", "30", "-c", "2", dbname="resetdb")
+    collect(dsn, tmp_db)
+    pg_server.sql("SELECT pg_stat_statements_reset()")  # a separate superuser session, not the collector
+    pg_server.pgbench("-t", "5", "-c", "2", dbname="resetdb")
+    collect(dsn, tmp_db)
+    with reading(tmp_db) as store:
+        res = pg_top(store)
+    doc = res.to_dict()
+    assert doc["reset"] is True
+    assert any("stats_reset" in r for r in res.reset_reasons)
+    numeric = ("calls", "total_exec_time_ms", "mean_exec_time_ms", "rows", "shared_blks_hit", "shared_blks_read")
+    for s in doc["statements"]:
+        assert all(s[k] is None or s[k] >= 0 for k in numeric), s
+    upd = [s for s in doc["statements"] if s["query"] == UPDATE_ACCOUNTS and s["datname"] == "resetdb"]
+    assert upd and upd[0]["calls"] == 10  # counted from the reset, not 10 - 60
+
+
+def test_collector_session_is_read_only(pg_server):
+    with connect(pg_server.dsn) as con:
+        assert con.execute("SHOW default_transaction_read_only").fetchone()[0] == "on"
+        assert con.execute("SHOW statement_timeout").fetchone()[0] == "10s"
+        assert con.execute("SHOW lock_timeout").fetchone()[0] == "2s"
+        assert con.execute("SHOW application_name").fetchone()[0] == "workbench"
+        for stmt in ("CREATE TABLE wb_should_fail (x int)",
+                     "UPDATE pgbench_accounts SET abalance = 0 WHERE aid = 1",
+                     "SELECT pg_stat_statements_reset()"):
+            with pytest.raises((psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.InsufficientPrivilege)):
+                con.execute(stmt)
+            con.rollback()
+
+
+def test_collector_leaves_other_statements_alone(pg_server):
+    pg_server.sql("CREATE ROLE wb_collector LOGIN PASSWORD 'collector-pw-1'; GRANT pg_monitor TO wb_collector",
+                  dbname="postgres")
+    try:
+        dsn = pg_server.dsn_for(pg_server.dbname, password="collector-pw-1").replace(
+            pg_server.user + ":", "wb_collector:", 1)
+        role_oid = pg_server.sql("SELECT oid FROM pg_roles WHERE rolname = 'wb_collector'")[0][0]
+        probe = ("SELECT /* wb-probe */ userid, queryid, dbid, toplevel, calls, total_exec_time, rows,"
+                 " shared_blks_hit, shared_blks_read FROM pg_stat_statements"
+                 " WHERE userid <> %s AND query NOT LIKE '%%wb-probe%%' ORDER BY 1, 2, 3, 4")
+        pg_server.pgbench("-t", "5", "-c", "1")
+        before = pg_server.sql(probe, (role_oid,))
+        take_snapshot(dsn)
+        take_snapshot(dsn)
+        after = pg_server.sql(probe, (role_oid,))
+        assert before == after and len(before) > 5
+        mine = pg_server.sql("SELECT count(*) FROM pg_stat_statements WHERE userid = %s", (role_oid,))[0][0]
+        assert mine > 5  # the collector's own queries are the only change
+    finally:
+        pg_server.sql("DROP OWNED BY wb_collector; DROP ROLE wb_collector", dbname="postgres")
+
+
+def test_hidden_texts_warn_and_still_snapshot(pg_server, tmp_db):
+    pg_server.sql("CREATE ROLE wb_plain LOGIN PASSWORD 'plain-pass-123'", dbname="postgres")
+    try:
+        dsn = pg_server.dsn_for(pg_server.dbname, password="plain-pass-123").replace(pg_server.user + ":", "wb_plain:", 1)
+        sid, snap = collect(dsn, tmp_db)
+        assert any("GRANT pg_read_all_stats TO wb_plain" in w for w in snap.warnings)
+        assert sum(not s["text_visible"] for s in snap.statements) > 0
+        with reading(tmp_db) as store:
+            assert store.con.execute("SELECT count(*) FROM pg_statements WHERE snapshot_id = ?", [sid]).fetchone()[0] > 0
+            details = store.con.execute("SELECT details FROM ingests").fetchone()[0]
+            assert "pg_read_all_stats" in details
+    finally:
+        pg_server.sql("DROP ROLE wb_plain", dbname="postgres")
+
+
+def test_extension_missing_is_one_actionable_line(pg_server_no_preload, tmp_db, capsys):
+    lab = pg_server_no_preload
+    code, out, err = run_cli(capsys, "--db", str(tmp_db), "collect", "postgres", "--dsn", lab.dsn)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: pg_stat_statements is not installed")
+    assert "shared_preload_libraries = 'pg_stat_statements'" in err and "CREATE EXTENSION pg_stat_statements" in err
+    assert f"127.0.0.1:{lab.port}" in err and lab.password not in err
+
+
+def test_extension_not_preloaded(pg_server_no_preload, tmp_db):
+    lab = pg_server_no_preload
+    lab.createdb("withext")
+    lab.sql("CREATE EXTENSION pg_stat_statements", dbname="withext")
+    with pytest.raises(WorkbenchError, match="not preloaded.*shared_preload_libraries = 'pg_stat_statements'"):
+        collect(lab.dsn_for("withext"), tmp_db)
+    assert not tmp_db.exists()  # nothing was written
+
+
+def test_bad_password(pg_server, tmp_db, capsys):
+    dsn = pg_server.dsn_for(pg_server.dbname, password="Wrong-Planted-Pw")
+    code, out, err = run_cli(capsys, "--db", str(tmp_db), "collect", "postgres", "--dsn", dsn)
+    assert code == 2
+    assert err.startswith(f"error: cannot connect to PostgreSQL at {pg_server.user}@127.0.0.1:{pg_server.port}/")
+    assert "password authentication failed" in err and err.count("\n") == 1
+    assert "Wrong-Planted-Pw" not in err + out
+
+
+def test_refused_port(tmp_db, capsys):
+    port = free_port()
+    code, _, err = run_cli(capsys, "--db", str(tmp_db), "collect", "postgres",
+                           "--dsn", f"postgresql://x:Sekrit-9@127.0.0.1:{port}/db")
+    assert code == 2 and f"127.0.0.1:{port}" in err and "refused" in err and "Sekrit-9" not in err
+    assert err.count("\n") == 1
+
+
+def test_libpq_environment_is_honoured(pg_server, tmp_db, monkeypatch):
+    for k, v in {"PGHOST": pg_server.host, "PGPORT": str(pg_server.port), "PGUSER": pg_server.user,
+                 "PGDATABASE": pg_server.dbname, "PGPASSWORD": pg_server.password}.items():
+        monkeypatch.setenv(k, v)
+    sid, snap = collect(None, tmp_db, label="env")
+    assert snap.meta["dbname"] == pg_server.dbname and snap.meta["port"] == pg_server.port
+    with reading(tmp_db) as store:
+        assert store.con.execute("SELECT source FROM pg_snapshots").fetchone()[0] == "libpq environment"
+
+
+def test_every_count_takes_several_snapshots(pg_server, tmp_db, capsys):
+    code, _, err = run_cli(capsys, "--db", str(tmp_db), "collect", "postgres", "--dsn", pg_server.dsn,
+                           "--every", "0.2s", "--count", "3")
+    assert code == 0, err
+    with reading(tmp_db) as store:
+        assert store.con.execute("SELECT count(*) FROM pg_snapshots").fetchone()[0] == 3
+    code, _, err = run_cli(capsys, "--db", str(tmp_db), "collect", "postgres", "--count", "2")
+    assert code == 2 and "--every" in err
