@@ -262,7 +262,8 @@ def unused_indexes(store: Store, sid: int) -> pd.DataFrame:
 def duplicate_indexes(store: Store, sid: int) -> pd.DataFrame:
     """Indexes whose key columns are a prefix of another valid index on the same table with the same
     access method and predicate (the shorter one is redundant unless it enforces uniqueness)."""
-    ix = _snap(store, "pg_indexes", sid)
+    ix = _snap(store, "pg_indexes", sid).astype("object")
+    ix = ix.where(ix.notna(), None)
     out = []
     for _, grp in ix.groupby("relid"):
         recs = grp.to_dict("records")
@@ -270,7 +271,7 @@ def duplicate_indexes(store: Store, sid: int) -> pd.DataFrame:
             for b in recs:
                 if a["indexrelid"] == b["indexrelid"] or not b["is_valid"] or a["amname"] != b["amname"]:
                     continue
-                if (a["predicate"] or None) != (b["predicate"] or None):
+                if a["predicate"] != b["predicate"]:
                     continue
                 ka, kb = list(a["key_columns"]), list(b["key_columns"])
                 if len(ka) > len(kb) or kb[:len(ka)] != ka:
