@@ -277,3 +277,46 @@ def memory_frame(con: duckdb.DuckDBPyConnection, address: str | None = None) -> 
     maxm = df["maxmemory_bytes"].where(df["maxmemory_bytes"] > 0)
     df["headroom_ratio"] = 1 - df["used_memory_bytes"] / maxm
     return df[cols]
+
+
+def period_summary(frame: pd.DataFrame) -> dict[str, Any]:
+    """Totals over an `intervals()` frame (reset-aware sums): hits, misses, hit ratio, evictions..."""
+    if frame.empty:
+        return {"intervals": 0, "keyspace_hits": 0, "keyspace_misses": 0, "hit_ratio": None,
+                "evicted_keys": 0, "expired_keys": 0, "resets": 0, "worst_hit_ratio": None}
+    hits, misses = int(frame["keyspace_hits"].sum()), int(frame["keyspace_misses"].sum())
+    lookups = frame["keyspace_hits"] + frame["keyspace_misses"]
+    busy = frame[lookups >= 100]  # a ratio over a handful of lookups says nothing
+    return {
+        "intervals": len(frame), "from": int(frame["from"].iloc[0]), "to": int(frame["to"].iloc[-1]),
+        "keyspace_hits": hits, "keyspace_misses": misses, "hit_ratio": _ratio(hits, hits + misses),
+        "evicted_keys": int(frame["evicted_keys"].sum()), "expired_keys": int(frame["expired_keys"].sum()),
+        "resets": int(frame["reset"].sum()),
+        "worst_hit_ratio": float(busy["hit_ratio"].min()) if not busy.empty else None,
+    }
+
+
+def cache_findings(summary: dict[str, Any], memory: dict[str, Any] | None = None,
+                   target: float = CACHE_HIT_TARGET_RATIO) -> list[str]:
+    """Plain-language findings for a period summary (and the last snapshot's memory_summary)."""
+    out = []
+    ratio = summary.get("hit_ratio")
+    if ratio is None:
+        out.append("No key lookups in the period: no hit ratio to judge.")
+    else:
+        verdict = "meets" if ratio >= target else "is below"
+        out.append(f"Cache hit ratio {ratio:.1%} over {summary['keyspace_hits'] + summary['keyspace_misses']:,} "
+                   f"lookups {verdict} the playbook's {target:.0%} rule (CacheHitRateLow).")
+        worst = summary.get("worst_hit_ratio")
+        if worst is not None and worst < target <= ratio:
+            out.append(f"One interval dropped to {worst:.1%}: the average hides it.")
+    if summary.get("evicted_keys"):
+        out.append(f"{summary['evicted_keys']:,} keys were evicted (memory pressure: maxmemory reached).")
+    if summary.get("resets"):
+        out.append(f"{summary['resets']} interval(s) span a restart or CONFIG RESETSTAT: counts there are "
+                   "since the reset (lower bounds).")
+    if memory and memory.get("used_ratio") is not None:
+        out.append(f"Memory: {memory['used_ratio']:.0%} of maxmemory used ({memory['maxmemory_policy']}).")
+    elif memory:
+        out.append("No maxmemory set: Redis grows until the host runs out; set one with an eviction policy.")
+    return out
