@@ -238,3 +238,19 @@ def test_ingest_saved_info_files(redis_server, tmp_path, tmp_db, capsys):
     empty.write_text("\n")
     rc, _, err = cli(capsys, tmp_db, "ingest", "redis", str(empty))
     assert rc == 2 and "empty.txt" in err
+
+
+def test_rediss_tls_with_ca_file_and_insecure(tmp_path, tmp_db, capsys):
+    with RedisServer.start(tmp_path / "tls", tls=True) as srv:
+        assert srv.url.startswith("rediss://")
+        rc, _, err = cli(capsys, tmp_db, "collect", "redis", "--url", srv.url, "--ca-file", str(srv.ca_file),
+                         "--label", "tls")
+        assert rc == 0, err
+        rc, _, err = cli(capsys, tmp_db, "collect", "redis", "--url", srv.url)  # unknown CA
+        assert rc == 2 and srv.address in err and err.count("\n") == 1 and "--ca-file" in err
+        rc, _, err = cli(capsys, tmp_db, "collect", "redis", "--url", srv.url, "--insecure")
+        assert rc == 0, err
+        rc, _, err = cli(capsys, tmp_db, "collect", "redis", "--url", srv.url.replace("rediss", "redis"))
+        assert rc == 2 and srv.address in err and "rediss://" in err  # plain text to a TLS port
+    with reading(tmp_db) as store:
+        assert store.con.execute("SELECT count(*) FROM redis_snapshots").fetchone()[0] == 2

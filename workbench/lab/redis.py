@@ -25,12 +25,15 @@ class RedisServer:
     host: str = LOOPBACK
     user: str | None = None
     password: str | None = field(default=None, repr=False)
+    ca_file: Path | None = None     # set when the server speaks TLS only (rediss://)
 
     @property
     def url(self) -> str:
+        scheme = "rediss" if self.ca_file else "redis"
         if self.password:
-            return f"redis://{quote(self.user or 'default')}:{quote(self.password)}@{self.host}:{self.port}/0"
-        return f"redis://{self.host}:{self.port}/0"
+            return (f"{scheme}://{quote(self.user or 'default')}:{quote(self.password)}@{self.host}:{self.port}"
+                    "/0")
+        return f"{scheme}://{self.host}:{self.port}/0"
 
     @property
     def address(self) -> str:
@@ -39,13 +42,23 @@ class RedisServer:
     @classmethod
     def start(cls, dir: str | Path | None = None, *, maxmemory: str | None = None,
               policy: str = "noeviction", user: str | None = None, password: str | None = None,
-              extra: dict[str, str] | None = None, timeout_s: float = 15.0) -> RedisServer:
-        """Start redis-server in DIR (a temp dir by default) on a free port; wait until it answers."""
+              extra: dict[str, str] | None = None, tls: bool = False, timeout_s: float = 15.0) -> RedisServer:
+        """Start redis-server in DIR (a temp dir by default) on a free port; wait until it answers.
+
+        TLS=True: TLS only (rediss://), with a throwaway CA and a certificate for 127.0.0.1 made by openssl.
+        """
         binary = find_binary("redis-server", "/usr/bin/redis-server")
         d = Path(dir) if dir else Path(tempfile.mkdtemp(prefix="wb-redis-"))
         d.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        conf = [f"port {port}", f"bind {LOOPBACK}", 'save ""', "appendonly no", f"dir {d}",
+        ca = None
+        if tls:
+            ca, cert, key = make_test_certs(d / "tls")
+            conf = ["port 0", f"tls-port {port}", f"tls-cert-file {cert}", f"tls-key-file {key}",
+                    f"tls-ca-cert-file {ca}", "tls-auth-clients no"]
+        else:
+            conf = [f"port {port}"]
+        conf += [f"bind {LOOPBACK}", 'save ""', "appendonly no", f"dir {d}",
                 "daemonize no", f"logfile {d / 'redis.log'}", "protected-mode yes",
                 f"maxmemory {maxmemory or 0}", f"maxmemory-policy {policy}"]
         if password:
@@ -58,7 +71,7 @@ class RedisServer:
         cfg.write_text("\n".join(conf) + "\n")
         cfg.chmod(0o600)
         proc = subprocess.Popen([binary, str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        srv = cls(proc, port, d, user=user, password=password)
+        srv = cls(proc, port, d, user=user, password=password, ca_file=ca)
         try:
             wait_for(lambda: port_open(port), timeout_s, f"redis-server on {srv.address}", proc,
                      d / "redis.log")
@@ -84,6 +97,25 @@ class RedisServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def make_test_certs(dir: Path) -> tuple[Path, Path, Path]:
+    """(ca.crt, server.crt, server.key) for 127.0.0.1, made with openssl; for lab/test servers only."""
+    openssl = find_binary("openssl", "/usr/bin/openssl")
+    dir.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = dir / "ca.crt", dir / "ca.key"
+    cert, key, csr, ext = dir / "server.crt", dir / "server.key", dir / "server.csr", dir / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True, timeout=60)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=workbench-lab-ca",
+        "-keyout", str(ca_key), "-out", str(ca))
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(csr))
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-days", "2",
+        "-extfile", str(ext), "-out", str(cert))
+    return ca, cert, key
 
 
 def run_benchmark(srv: RedisServer, *, tests: str = "get", requests: int = 10_000, clients: int = 10,

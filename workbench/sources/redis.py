@@ -169,8 +169,14 @@ def fetch(url: str, *, ca_file: str | None = None, insecure: bool = False) -> tu
             else "check the server"
         raise WorkbenchError(f"Redis at {addr} answered an error: {redact_text(msg)}: {hint}") from e
     except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
-        raise WorkbenchError(f"cannot reach Redis at {addr}: {redact_text(str(e))} (check --url / REDIS_URL "
-                             "and that the server is up)") from e
+        msg = redact_text(str(e))
+        if "CERTIFICATE_VERIFY_FAILED" in msg:
+            hint = "pass the server's CA with --ca-file FILE (or --insecure for a lab server)"
+        elif url.startswith("redis://") and ("reset by peer" in msg or "Connection closed" in msg):
+            hint = "if the server speaks TLS, use rediss://"
+        else:
+            hint = "check --url / REDIS_URL and that the server is up"
+        raise WorkbenchError(f"cannot reach Redis at {addr}: {msg} ({hint})") from e
     finally:
         client.close()
 
