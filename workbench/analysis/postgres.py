@@ -361,3 +361,102 @@ def sessions(store: Store, sid: int, min_age_s: float = 60.0) -> pd.DataFrame:
     cols = ["pid", "datname", "usename", "application_name", "state", "wait_event_type", "wait_event",
             "xact_age_s", "query_age_s", "blocked", "blocked_by", "query"]
     return df[cols].sort_values("xact_age_s", ascending=False, na_position="last").reset_index(drop=True)
+
+
+# -- the database notebook's bundle -------------------------------------------------------------------
+HIT_RATIO_TARGET = 0.99  # the rule of thumb: a cache hit ratio under 99% deserves a look
+
+
+@dataclass
+class DatabaseReport:
+    """Everything notebook 20 shows, for one snapshot pair (or one snapshot when there is only one)."""
+
+    to_snap: int | None
+    from_snap: int | None = None
+    note: str | None = None           # why something is missing
+    top: TopResult | None = None
+    tables: pd.DataFrame | None = None
+    unused: pd.DataFrame | None = None
+    duplicates: pd.DataFrame | None = None
+    bloat: pd.DataFrame | None = None
+    hits: dict[str, pd.DataFrame] = field(default_factory=dict)
+    vacuum: pd.DataFrame | None = None
+    connections: dict[str, Any] = field(default_factory=dict)
+    sessions: pd.DataFrame | None = None
+    settings: pd.DataFrame | None = None
+    server: dict[str, Any] = field(default_factory=dict)
+
+    def verdict(self) -> list[str]:
+        """One line per finding, most important first (empty list: nothing to report)."""
+        if self.to_snap is None:
+            return []
+        out = []
+        if self.top is not None and not self.top.statements.empty:
+            st = self.top.statements.iloc[0]
+            out.append(f"Top statement takes {st.time_share:.0%} of execution time over "
+                       f"{self.top.pair.interval_s:.0f} s ({int(st.calls)} calls, mean {st.mean_exec_time_ms:.2f} ms): "
+                       f"`{(st.query or '?')[:100]}`")
+            if self.top.reset:
+                out.append("Statistics were reset between the snapshots; deltas count from the reset.")
+        db = self.hits.get("databases")
+        if db is not None and not db.empty:
+            low = db[db.hit_ratio < HIT_RATIO_TARGET]
+            if not low.empty:
+                out.append("Cache hit ratio under 99%: " + ", ".join(
+                    f"{r.name} {r.hit_ratio:.1%}" for r in low.itertuples()))
+        if self.tables is not None:
+            seq = self.tables[self.tables.seq_tup_read > 100_000].sort_values("seq_tup_read", ascending=False)
+            if not seq.empty:
+                out.append("Rows read by sequential scans (missing index?): " + ", ".join(
+                    f"{r.table} {r.seq_tup_read / 1e6:.1f}M rows in {int(r.seq_scan)} scans"
+                    for r in seq.head(3).itertuples()))
+        if self.unused is not None and not self.unused.empty:
+            out.append(f"{len(self.unused)} unused index(es), {self.unused.size_bytes.sum() / 1e6:.1f} MB: "
+                       + ", ".join(self.unused["index"].head(5)))
+        if self.duplicates is not None and not self.duplicates.empty:
+            out.append("Duplicate index(es): " + ", ".join(
+                f"{r.index} (covered by {r.covered_by})" for r in self.duplicates.head(5).itertuples()))
+        if self.sessions is not None and not self.sessions.empty:
+            blocked = int(self.sessions.blocked.sum())
+            out.append(f"{len(self.sessions)} long-running or blocked session(s), {blocked} blocked.")
+        if self.vacuum is not None and self.vacuum.stale.any():
+            out.append(f"{int(self.vacuum.stale.sum())} table(s) need vacuum/analyze attention.")
+        c = self.connections
+        if c.get("usage_ratio") is not None and c["usage_ratio"] == c["usage_ratio"] and c["usage_ratio"] > 0.8:
+            out.append(f"Connections at {c['usage_ratio']:.0%} of max_connections.")
+        return out or ["No database finding crossed a threshold."]
+
+
+def database_report(store: Store, from_snap: int | None = None, to_snap: int | None = None,
+                    label: str | None = None, min_session_age_s: float = 60.0) -> DatabaseReport:
+    """Collect the notebook's tables for FROM..TO (defaults: the last two snapshots of one server)."""
+    try:
+        has = store.con.execute("SELECT count(*) FROM pg_snapshots").fetchone()[0]
+    except Exception:  # a store from before the PostgreSQL migration
+        has = 0
+    if not has:
+        return DatabaseReport(None, note="No PostgreSQL snapshots in this store.")
+    rep = DatabaseReport(None)
+    try:
+        rep.top = pg_top(store, from_snap, to_snap, "total_time", label)
+        rep.from_snap, rep.to_snap = rep.top.pair.from_id, rep.top.pair.to_id
+    except WorkbenchError as e:
+        rep.note = str(e)
+        rep.to_snap = to_snap if to_snap is not None else latest_snapshot(store, label)
+        if rep.to_snap is None:
+            return rep
+    sid, fid = rep.to_snap, rep.from_snap
+    rep.tables = table_stats(store, sid, fid)
+    rep.unused = unused_indexes(store, sid)
+    rep.duplicates = duplicate_indexes(store, sid)
+    rep.bloat = bloat(store, sid)
+    rep.hits = hit_ratios(store, sid, fid)
+    rep.vacuum = vacuum_staleness(store, sid)
+    rep.connections = connections(store, sid)
+    rep.sessions = sessions(store, sid, min_session_age_s)
+    rep.settings = store.query_df("SELECT name, setting, unit FROM pg_settings WHERE snapshot_id = ? ORDER BY name",
+                                  [sid])
+    srv = store.query_df("SELECT snapshot_id, taken_at, label, host, port, dbname, server_version, pgss_version"
+                         " FROM pg_snapshots WHERE snapshot_id = ?", [sid])
+    rep.server = srv.iloc[0].to_dict() if not srv.empty else {}
+    return rep
