@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import pandas as pd
+import pyarrow as pa
 
 from workbench.errors import WorkbenchError
 from workbench.redact import redact_text, redact_url
@@ -439,10 +439,11 @@ def save(store: Store, name: str, result: PromResult, *, kind: str, source: str,
                 " (?, ?, map(?::VARCHAR[], ?::VARCHAR[]), ?, ?) RETURNING series_id",
                 [ing.ingest_id, name, keys, [s.labels[k] for k in keys], _labels_text(s.labels), len(s.ts_ms)],
             ).fetchone()[0]
-            frames.append(pd.DataFrame({"series_id": sid, "ts_ms": pd.Series(s.ts_ms, dtype="int64"),
-                                        "value": pd.Series(s.values, dtype="float64")}))
-        if frames:
-            con.register("_prom_points_in", pd.concat(frames, ignore_index=True))
+            frames.append(pa.table({"series_id": pa.array([sid] * len(s.ts_ms), pa.int64()),
+                                    "ts_ms": pa.array(s.ts_ms, pa.int64()),
+                                    "value": pa.array(s.values, pa.float64())}))
+        if frames:  # Arrow, not pandas: DuckDB reads a pandas NaN as NULL, Arrow keeps NaN a double
+            con.register("_prom_points_in", pa.concat_tables(frames))
             try:
                 con.execute("INSERT INTO prom_points SELECT series_id, epoch_ms(ts_ms)::TIMESTAMPTZ, value"
                             " FROM _prom_points_in")
