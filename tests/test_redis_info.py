@@ -204,3 +204,24 @@ def test_never_raises_on_info_like_text(parts):
 @given(st.binary(max_size=200))
 def test_never_raises_on_bytes(data):
     parse_info(data)
+
+
+def test_stats_views_on_the_2_8_layout(tmp_path):
+    """Deltas work on layouts without rejected/failed calls, errorstats or server_time_usec."""
+    from workbench.analysis.redis import redis_stats
+    from workbench.sources.redis import ingest_file
+    from workbench.store import Store
+
+    text = fixture_text("info_2.8.txt")
+    later = (text.replace("keyspace_hits:41", "keyspace_hits:141").replace("uptime_in_seconds:11554",
+             "uptime_in_seconds:11600").replace("cmdstat_get:calls=123,usec=1107",
+                                                 "cmdstat_get:calls=223,usec=1307"))
+    (tmp_path / "a.txt").write_text(text)
+    (tmp_path / "b.txt").write_text(later)
+    with Store.open(tmp_path / "wb.duckdb") as store:
+        ingest_file(store, tmp_path / "a.txt", server="old:6379", label="a")
+        ingest_file(store, tmp_path / "b.txt", server="old:6379", label="b")
+        s = redis_stats(store.con, "a", "b")
+    assert s["reset"] is False and s["keyspace_hits"] == 100 and s["keyspace_misses"] == 0
+    assert s["commands"] == {"get": {"calls": 100, "usec": 200, "usec_per_call": 2.0}}
+    assert s["server_version"] == "2.8.13" and s["memory"]["maxmemory_bytes"] is None
