@@ -1,1 +1,101 @@
-"""`workbench report` and `workbench demo`."""
+"""`workbench report` (papermill -> scrubbed .ipynb + HTML + index) and `workbench demo`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from workbench.cli.groups import db_of, main
+from workbench.cli.output import console, info, warn
+from workbench.errors import CheckFailed, WorkbenchError
+from workbench.store import db_path
+
+
+def _value(text: str) -> object:
+    """-p values: JSON numbers/booleans/null as such, anything else a string (as papermill's -p does)."""
+    try:
+        v = json.loads(text)
+        return v if isinstance(v, int | float | bool) or v is None else text
+    except json.JSONDecodeError:
+        return text
+
+
+def run_reports(plan: list[tuple[Path, dict]], out: Path) -> list:
+    """Execute each (notebook, params) with a progress bar; rebuild the index; return the reports."""
+    from workbench.reports import execute_notebook, update_index
+
+    reports = []
+    with Progress(TextColumn("[bold]report[/bold] {task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("", total=len(plan))
+        for nb, params in plan:
+            progress.update(task, description=nb.name)
+            reports.append(execute_notebook(nb, params, out))
+            progress.advance(task)
+    index = update_index(out, reports)
+    for r in reports:
+        (warn if r.error else info)(f"{r.html}: {r.verdict or 'no verdict'}")
+    info(f"index: {index}")
+    return reports
+
+
+@main.command("report")
+@click.argument("notebooks", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-p", "--parameter", "params", nargs=2, multiple=True, metavar="NAME VALUE",
+              help="Notebook parameter (repeatable); `db` defaults to the store in use.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
+              show_default=True, help="Where executed notebooks, HTML and index.html go.")
+@click.pass_context
+def report(ctx: click.Context, notebooks: tuple[Path, ...], params: tuple[tuple[str, str], ...], out: Path) -> None:
+    """Execute notebooks with papermill; write scrubbed .ipynb, HTML (code hidden) and reports/index.html.
+
+    Without NOTEBOOKS, every notebooks/*.ipynb runs with its default parameters. Parameters never
+    carry secrets: pass the NAME of an environment variable or libpq service instead. Exit code 1
+    when a report's verdict is a failure (a notebook error or a failed check).
+
+    \b
+    Example:
+        workbench report notebooks/10_load_test.ipynb -p run post -p baseline pre
+        workbench --db data/demo.duckdb report --out /tmp/reports
+    """
+    chosen = list(notebooks) or sorted(Path("notebooks").glob("[0-9]*.ipynb"))
+    if not chosen:
+        raise WorkbenchError("no notebooks given and none in notebooks/: pass NOTEBOOK paths")
+    values = {"db": str(db_path(db_of(ctx)).resolve())}
+    values.update({k: _value(v) for k, v in params})
+    reports = run_reports([(nb, dict(values)) for nb in chosen], out)
+    failed = [r for r in reports if r.ok is False]
+    if failed:
+        raise CheckFailed(f"{len(failed)} report(s) failed: " + "; ".join(r.verdict or r.name for r in failed))
+
+
+@main.command("demo")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
+              show_default=True, help="Where the reports go.")
+@click.option("--samples", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Sample directory (default data/samples).")
+@click.pass_context
+def demo(ctx: click.Context, out: Path, samples: Path | None) -> None:
+    """The main job on the bundled real samples: rebuild a store, execute every notebook into reports/.
+
+    Uses its own data/demo.duckdb (or the --db / WORKBENCH_DB you give); never the default store.
+
+    \b
+    Example:
+        workbench demo && xdg-open reports/index.html
+    """
+    from workbench.demo import build_demo_store, demo_plan
+
+    target = Path(db_of(ctx)) if db_of(ctx) else None
+    db, loaded = build_demo_store(target, samples, progress=info)
+    for line in loaded:
+        info(line)
+    reports = run_reports(demo_plan(db), out)
+    broken = [r for r in reports if r.error]
+    if broken:
+        raise WorkbenchError(f"{len(broken)} notebook(s) failed in the demo: "
+                             + "; ".join(f"{r.name}: {r.error}" for r in broken))
+    info(f"open {out / 'index.html'}")

@@ -71,3 +71,12 @@ export function login() {
     { headers: { 'Content-Type': 'application/json' }, tags: { name: 'login' } });
   check(r, { 'login ok': (x) => x.status === 200 });
 }
+
+// With SUMMARY_JSON set, also write k6's handleSummary() data as JSON (the newer summary shape).
+export function handleSummary(data) {
+  const out = { stdout: '' };
+  if (__ENV.SUMMARY_JSON) {
+    out[__ENV.SUMMARY_JSON] = JSON.stringify(data);
+  }
+  return out;
+}

@@ -1,0 +1,162 @@
+"""The load-test report's numbers for one k6 run: per endpoint, over time, where the time goes, checks,
+and a baseline comparison. Pure functions of a read-only DuckDB connection; pandas DataFrames out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from workbench.analysis.k6_summary import k6_summary, thresholds_table
+
+TIMING_METRICS = ["http_req_blocked", "http_req_connecting", "http_req_tls_handshaking", "http_req_sending",
+                  "http_req_waiting", "http_req_receiving"]
+
+
+def _df(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> pd.DataFrame:
+    return con.execute(sql, params).df()
+
+
+def run_window(con: duckdb.DuckDBPyConnection, run: str) -> tuple[pd.Timestamp, pd.Timestamp, float]:
+    """(first sample, last sample, duration in seconds) of RUN's points."""
+    lo, hi = con.execute("SELECT min(ts), max(ts) FROM k6_samples WHERE run = ?", [run]).fetchone()
+    return lo, hi, (hi - lo).total_seconds() if lo is not None else 0.0
+
+
+def endpoint_table(con: duckdb.DuckDBPyConnection, run: str) -> pd.DataFrame:
+    """Per endpoint (`name` tag; 'all' last): requests, rps, p50/p95/p99 ms, error rate, 5xx rate."""
+    _, _, duration = run_window(con, run)
+    sql = """
+    WITH d AS (SELECT coalesce(name, url, '(unnamed)') AS endpoint, value, status
+               FROM k6_points WHERE run = ? AND metric = 'http_req_duration'),
+         f AS (SELECT coalesce(name, url, '(unnamed)') AS endpoint, avg(value) AS error_rate
+               FROM k6_points WHERE run = ? AND metric = 'http_req_failed' GROUP BY ALL
+               UNION ALL
+               SELECT 'all', avg(value) FROM k6_points WHERE run = ? AND metric = 'http_req_failed'),
+         s AS (SELECT endpoint, count(*) AS requests,
+                      quantile_cont(value, 0.5) AS p50_ms, quantile_cont(value, 0.95) AS p95_ms,
+                      quantile_cont(value, 0.99) AS p99_ms, avg(value) AS avg_ms,
+                      avg(CASE WHEN try_cast(status AS INTEGER) >= 500 THEN 1.0 ELSE 0.0 END) AS rate_5xx
+               FROM (SELECT * FROM d UNION ALL SELECT 'all', value, status FROM d) GROUP BY endpoint)
+    SELECT s.endpoint, s.requests, s.requests / ? AS rps, s.p50_ms, s.p95_ms, s.p99_ms, s.avg_ms,
+           f.error_rate, s.rate_5xx
+    FROM s LEFT JOIN f USING (endpoint)
+    ORDER BY s.endpoint = 'all', s.requests DESC, s.endpoint
+    """
+    return _df(con, sql, [run, run, run, max(duration, 1e-9)])
+
+
+def timeseries(con: duckdb.DuckDBPyConnection, run: str, bucket_s: int = 10) -> pd.DataFrame:
+    """Per time bucket: p50/p95/p99 latency, rps, error rate, VUs, bytes received/sent per second."""
+    sql = f"""
+    WITH p AS (SELECT time_bucket(INTERVAL '{int(bucket_s)} seconds', ts) AS t, metric, value
+               FROM k6_points WHERE run = ?)
+    SELECT t,
+      quantile_cont(value, 0.5) FILTER (WHERE metric = 'http_req_duration') AS p50_ms,
+      quantile_cont(value, 0.95) FILTER (WHERE metric = 'http_req_duration') AS p95_ms,
+      quantile_cont(value, 0.99) FILTER (WHERE metric = 'http_req_duration') AS p99_ms,
+      count(*) FILTER (WHERE metric = 'http_reqs') / {bucket_s} AS rps,
+      avg(value) FILTER (WHERE metric = 'http_req_failed') AS error_rate,
+      max(value) FILTER (WHERE metric = 'vus') AS vus,
+      coalesce(sum(value) FILTER (WHERE metric = 'data_received'), 0) / {bucket_s} AS received_bytes_per_s,
+      coalesce(sum(value) FILTER (WHERE metric = 'data_sent'), 0) / {bucket_s} AS sent_bytes_per_s
+    FROM p GROUP BY t ORDER BY t
+    """
+    df = _df(con, sql, [run])
+    if not df.empty:
+        df["elapsed_s"] = (df["t"] - df["t"].iloc[0]).dt.total_seconds()
+    return df
+
+
+def latency_samples(con: duckdb.DuckDBPyConnection, runs: list[str], limit_per_run: int = 50_000) -> pd.DataFrame:
+    """http_req_duration samples (run, endpoint, ms), a reproducible sample of at most LIMIT_PER_RUN per run."""
+    frames = []
+    for run in runs:
+        frames.append(_df(con, f"""
+            SELECT run, coalesce(name, url, '(unnamed)') AS endpoint, value AS ms
+            FROM k6_points WHERE run = ? AND metric = 'http_req_duration'
+            USING SAMPLE reservoir({int(limit_per_run)} ROWS) REPEATABLE (42)""", [run]))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run", "endpoint", "ms"])
+
+
+def latest_run(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The run whose points end last (for notebooks run without a `run` parameter)."""
+    row = con.execute("SELECT run FROM k6_run_spans ORDER BY ended_at DESC NULLS LAST LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def timing_breakdown(con: duckdb.DuckDBPyConnection, run: str) -> pd.DataFrame:
+    """Mean ms per request phase (blocked, connecting, TLS, sending, waiting, receiving) per endpoint."""
+    metrics = ", ".join(f"'{m}'" for m in TIMING_METRICS)
+    df = _df(con, f"""
+        SELECT coalesce(name, url, '(unnamed)') AS endpoint, metric, avg(value) AS mean_ms
+        FROM k6_points WHERE run = ? AND metric IN ({metrics}) GROUP BY ALL""", [run])
+    if df.empty:
+        return pd.DataFrame(columns=["endpoint"] + [m.removeprefix("http_req_") for m in TIMING_METRICS])
+    wide = df.pivot(index="endpoint", columns="metric", values="mean_ms").reindex(columns=TIMING_METRICS)
+    wide.columns = [c.removeprefix("http_req_") for c in wide.columns]
+    return wide.fillna(0.0).reset_index()
+
+
+def checks_table(con: duckdb.DuckDBPyConnection, run: str) -> pd.DataFrame:
+    """Per check: passes, fails, pass rate."""
+    return _df(con, """
+        SELECT coalesce(check_name, '(unnamed)') AS "check", count(*) FILTER (WHERE value <> 0) AS passes,
+               count(*) FILTER (WHERE value = 0) AS fails, avg(CASE WHEN value <> 0 THEN 1.0 ELSE 0 END) AS pass_rate
+        FROM k6_points WHERE run = ? AND metric = 'checks' GROUP BY ALL ORDER BY pass_rate, "check" """, [run])
+
+
+def thresholds_frame(con: duckdb.DuckDBPyConnection, run: str) -> pd.DataFrame:
+    """Every threshold of the run with whether it passed (k6's verdicts where a summary is ingested)."""
+    rows = thresholds_table(k6_summary(con, run))
+    return pd.DataFrame(rows, columns=["metric", "threshold", "ok"])
+
+
+def baseline_comparison(con: duckdb.DuckDBPyConnection, run: str, baseline: str) -> pd.DataFrame:
+    """Per endpoint: baseline and run p50/p95/p99/error rate with the change in % (descriptive only;
+    `workbench compare` gives intervals and significance)."""
+    cur = endpoint_table(con, run).set_index("endpoint")
+    base = endpoint_table(con, baseline).set_index("endpoint")
+    rows = []
+    for ep in cur.index.intersection(base.index):
+        row = {"endpoint": ep}
+        for m in ("p50_ms", "p95_ms", "p99_ms", "rps", "error_rate"):
+            b, a = base.at[ep, m], cur.at[ep, m]
+            row[f"{m}_baseline"], row[f"{m}_run"] = b, a
+            row[f"{m}_change_pct"] = (a - b) / b * 100 if b else None
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    return out.sort_values("endpoint", key=lambda s: s == "all") if not out.empty else out
+
+
+@dataclass
+class Verdict:
+    """One line for the top of a report, and whether it is good news."""
+
+    text: str
+    ok: bool
+
+
+def load_test_verdict(con: duckdb.DuckDBPyConnection, run: str, baseline: str | None = None) -> Verdict:
+    """Thresholds, overall p95 and error rate, and the p95 change against BASELINE, in one sentence."""
+    ep = endpoint_table(con, run).set_index("endpoint")
+    thr = thresholds_frame(con, run)
+    failed = thr[~thr["ok"]] if not thr.empty else thr
+    allrow = ep.loc["all"]
+    parts = [f"{int(allrow['requests']):,} requests, p95 {allrow['p95_ms']:.1f} ms, "
+             f"errors {100 * (allrow['error_rate'] or 0):.2f}%"]
+    ok = True
+    if thr.empty:
+        parts.append("no thresholds declared")
+    elif failed.empty:
+        parts.append(f"all {len(thr)} thresholds passed")
+    else:
+        ok = False
+        names = ", ".join(f"{r.metric} {r.threshold}" for r in failed.itertuples())
+        parts.append(f"{len(failed)} of {len(thr)} thresholds FAILED ({names})")
+    if baseline:
+        b = endpoint_table(con, baseline).set_index("endpoint").loc["all"]
+        change = (allrow["p95_ms"] - b["p95_ms"]) / b["p95_ms"] * 100
+        parts.append(f"p95 {change:+.1f}% vs {baseline}")
+    return Verdict(f"{'PASS' if ok else 'FAIL'} — run {run}: " + "; ".join(parts), ok)

@@ -1,0 +1,82 @@
+"""One place for figure style and the plots notebooks share. Functions take DataFrames, return Figures."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+PALETTE = "colorblind"
+
+
+def style() -> None:
+    """The workbench look: seaborn whitegrid, colour-blind palette, readable sizes."""
+    sns.set_theme(style="whitegrid", palette=PALETTE, rc={"figure.figsize": (10, 4), "figure.dpi": 100,
+                                                          "axes.titleweight": "bold"})
+
+
+def threshold_line(ax: plt.Axes, y: float, label: str) -> None:
+    """A dashed horizontal line for a target or alert threshold, labelled."""
+    ax.axhline(y, color="#cf222e", linestyle="--", linewidth=1)
+    ax.annotate(label, xy=(1, y), xycoords=("axes fraction", "data"), ha="right", va="bottom",
+                color="#cf222e", fontsize=9)
+
+
+def load_test_panels(ts: pd.DataFrame, title: str = "") -> plt.Figure:
+    """2x2 panels over elapsed seconds: latency percentiles, RPS, error rate, VUs and transfer rate."""
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7), sharex=True)
+    x = ts["elapsed_s"]
+    ax = axes[0, 0]
+    for col, lab in (("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99")):
+        ax.plot(x, ts[col], label=lab)
+    ax.set(title="Latency (ms)", ylabel="ms")
+    ax.legend()
+    axes[0, 1].plot(x, ts["rps"], color="C2")
+    axes[0, 1].set(title="Requests per second", ylabel="req/s")
+    axes[1, 0].plot(x, 100 * ts["error_rate"].fillna(0), color="C3")
+    axes[1, 0].set(title="Error rate (http_req_failed, %)", ylabel="%", xlabel="elapsed s")
+    ax = axes[1, 1]
+    ax.plot(x, ts["vus"], color="C4", label="VUs")
+    ax.set(title="VUs and transfer", ylabel="VUs", xlabel="elapsed s")
+    ax2 = ax.twinx()
+    ax2.plot(x, ts["received_bytes_per_s"] / 1024, color="C5", alpha=.7, label="received kB/s")
+    ax2.plot(x, ts["sent_bytes_per_s"] / 1024, color="C6", alpha=.7, label="sent kB/s")
+    ax2.set_ylabel("kB/s")
+    ax2.grid(False)
+    lines = ax.get_lines() + ax2.get_lines()
+    ax.legend(lines, [ln.get_label() for ln in lines], loc="upper right", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def timing_bars(breakdown: pd.DataFrame) -> plt.Figure:
+    """Stacked bars of mean ms per request phase per endpoint: where the time goes."""
+    df = breakdown.set_index("endpoint")
+    fig, ax = plt.subplots(figsize=(10, 0.6 * len(df) + 1.5))
+    df.plot.barh(stacked=True, ax=ax, colormap="tab10")
+    ax.set(title="Where the time goes (mean ms per request phase)", xlabel="ms", ylabel="")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def endpoint_bars(endpoints: pd.DataFrame) -> plt.Figure:
+    """p50/p95/p99 per endpoint, grouped bars."""
+    df = endpoints.melt(id_vars="endpoint", value_vars=["p50_ms", "p95_ms", "p99_ms"], var_name="stat",
+                        value_name="ms")
+    fig, ax = plt.subplots(figsize=(10, 4))
+    sns.barplot(df, x="endpoint", y="ms", hue="stat", ax=ax)
+    ax.set(title="Latency per endpoint", xlabel="", ylabel="ms")
+    fig.tight_layout()
+    return fig
+
+
+def ecdf_by(samples: pd.DataFrame, value: str, hue: str, title: str, log: bool = True) -> plt.Figure:
+    """ECDF of VALUE per HUE (e.g. run or variant), log x axis for latency."""
+    fig, ax = plt.subplots(figsize=(10, 4))
+    sns.ecdfplot(samples, x=value, hue=hue, ax=ax, log_scale=log)
+    ax.set(title=title)
+    fig.tight_layout()
+    return fig
