@@ -213,7 +213,8 @@ def test_redis_url_from_env_and_missing(redis_server, tmp_db, capsys, monkeypatc
     assert rc == 0, err
 
 
-def test_ingest_saved_info_files(redis_server, tmp_path, tmp_db, capsys):
+def test_ingest_saved_info_files(fresh_redis, tmp_path, tmp_db, capsys):
+    redis_server = fresh_redis
     client = redis_src.connect(redis_server.url)
     files = []
     for i in range(2):
