@@ -19,7 +19,7 @@ from scipy import stats as _st
 __all__ = [
     "TestResult", "SRMResult", "welch_t", "welch_t_from_stats", "mann_whitney", "quantile_diff",
     "quantile_se", "proportion_diff", "srm_check", "adjust", "power", "mde", "sequential_quantile_diff",
-    "BlockStat", "block_quantile", "block_mean", "block_rate", "block_diff", "wilson_interval",
+    "BlockStat", "EWC_B", "block_quantile", "block_mean", "block_rate", "block_diff", "wilson_interval",
 ]
 
 
@@ -377,65 +377,107 @@ def sequential_quantile_diff(control: Sequence[float], treatment: Sequence[float
 
 
 # -- block-aware statistics for runs (requests within a run are not independent) -------------------------
+EWC_B = 6
+
+
 @dataclass
 class BlockStat:
-    """A statistic of one arm with a standard error that treats time windows as clusters."""
+    """A statistic of one arm with a standard error that allows for drift within runs (see `_ewc_se`)."""
 
     value: float
     se: float
     n: int
     windows: int
+    df: float = math.inf
     se_iid: float = math.nan
 
 
-def _cluster_se(resid_sums: np.ndarray, denom: float) -> float:
-    """Cluster-robust SE from per-window sums of linearised residuals (CR1 small-sample factor)."""
-    g = resid_sums.size
-    if g < 2 or denom <= 0:
-        return math.nan
-    return float(math.sqrt(g / (g - 1) * np.sum(resid_sums ** 2)) / denom)
+def _window_sums(e: np.ndarray, windows: Any, runs: Any) -> list[np.ndarray]:
+    """Per run, the sums of E over time windows 0..W-1 (in time order, empty windows included)."""
+    w = np.asarray(windows, dtype=np.int64)
+    if runs is None:
+        return [np.bincount(w, weights=e, minlength=int(w.max()) + 1)]
+    r = np.asarray(runs)
+    out = []
+    for run in np.unique(r):
+        m = r == run
+        out.append(np.bincount(w[m], weights=e[m], minlength=int(w[m].max()) + 1))
+    return out
 
 
-def block_quantile(values: Any, windows: Any, q: float) -> BlockStat:
-    """q-quantile of VALUES with a window-clustered SE.
+def _ewc_se(sums: list[np.ndarray], denom: float, b: int = EWC_B) -> tuple[float, float]:
+    """(SE, degrees of freedom) of a total from per-window sums of linearised residuals.
+
+    Equal-weighted cosine (EWC) long-run variance (Lazarus, Lewis, Stock & Watson 2018): each run's
+    window sums are projected on the B lowest cosines, whose squared projections estimate the
+    variance of a window sum including the correlation between neighbouring windows (drift slower
+    than a window); the t statistic then has B degrees of freedom (fixed-b, no bandwidth to tune).
+    With several runs, each run's total deviation adds one more projection (R - 1 more degrees of
+    freedom), which brings the run-to-run variance in.
+    """
+    sq, df, g_total = 0.0, 0, 0
+    for s in sums:
+        g = s.size
+        g_total += g
+        bb = max(0, min(b, g - 1))
+        if bb:
+            j = np.arange(1, bb + 1)[:, None]
+            lam = math.sqrt(2 / g) * (np.cos(np.pi * j * (np.arange(g)[None, :] + 0.5) / g) @ s)
+            sq += float(np.sum(lam ** 2))
+            df += bb
+        if len(sums) > 1:
+            sq += float(s.sum()) ** 2 / g
+    df += len(sums) - 1
+    if df < 1 or denom <= 0:
+        return math.nan, math.nan
+    return math.sqrt(g_total * sq / df) / denom, float(df)
+
+
+def block_quantile(values: Any, windows: Any, q: float, runs: Any = None, b: int = EWC_B) -> BlockStat:
+    """q-quantile of VALUES with a drift-aware SE (WINDOWS: integer time-window index within each run).
 
     Linearisation: the quantile's influence is (q - 1{x <= Q}) / f(Q); 1/f(Q) comes from the
-    order-statistic spacing (as in `quantile_se`), and the influences are summed per window,
-    so drift shared within a window (load, caches, GC) widens the interval as it should.
+    order-statistic spacing (as in `quantile_se`); the influences are summed per window and the
+    sums' long-run variance is taken with `_ewc_se`, so drift shared within and across neighbouring
+    windows (load, caches, GC) widens the interval as it should.
     """
     x = np.asarray(values, dtype=float)
-    w = np.asarray(windows)
     qv, se_iid = quantile_se(x, q)
     n = x.size
     inv_f = se_iid / math.sqrt(q * (1 - q) / n) if 0 < q < 1 else math.nan
-    _, idx = np.unique(w, return_inverse=True)
-    below = np.bincount(idx, weights=(x <= qv).astype(float))
-    cnt = np.bincount(idx).astype(float)
-    se = _cluster_se((q * cnt - below) * inv_f, n)
-    return BlockStat(qv, se, n, cnt.size, se_iid)
+    e = (q - (x <= qv)) * inv_f
+    sums = _window_sums(e, windows, runs)
+    se, df = _ewc_se(sums, n, b)
+    return BlockStat(qv, se, n, sum(s.size for s in sums), df, se_iid)
 
 
-def block_mean(values: Any, windows: Any) -> BlockStat:
-    """Mean (e.g. of 0/1 failures: a rate) with a window-clustered SE."""
+def block_mean(values: Any, windows: Any, runs: Any = None, b: int = EWC_B) -> BlockStat:
+    """Mean (e.g. of 0/1 failures: a rate) with a drift-aware SE."""
     x = np.asarray(values, dtype=float)
-    _, idx = np.unique(np.asarray(windows), return_inverse=True)
     m = float(x.mean())
-    sums = np.bincount(idx, weights=x - m)
+    sums = _window_sums(x - m, windows, runs)
+    se, df = _ewc_se(sums, x.size, b)
     se_iid = float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
-    return BlockStat(m, _cluster_se(sums, x.size), x.size, sums.size, se_iid)
+    return BlockStat(m, se, x.size, sum(s.size for s in sums), df, se_iid)
 
 
-def block_rate(counts: Any, durations_s: Any) -> BlockStat:
-    """Events per second over windows (sum counts / sum durations) with a window-clustered SE."""
+def block_rate(counts: Any, durations_s: Any, runs: Any = None, b: int = EWC_B) -> BlockStat:
+    """Events per second (sum counts / sum durations) from per-window counts in time order."""
     c, d = np.asarray(counts, dtype=float), np.asarray(durations_s, dtype=float)
     r = float(c.sum() / d.sum())
-    return BlockStat(r, _cluster_se(c - r * d, d.sum()), int(c.sum()), c.size,
-                     math.sqrt(c.sum()) / d.sum())
+    e = c - r * d
+    if runs is None:
+        sums = [e]
+    else:
+        rr = np.asarray(runs)
+        sums = [e[rr == k] for k in dict.fromkeys(rr.tolist())]
+    se, df = _ewc_se(sums, float(d.sum()), b)
+    return BlockStat(r, se, int(c.sum()), c.size, df, math.sqrt(c.sum()) / d.sum())
 
 
 def block_diff(control: BlockStat, treatment: BlockStat, alpha: float = 0.05, log_scale: bool = True,
                label: str = "") -> TestResult:
-    """Compare two BlockStats with t on W-1 (Satterthwaite) degrees of freedom.
+    """Compare two BlockStats with t on the arms' combined (Satterthwaite) degrees of freedom.
 
     `log_scale` (latency, throughput): p-value and CI on log(treatment/control); estimate and CI
     are reported as ratio - 1. Otherwise the difference (treatment - control) is tested.
@@ -450,7 +492,7 @@ def block_diff(control: BlockStat, treatment: BlockStat, alpha: float = 0.05, lo
     else:
         va, vb = a.se ** 2, b.se ** 2
         est = b.value - a.value
-    df = _satterthwaite(va, a.windows, vb, b.windows)
+    df = _satterthwaite(va, a.df, vb, b.df)
     r = _result(est, math.sqrt(va + vb), alpha, f"block {label}".strip(), a.n, b.n, df=df,
                 control=a.value, treatment=b.value, relative=log_scale,
                 extra={"df": df, "windows_control": a.windows, "windows_treatment": b.windows})
@@ -459,7 +501,7 @@ def block_diff(control: BlockStat, treatment: BlockStat, alpha: float = 0.05, lo
     return r
 
 
-def _satterthwaite(va: float, ga: int, vb: float, gb: int) -> float:
+def _satterthwaite(va: float, dfa: float, vb: float, dfb: float) -> float:
     num = (va + vb) ** 2
-    den = (va ** 2 / max(ga - 1, 1)) + (vb ** 2 / max(gb - 1, 1))
+    den = va ** 2 / dfa + vb ** 2 / dfb
     return num / den if den > 0 else math.inf

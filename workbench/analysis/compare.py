@@ -1,0 +1,427 @@
+"""Before/after and A/B comparison of k6 runs (and of two Prometheus series), block-aware.
+
+Requests within one run are not independent: load, caches and GC drift together. Every interval here
+treats time windows as clusters (`workbench.stats.block_*`): the run's steady state (after `skip_s`,
+before `until_s`) is cut into `windows` equal windows per run, and the statistic's linearised
+influence is summed per window. With one run per arm the run-to-run variance is not captured (a note
+says so); several runs per arm pool their windows.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from workbench import stats
+from workbench.errors import WorkbenchError
+
+METRICS = ("p50_ms", "p95_ms", "p99_ms", "rps", "error_rate", "rate_5xx")
+QUANTILES = {"p50_ms": 0.50, "p95_ms": 0.95, "p99_ms": 0.99}
+HIGHER_IS_BETTER = {"rps"}
+PROPORTIONS = {"error_rate", "rate_5xx"}
+# The playbook's success metrics (reported, not enforced, unless a targets file says required)
+PLAYBOOK_TARGETS = [
+    {"endpoint": "all", "metric": "p95_ms", "change_pct": -20.0, "required": False},
+    {"endpoint": "all", "metric": "rps", "change_pct": 30.0, "required": False},
+    {"endpoint": "all", "metric": "rate_5xx", "change_pct": -50.0, "required": False},
+]
+MIN_REQUESTS = 20
+
+
+@dataclass
+class Options:
+    """What is compared: steady-state window, scenario, significance level, adjustment."""
+
+    skip_s: float = 0.0
+    until_s: float | None = None      # offset from the run's start; negative = from its end
+    scenario: str | None = None
+    alpha: float = 0.05
+    adjust: str = "holm"              # holm | bh | none
+    windows: int = 40                 # time windows per run (drift-aware SEs work on window sums)
+
+
+@dataclass
+class Arm:
+    """The steady-state requests of one arm: latencies (with status) and http_req_failed values."""
+
+    runs: list[str]
+    lat: pd.DataFrame                 # run, window, t_s, value, name, status
+    fail: pd.DataFrame                # run, window, value, name
+    window_s: dict[str, float]        # run -> window length (s)
+    windows: int                      # total windows in the arm
+    dropped_iterations: float = 0.0
+    iterations: float = 0.0
+    duration_s: float = 0.0
+    open_model: bool = False
+    target_rate: float | None = None
+
+
+def parse_duration(text: str | float | None) -> float | None:
+    """'30s', '2m', '1m30s', '500ms', '-30s' or a number of seconds -> seconds."""
+    if text is None or text == "":
+        return None
+    if isinstance(text, int | float):
+        return float(text)
+    s = str(text).strip()
+    sign = -1.0 if s.startswith("-") else 1.0
+    s = s.lstrip("+-")
+    try:
+        return sign * float(s)
+    except ValueError:
+        pass
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", s)
+    if not parts or "".join(a + b for a, b in parts) != s:
+        raise WorkbenchError(f"bad duration {text!r}: use e.g. 30s, 2m, 1m30s or 500ms")
+    mult = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    return sign * sum(float(a) * mult[b] for a, b in parts)
+
+
+def split_runs(spec: str | list[str]) -> list[str]:
+    runs = [r.strip() for r in (spec.split(",") if isinstance(spec, str) else spec) if r.strip()]
+    if not runs:
+        raise WorkbenchError("no run given: pass RUN or RUN,RUN,...")
+    return runs
+
+
+# -- loading ------------------------------------------------------------------------------------------
+def _check_runs(con: duckdb.DuckDBPyConnection, runs: list[str]) -> None:
+    known = {r[0] for r in con.execute("SELECT DISTINCT run FROM k6_runs").fetchall()}
+    missing = [r for r in runs if r not in known]
+    if missing:
+        hint = ", ".join(sorted(known)) or "none: `workbench ingest k6 FILE --run RUN` first"
+        raise WorkbenchError(f"unknown k6 run(s) {', '.join(missing)} (stored runs: {hint})")
+
+
+def _span(con: duckdb.DuckDBPyConnection, run: str, opts: Options) -> tuple[float, float]:
+    row = con.execute("SELECT epoch(min(ts)), epoch(max(ts)) FROM k6_points WHERE run = ?", [run]).fetchone()
+    if row is None or row[0] is None:
+        raise WorkbenchError(f"k6 run {run!r} has no points (only a summary?): compare needs --out json/csv data")
+    start, end = row
+    lo = start + max(opts.skip_s, 0.0)
+    hi = end if opts.until_s is None else (start + opts.until_s if opts.until_s >= 0 else end + opts.until_s)
+    hi = min(hi, end)
+    if hi - lo <= 0:
+        raise WorkbenchError(f"k6 run {run!r}: --skip/--until leave nothing ({end - start:.0f}s of points)")
+    return lo, hi + 1e-6
+
+
+def load_arm(con: duckdb.DuckDBPyConnection, runs: list[str], opts: Options,
+             variant_tag: str | None = None, variant: str | None = None) -> Arm:
+    """Steady-state request rows of RUNS (optionally only tag VARIANT_TAG == VARIANT)."""
+    _check_runs(con, runs)
+    lats, fails, wlen = [], [], {}
+    total_windows, dropped, iters, dur = 0, 0.0, 0.0, 0.0
+    open_model, target = False, None
+    for run in runs:
+        lo, hi = _span(con, run, opts)
+        width = (hi - lo) / opts.windows
+        wlen[run] = width
+        total_windows += opts.windows
+        dur += hi - lo
+        where = "run = ? AND ts >= to_timestamp(?) AND ts < to_timestamp(?)"
+        params: list[Any] = [run, lo, hi]
+        if opts.scenario:
+            where += " AND scenario = ?"
+            params.append(opts.scenario)
+        if variant_tag is not None:
+            where += " AND tags->>? = ?"
+            params += [variant_tag, variant]
+        q = (f"SELECT epoch(ts) - ? AS t_s, value, coalesce(name, url, '') AS name, status FROM k6_points "
+             f"WHERE metric = ? AND {where}")
+        for metric, sink in (("http_req_duration", lats), ("http_req_failed", fails)):
+            df = con.execute(q, [lo, metric, *params]).df()
+            df["run"] = run
+            df["window"] = np.minimum((df["t_s"] // width).astype(int), opts.windows - 1)
+            sink.append(df)
+        counts = dict(con.execute(
+            f"SELECT metric, sum(value) FROM k6_points WHERE metric IN ('dropped_iterations', 'iterations') "
+            f"AND {where} GROUP BY metric", params).fetchall())
+        dropped += counts.get("dropped_iterations") or 0.0
+        iters += counts.get("iterations") or 0.0
+        tags = con.execute("SELECT tags FROM k6_runs WHERE run = ?", [run]).fetchone()[0] or {}
+        has_dropped = con.execute("SELECT count(*) FROM k6_metrics WHERE run = ? AND metric = 'dropped_iterations'",
+                                  [run]).fetchone()[0]
+        if "arrival-rate" in str(tags.get("executor", "")) or has_dropped or counts.get("dropped_iterations"):
+            open_model = True
+        for key in ("target_rate", "rate", "target_rps"):
+            if key in tags:
+                try:
+                    target = float(tags[key])
+                except ValueError:
+                    pass
+    lat, fail = pd.concat(lats, ignore_index=True), pd.concat(fails, ignore_index=True)
+    if lat.empty:
+        what = f" with {variant_tag}={variant}" if variant_tag else ""
+        scen = f" in scenario {opts.scenario!r}" if opts.scenario else ""
+        raise WorkbenchError(f"no http_req_duration points{what}{scen} in run(s) {', '.join(runs)} "
+                             "after --skip/--until: check the run names, the tag and the time window")
+    return Arm(runs, lat, fail, wlen, total_windows, dropped, iters, dur, open_model, target)
+
+
+# -- per-endpoint statistics --------------------------------------------------------------------------
+def _window_counts(arm: Arm, mask: pd.Series | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Requests per window in time order (zeros included), window lengths (s) and the run of each."""
+    lat = arm.lat if mask is None else arm.lat[mask]
+    per_run = int(round(arm.windows / len(arm.window_s)))
+    counts, lengths, runs = [], [], []
+    for run, width in arm.window_s.items():
+        w = lat.loc[lat["run"] == run, "window"].to_numpy(dtype=np.int64)
+        counts.append(np.bincount(w, minlength=per_run)[:per_run])
+        lengths.append(np.full(per_run, width))
+        runs += [run] * per_run
+    return np.concatenate(counts).astype(float), np.concatenate(lengths), np.asarray(runs)
+
+
+def arm_stat(arm: Arm, endpoint: str, metric: str) -> stats.BlockStat | None:
+    """One arm's drift-aware statistic for ENDPOINT ('all' = every request) and METRIC, or None."""
+    sel = arm.lat if endpoint == "all" else arm.lat[arm.lat["name"] == endpoint]
+    if len(sel) < MIN_REQUESTS:
+        return None
+    multi = len(arm.runs) > 1
+    runs = sel["run"].to_numpy() if multi else None
+    if metric in QUANTILES:
+        return stats.block_quantile(sel["value"].to_numpy(), sel["window"].to_numpy(), QUANTILES[metric], runs)
+    if metric == "rps":
+        counts, lengths, run_of = _window_counts(arm, None if endpoint == "all" else arm.lat["name"] == endpoint)
+        return stats.block_rate(counts, lengths, run_of if multi else None)
+    if metric == "rate_5xx":
+        st = sel["status"].fillna("").astype(str)
+        return stats.block_mean(st.str.startswith("5").to_numpy(dtype=float), sel["window"].to_numpy(), runs)
+    if metric == "error_rate":
+        f = arm.fail if endpoint == "all" else arm.fail[arm.fail["name"] == endpoint]
+        if len(f) < MIN_REQUESTS:
+            return None
+        return stats.block_mean(f["value"].to_numpy(), f["window"].to_numpy(), f["run"].to_numpy() if multi else None)
+    raise ValueError(metric)
+
+
+def _row(endpoint: str, metric: str, a: stats.BlockStat, b: stats.BlockStat, alpha: float) -> dict[str, Any]:
+    prop = metric in PROPORTIONS
+    row: dict[str, Any] = {"endpoint": endpoint, "metric": metric, "before": a.value, "after": b.value}
+    rel = stats.block_diff(a, b, alpha, log_scale=True, label=metric)
+    change = (b.value / a.value - 1) * 100 if a.value > 0 else (0.0 if b.value == a.value else None)
+    row["change_pct"] = change
+    row["ci_low_pct"] = rel.ci_low * 100 if math.isfinite(rel.ci_low) else None
+    row["ci_high_pct"] = rel.ci_high * 100 if math.isfinite(rel.ci_high) else None
+    test = rel
+    if prop:
+        diff = stats.block_diff(a, b, alpha, log_scale=False, label=metric)
+        row.update(change_pp=diff.estimate * 100, ci_low_pp=diff.ci_low * 100, ci_high_pp=diff.ci_high * 100)
+        test = diff
+    if a.se == 0 and b.se == 0 and a.value == b.value:
+        p = 1.0
+    else:
+        p = test.p_value
+    row["p_value"] = p if p is not None and math.isfinite(p) else None
+    row.update(n_before=a.n, n_after=b.n, windows_before=a.windows, windows_after=b.windows)
+    return row
+
+
+def _verdicts(rows: list[dict], alpha: float, method: str) -> None:
+    p = [r["p_value"] if r["p_value"] is not None else math.nan for r in rows]
+    adj = np.asarray(p, dtype=float) if method == "none" else stats.adjust(p, method)
+    for r, pa in zip(rows, adj, strict=True):
+        r["p_adjusted"] = float(pa) if math.isfinite(pa) else None
+        r["verdict"] = "no_change"
+        if r["p_adjusted"] is not None and r["p_adjusted"] < alpha:
+            up = (r["after"] > r["before"])
+            better = up if r["metric"] in HIGHER_IS_BETTER else not up
+            r["verdict"] = "improved" if better else "regressed"
+
+
+def _endpoints(a: Arm, b: Arm) -> list[str]:
+    common = sorted(set(a.lat["name"].unique()) & set(b.lat["name"].unique()))
+    return ["all"] + [e for e in common if e]
+
+
+def compare_arms(a: Arm, b: Arm, opts: Options, metrics: tuple[str, ...] = METRICS) -> list[dict[str, Any]]:
+    """Result rows (DESIGN.md compare shape, plus n/windows and pp columns) for every endpoint x metric."""
+    rows = []
+    for ep in _endpoints(a, b):
+        for m in metrics:
+            if m == "rps" and (a.open_model or b.open_model):
+                continue
+            sa, sb = arm_stat(a, ep, m), arm_stat(b, ep, m)
+            if sa is not None and sb is not None:
+                rows.append(_row(ep, m, sa, sb, opts.alpha))
+    _verdicts(rows, opts.alpha, opts.adjust)
+    return rows
+
+
+# -- targets ------------------------------------------------------------------------------------------
+def load_targets(path: str | None) -> list[dict[str, Any]]:
+    """A YAML list of {metric, change_pct, endpoint: all, required: true}; None -> the playbook's,
+    reported but not required."""
+    if path is None:
+        return [dict(t) for t in PLAYBOOK_TARGETS]
+    import yaml
+
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f)
+    except OSError as e:
+        raise WorkbenchError(f"cannot read targets file {path}: {e.strerror}") from e
+    except yaml.YAMLError as e:
+        raise WorkbenchError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from e
+    if isinstance(data, dict) and "targets" in data:
+        data = data["targets"]
+    if not isinstance(data, list):
+        raise WorkbenchError(f"{path}: expected a YAML list of targets (- metric: p95_ms, change_pct: -20)")
+    out = []
+    for i, t in enumerate(data, 1):
+        if not isinstance(t, dict) or t.get("metric") not in METRICS or "change_pct" not in t:
+            raise WorkbenchError(f"{path}: target {i} needs metric (one of {', '.join(METRICS)}) and change_pct")
+        out.append({"endpoint": str(t.get("endpoint", "all")), "metric": t["metric"],
+                    "change_pct": float(t["change_pct"]), "required": bool(t.get("required", True))})
+    return out
+
+
+def evaluate_targets(targets: list[dict], rows: list[dict]) -> list[dict[str, Any]]:
+    """met: after <= before*(1+change) for a reduction target, >= for an increase (zeros handled)."""
+    by = {(r["endpoint"], r["metric"]): r for r in rows}
+    out = []
+    for t in targets:
+        r = by.get((t["endpoint"], t["metric"]))
+        res = {**t, "target_change_pct": t["change_pct"], "before": None, "after": None, "met": None}
+        res.pop("change_pct")
+        res["change_pct"] = None
+        if r is not None:
+            bound = r["before"] * (1 + t["change_pct"] / 100)
+            met = r["after"] <= bound if t["change_pct"] < 0 else r["after"] >= bound
+            res.update(before=r["before"], after=r["after"], change_pct=r["change_pct"], met=bool(met))
+        out.append(res)
+    return out
+
+
+# -- entry points -------------------------------------------------------------------------------------
+def compare_runs(con: duckdb.DuckDBPyConnection, before: str | list[str], after: str | list[str],
+                 opts: Options | None = None, targets: list[dict] | None = None) -> dict[str, Any]:
+    """`workbench compare`: the DESIGN.md JSON shape (+ notes, arrival_rate, options)."""
+    opts = opts or Options()
+    rb, ra = split_runs(before), split_runs(after)
+    a, b = load_arm(con, rb, opts), load_arm(con, ra, opts)
+    rows = compare_arms(a, b, opts)
+    tg = evaluate_targets(targets if targets is not None else load_targets(None), rows)
+    regressed = any(r["verdict"] == "regressed" for r in rows)
+    missed = any(t["required"] and not t["met"] for t in tg)
+    notes = []
+    if len(rb) == 1 or len(ra) == 1:
+        notes = ["one run per arm: intervals cover variation within each run (time windows as clusters), "
+                 "not run-to-run variance; pass several runs per arm (RUN,RUN,...) to bring it in"]
+    out: dict[str, Any] = {"before": ",".join(rb), "after": ",".join(ra), "passed": not (regressed or missed),
+                           "results": rows, "targets": tg, "notes": notes,
+                           "options": _opts_dict(opts)}
+    if a.open_model or b.open_model:
+        out["arrival_rate"] = {"before": _arrival(a), "after": _arrival(b)}
+        out["notes"].append("arrival-rate executor: rps is set by the test, so achieved vs target rate and "
+                            "dropped_iterations are reported instead of an rps comparison")
+    return out
+
+
+def _arrival(arm: Arm) -> dict[str, Any]:
+    return {"achieved_iterations_per_s": arm.iterations / arm.duration_s if arm.duration_s else None,
+            "achieved_rps": len(arm.lat) / arm.duration_s if arm.duration_s else None,
+            "target_rate": arm.target_rate, "dropped_iterations": arm.dropped_iterations}
+
+
+def _opts_dict(opts: Options) -> dict[str, Any]:
+    return {"skip_s": opts.skip_s, "until_s": opts.until_s, "scenario": opts.scenario, "alpha": opts.alpha,
+            "adjust": opts.adjust, "windows_per_run": opts.windows}
+
+
+def abtest_run(con: duckdb.DuckDBPyConnection, run: str, variant_tag: str, control: str, treatment: str,
+               opts: Options | None = None, split: float | None = None,
+               targets: list[dict] | None = None) -> dict[str, Any]:
+    """`workbench abtest`: variants within one run, SRM check first (SPLIT = treatment's % share)."""
+    opts = opts or Options()
+    _check_runs(con, [run])
+    counts = dict(con.execute(
+        "SELECT tags->>? AS v, count(*) FROM k6_points WHERE run = ? AND metric = 'http_req_duration' "
+        "AND tags->>? IN (?, ?) GROUP BY v", [variant_tag, run, variant_tag, control, treatment]).fetchall())
+    counts = {control: int(counts.get(control, 0)), treatment: int(counts.get(treatment, 0))}
+    if not all(counts.values()):
+        seen = [r[0] for r in con.execute(
+            "SELECT DISTINCT tags->>? FROM k6_points WHERE run = ? AND tags->>? IS NOT NULL",
+            [variant_tag, run, variant_tag]).fetchall()]
+        raise WorkbenchError(f"run {run!r}: no requests with {variant_tag}={control if not counts[control] else treatment}"
+                             f" (values of {variant_tag!r} in this run: {', '.join(map(str, seen)) or 'none'})")
+    share = 50.0 if split is None else float(split)
+    srm = stats.srm_check(counts, {control: 100 - share, treatment: share})
+    a = load_arm(con, [run], opts, variant_tag, control)
+    b = load_arm(con, [run], opts, variant_tag, treatment)
+    rows = compare_arms(a, b, opts, metrics=tuple(m for m in METRICS if m != "rps"))
+    tg = evaluate_targets(targets, rows) if targets else []
+    regressed = any(r["verdict"] == "regressed" for r in rows)
+    missed = any(t["required"] and not t["met"] for t in tg)
+    notes = ["variants share one run: both see the same load and drift; time windows are the clusters"]
+    if not srm.passed:
+        notes.insert(0, f"SAMPLE RATIO MISMATCH: counts {counts} vs expected split {100 - share:g}/{share:g} "
+                        f"(p={srm.p_value:.2g} < {srm.threshold}); the assignment is broken, do not trust the results")
+    return {"control": control, "treatment": treatment, "run": run, "variant_tag": variant_tag,
+            "passed": bool(srm.passed and not regressed and not missed),
+            "srm": {"counts": counts, "expected_split_pct": {control: 100 - share, treatment: share},
+                    "p_value": srm.p_value, "passed": srm.passed},
+            "results": rows, "targets": tg, "notes": notes, "options": _opts_dict(opts)}
+
+
+def abtest_prometheus(con: duckdb.DuckDBPyConnection, control: str, treatment: str, alpha: float = 0.05,
+                      higher_is_better: bool = False) -> dict[str, Any]:
+    """Two stored Prometheus series (e.g. p95 over time per query_type), paired by timestamp.
+
+    The per-timestamp log ratio's mean is tested with a Newey-West (HAC) standard error, so the
+    autocorrelation of a rate()/histogram_quantile() series does not make it look more certain.
+    """
+    from workbench.analysis.prometheus import series_frame
+
+    c, t = _one_series(series_frame(con, control), control), _one_series(series_frame(con, treatment), treatment)
+    pair = pd.concat([c.rename("c"), t.rename("t")], axis=1, join="inner").dropna()
+    pair = pair[(pair["c"] > 0) & (pair["t"] > 0) & np.isfinite(pair["c"]) & np.isfinite(pair["t"])]
+    if len(pair) < 5:
+        raise WorkbenchError(f"Prometheus series {control!r} and {treatment!r} share only {len(pair)} usable "
+                             "timestamps: collect both over the same range with the same step")
+    res = paired_hac(np.log(pair["c"].to_numpy()), np.log(pair["t"].to_numpy()), alpha)
+    row = {"endpoint": "all", "metric": "series_mean", "before": float(pair["c"].mean()),
+           "after": float(pair["t"].mean()), "change_pct": math.expm1(res.estimate) * 100,
+           "ci_low_pct": math.expm1(res.ci_low) * 100, "ci_high_pct": math.expm1(res.ci_high) * 100,
+           "p_value": res.p_value, "p_adjusted": res.p_value, "verdict": "no_change",
+           "n_before": len(pair), "n_after": len(pair), "method": res.method}
+    if res.p_value < alpha:
+        better = (res.estimate > 0) == higher_is_better
+        row["verdict"] = "improved" if better else "regressed"
+    return {"control": control, "treatment": treatment, "passed": row["verdict"] != "regressed",
+            "srm": None, "results": [row], "targets": [],
+            "notes": [f"{len(pair)} paired timestamps; geometric-mean ratio with a Newey-West HAC interval "
+                      f"(lag {res.extra['maxlags']})"]}
+
+
+def _one_series(df: pd.DataFrame, name: str) -> pd.Series:
+    if df.empty:
+        raise WorkbenchError(f"Prometheus series set {name!r} has no points")
+    if df["labels"].nunique() > 1:
+        raise WorkbenchError(f"Prometheus series set {name!r} holds {df['labels'].nunique()} series: "
+                             "collect one series per arm (e.g. sum by () or a query_type selector)")
+    return df.set_index("ts")["value"]
+
+
+def paired_hac(control: np.ndarray, treatment: np.ndarray, alpha: float = 0.05,
+               maxlags: int | None = None) -> stats.TestResult:
+    """Mean of treatment - control over paired time points with a Newey-West (HAC) SE."""
+    import statsmodels.api as sm
+
+    d = np.asarray(treatment, dtype=float) - np.asarray(control, dtype=float)
+    n = d.size
+    lags = maxlags if maxlags is not None else int(math.floor(4 * (n / 100) ** (2 / 9)))
+    fit = sm.OLS(d, np.ones(n)).fit(cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": True})
+    est, se = float(fit.params[0]), float(fit.bse[0])
+    crit = sps.t.ppf(1 - alpha / 2, n - 1)
+    p = float(2 * sps.t.sf(abs(est / se), n - 1)) if se > 0 else (1.0 if est == 0 else 0.0)
+    return stats.TestResult(est, est - crit * se, est + crit * se, p, bool(p < alpha), "paired mean (Newey-West HAC)",
+                            n, n, alpha, float(np.mean(control)), float(np.mean(treatment)),
+                            extra={"maxlags": lags})
