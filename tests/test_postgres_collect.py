@@ -199,3 +199,55 @@ def test_every_count_takes_several_snapshots(pg_server, tmp_db, capsys):
         assert store.con.execute("SELECT count(*) FROM pg_snapshots").fetchone()[0] == 3
     code, _, err = run_cli(capsys, "--db", str(tmp_db), "collect", "postgres", "--count", "2")
     assert code == 2 and "--every" in err
+
+
+def test_index_findings_on_real_definitions(pg_server, tmp_db):
+    from workbench.analysis import postgres as A
+
+    pg_server.createdb("idx")
+    pg_server.sql("""
+        CREATE TABLE t (id int PRIMARY KEY, x int, y int, z text);
+        INSERT INTO t SELECT g, g % 100, g % 7, md5(g::text) FROM generate_series(1, 2000) g;
+        CREATE INDEX t_x ON t (x);                      -- prefix of t_x_y: duplicate
+        CREATE INDEX t_x_y ON t (x, y);
+        CREATE INDEX t_x_y_again ON t (x, y);           -- identical to t_x_y: one of the two reported
+        CREATE UNIQUE INDEX t_z_u ON t (z);             -- unique: never a duplicate of t_z_id
+        CREATE INDEX t_z_id ON t (z, id);
+        CREATE INDEX t_y_part ON t (y) WHERE x > 50;    -- partial: other predicate than t_y_x
+        CREATE INDEX t_y_x ON t (y, x);
+        CREATE INDEX t_lower ON t (lower(z));           -- expression, prefix of t_lower_x
+        CREATE INDEX t_lower_x ON t (lower(z), x);
+        CREATE INDEX t_x_hash ON t USING hash (x);      -- other access method than t_x_y
+        ANALYZE t;
+    """, dbname="idx")
+    pg_server.sql("SELECT count(*) FROM t WHERE x = 3 AND y = 3", dbname="idx")
+    sid, _ = collect(pg_server.dsn_for("idx"), tmp_db)
+    with reading(tmp_db) as store:
+        dup = A.duplicate_indexes(store, sid)
+        pairs = {(r.index, r.covered_by) for r in dup.itertuples()}
+        assert ("t_x", "t_x_y") in pairs or ("t_x", "t_x_y_again") in pairs
+        assert ("t_lower", "t_lower_x") in pairs
+        assert len({"t_x_y", "t_x_y_again"} & set(dup["index"])) == 1
+        assert not {"t_z_u", "t_y_part", "t_x_hash", "t_pkey"} & set(dup["index"])
+        unused = set(A.unused_indexes(store, sid)["index"])
+        assert "t_x_hash" in unused and "t_pkey" not in unused and "t_z_u" not in unused
+        assert A.bloat(store, sid).query("table == 'public.t'").shape[0] >= 1
+        hits = A.hit_ratios(store, sid)
+        assert set(hits) == {"databases", "tables", "indexes"}
+        assert (hits["databases"]["hit_ratio"].dropna().between(0, 1)).all()
+
+
+def test_pg_top_by_io_and_mean(pg_server, calls_db, tmp_db, capsys):
+    collect(calls_db, tmp_db)
+    pg_server.pgbench("-t", "20", "-c", "2", dbname="calls")
+    collect(calls_db, tmp_db)
+    for by, key in (("io", "shared_blks_read"), ("mean_time", "mean_exec_time_ms"), ("calls", "calls")):
+        code, out, err = run_cli(capsys, "--db", str(tmp_db), "pg", "top", "--by", by, "--limit", "50",
+                                 "--format", "json")
+        assert code == 0, err
+        vals = [s[key] for s in json.loads(out)["statements"]]
+        assert vals == sorted(vals, reverse=True) and len(vals) > 3
+    code, out, err = run_cli(capsys, "--db", str(tmp_db), "pg", "top", "--limit", "5")
+    assert code == 0 and "snapshots 1 -> 2" in out and "calls" in out
+    code, _, err = run_cli(capsys, "--db", str(tmp_db), "pg", "top", "--from", "1", "--to", "99")
+    assert code == 2 and "no PostgreSQL snapshot 99" in err

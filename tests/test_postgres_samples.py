@@ -17,7 +17,7 @@ SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples" / "postgre
 @pytest.fixture(scope="module")
 def sample_store(tmp_path_factory):
     store = Store.open(tmp_path_factory.mktemp("pgs") / "s.duckdb")
-    assert load_samples(store, SAMPLES) == "3 PostgreSQL snapshots"
+    assert load_samples(store, SAMPLES.parent) == "3 PostgreSQL snapshots"  # as `workbench demo` calls it
     yield store
     store.close()
 
@@ -60,3 +60,17 @@ def test_sample_texts_hold_no_password_literals(sample_store):
     texts = sample_store.query_df("SELECT query FROM pg_query_texts")["query"]
     create_role = texts[texts.str.contains("CREATE ROLE", na=False)]
     assert len(create_role) >= 1 and create_role.str.contains("PASSWORD '\\*\\*\\*'").all()
+
+
+def test_notebook_bundle_and_verdict(sample_store, tmp_db):
+    rep = A.database_report(sample_store)
+    lines = rep.verdict()
+    assert any("events_kind_idx" in x for x in lines) and any("1 blocked" in x for x in lines)
+    assert any("public.events" in x and "sequential" in x for x in lines)
+    text, ok = rep.headline()
+    assert ok is None and "finding(s)" in text
+    one = A.database_report(sample_store, label="baseline")  # a single snapshot: health only, no deltas
+    assert one.top is None and one.to_snap == 1 and "only one snapshot" in one.note
+    with Store.open(tmp_db) as empty:
+        none = A.database_report(empty)
+    assert none.to_snap is None and none.verdict() == [] and none.headline()[1] is None

@@ -365,6 +365,7 @@ def sessions(store: Store, sid: int, min_age_s: float = 60.0) -> pd.DataFrame:
 
 # -- the database notebook's bundle -------------------------------------------------------------------
 HIT_RATIO_TARGET = 0.99  # the rule of thumb: a cache hit ratio under 99% deserves a look
+NOTHING_FOUND = "No database finding crossed a threshold."
 
 
 @dataclass
@@ -385,6 +386,22 @@ class DatabaseReport:
     sessions: pd.DataFrame | None = None
     settings: pd.DataFrame | None = None
     server: dict[str, Any] = field(default_factory=dict)
+
+    def headline(self) -> tuple[str, bool | None]:
+        """The one-line verdict and its state: True when nothing crossed a threshold, else None
+        (findings to look at, not a failed gate); (note, None) without data."""
+        if self.to_snap is None:
+            return (self.note or "No PostgreSQL snapshots in this store.", None)
+        lines = self.verdict()
+        if lines == [NOTHING_FOUND]:
+            return (NOTHING_FOUND, True)
+        findings = len(lines) - (1 if self.top is not None and not self.top.statements.empty else 0)
+        if self.top is not None and not self.top.statements.empty:
+            st = self.top.statements.iloc[0]
+            lead = f"top statement takes {st.time_share:.0%} of execution time: {(st.query or '?')[:60]}"
+        else:
+            lead = lines[0]
+        return (f"{findings} database finding(s); {lead}", None)
 
     def verdict(self) -> list[str]:
         """One line per finding, most important first (empty list: nothing to report)."""
@@ -424,7 +441,7 @@ class DatabaseReport:
         c = self.connections
         if c.get("usage_ratio") is not None and c["usage_ratio"] == c["usage_ratio"] and c["usage_ratio"] > 0.8:
             out.append(f"Connections at {c['usage_ratio']:.0%} of max_connections.")
-        return out or ["No database finding crossed a threshold."]
+        return out or [NOTHING_FOUND]
 
 
 def database_report(store: Store, from_snap: int | None = None, to_snap: int | None = None,

@@ -105,4 +105,4 @@ def pg_top_cmd(ctx: click.Context, from_snap: int | None, to_snap: int | None, b
     rows = [dict(r, query=(r["query"] or "")[:80]) for r in doc["statements"]]
     print_table(rows, ["queryid", "datname", "calls", "total_exec_time_ms", "mean_exec_time_ms", "rows",
                        "hit_ratio", "time_share", "query"],
-                title=f"snapshots {doc['from']} -> {doc['to']} ({doc['interval_s']:.0f} s)")
+                title=f"snapshots {doc['from']} -> {doc['to']} ({doc['interval_s']:.1f} s)")

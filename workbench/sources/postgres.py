@@ -340,8 +340,14 @@ def save_sample(snap: PgSnapshot, path: Path) -> None:
 
 
 def load_samples(store: Store, sample_dir: Path) -> str:
-    """Ingest data/samples/postgres/snapshot_*.json.gz (captured by scripts/capture/postgres.py), in order."""
-    files = sorted(Path(sample_dir).glob("snapshot_*.json.gz"))
+    """Ingest data/samples/postgres/snapshot_*.json.gz (captured by scripts/capture/postgres.py), in order.
+
+    SAMPLE_DIR may be data/samples/ (as `workbench demo` passes it) or data/samples/postgres/ itself.
+    """
+    d = Path(sample_dir)
+    if (d / "postgres").is_dir():
+        d = d / "postgres"
+    files = sorted(d.glob("snapshot_*.json.gz"))
     for f in files:
         with gzip.open(f, "rt", encoding="utf-8") as fh:
             snap = PgSnapshot.from_json(fh.read())
