@@ -92,7 +92,9 @@ def _result(est: float, se: float, alpha: float, method: str, n_c: int, n_t: int
             df: float = math.inf, **kw: Any) -> TestResult:
     """Normal/t interval and two-sided p-value from an estimate and its standard error."""
     crit = _st.t.ppf(1 - alpha / 2, df) if np.isfinite(df) else _st.norm.ppf(1 - alpha / 2)
-    if se > 0:
+    if not np.isfinite(se):
+        stat = p = math.nan
+    elif se > 0:
         stat = est / se
         p = _two_sided_t(stat, df) if np.isfinite(df) else float(2 * _st.norm.sf(abs(stat)))
     else:
@@ -390,6 +392,7 @@ class BlockStat:
     windows: int
     df: float = math.inf
     se_iid: float = math.nan
+    active: int = 0          # windows holding at least one observation
 
 
 def _window_sums(e: np.ndarray, windows: Any, runs: Any) -> list[np.ndarray]:
@@ -403,6 +406,13 @@ def _window_sums(e: np.ndarray, windows: Any, runs: Any) -> list[np.ndarray]:
         m = r == run
         out.append(np.bincount(w[m], weights=e[m], minlength=int(w[m].max()) + 1))
     return out
+
+
+def _active(windows: Any, runs: Any) -> int:
+    w = np.asarray(windows)
+    if runs is None:
+        return int(np.unique(w).size)
+    return int(len(set(zip(np.asarray(runs).tolist(), w.tolist(), strict=True))))
 
 
 def _ewc_se(sums: list[np.ndarray], denom: float, b: int = EWC_B) -> tuple[float, float]:
@@ -448,7 +458,7 @@ def block_quantile(values: Any, windows: Any, q: float, runs: Any = None, b: int
     e = (q - (x <= qv)) * inv_f
     sums = _window_sums(e, windows, runs)
     se, df = _ewc_se(sums, n, b)
-    return BlockStat(qv, se, n, sum(s.size for s in sums), df, se_iid)
+    return BlockStat(qv, se, n, sum(s.size for s in sums), df, se_iid, _active(windows, runs))
 
 
 def block_mean(values: Any, windows: Any, runs: Any = None, b: int = EWC_B) -> BlockStat:
@@ -458,7 +468,7 @@ def block_mean(values: Any, windows: Any, runs: Any = None, b: int = EWC_B) -> B
     sums = _window_sums(x - m, windows, runs)
     se, df = _ewc_se(sums, x.size, b)
     se_iid = float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
-    return BlockStat(m, se, x.size, sum(s.size for s in sums), df, se_iid)
+    return BlockStat(m, se, x.size, sum(s.size for s in sums), df, se_iid, _active(windows, runs))
 
 
 def block_rate(counts: Any, durations_s: Any, runs: Any = None, b: int = EWC_B) -> BlockStat:
@@ -472,7 +482,7 @@ def block_rate(counts: Any, durations_s: Any, runs: Any = None, b: int = EWC_B) 
         rr = np.asarray(runs)
         sums = [e[rr == k] for k in dict.fromkeys(rr.tolist())]
     se, df = _ewc_se(sums, float(d.sum()), b)
-    return BlockStat(r, se, int(c.sum()), c.size, df, math.sqrt(c.sum()) / d.sum())
+    return BlockStat(r, se, int(c.sum()), c.size, df, math.sqrt(c.sum()) / d.sum(), int(np.count_nonzero(c)))
 
 
 def block_diff(control: BlockStat, treatment: BlockStat, alpha: float = 0.05, log_scale: bool = True,

@@ -33,6 +33,7 @@ PLAYBOOK_TARGETS = [
     {"endpoint": "all", "metric": "rate_5xx", "change_pct": -50.0, "required": False},
 ]
 MIN_REQUESTS = 20
+MIN_ACTIVE_WINDOWS = 10   # fewer busy windows than this: no drift-aware interval (requests in a burst)
 
 
 @dataclass
@@ -217,6 +218,11 @@ def _row(endpoint: str, metric: str, a: stats.BlockStat, b: stats.BlockStat, alp
         test = diff
     if a.se == 0 and b.se == 0 and a.value == b.value:
         p = 1.0
+    elif min(a.active, b.active) < MIN_ACTIVE_WINDOWS:
+        p = None  # e.g. a login burst inside one window: no honest interval
+        for k in ("ci_low_pct", "ci_high_pct", "ci_low_pp", "ci_high_pp"):
+            if k in row:
+                row[k] = None
     else:
         p = test.p_value
     row["p_value"] = p if p is not None and math.isfinite(p) else None
@@ -425,3 +431,77 @@ def paired_hac(control: np.ndarray, treatment: np.ndarray, alpha: float = 0.05,
     return stats.TestResult(est, est - crit * se, est + crit * se, p, bool(p < alpha), "paired mean (Newey-West HAC)",
                             n, n, alpha, float(np.mean(control)), float(np.mean(treatment)),
                             extra={"maxlags": lags})
+
+
+# -- renderings for CI systems (strings; the CLI writes the files) --------------------------------------
+def _fmt(v: Any, nd: int = 1) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "n/a"
+    return f"{v:+.{nd}f}" if isinstance(v, float) else str(v)
+
+
+def _arms(result: dict) -> tuple[str, str]:
+    return (result.get("before", result.get("control")), result.get("after", result.get("treatment")))
+
+
+def to_junit(result: dict[str, Any], suite: str = "workbench compare") -> str:
+    """JUnit XML: one test case per endpoint x metric (a failure per significant regression) and per
+    target (a failure when a required target is missed)."""
+    import xml.etree.ElementTree as ET
+
+    a, b = _arms(result)
+    cases = []
+    for r in result["results"]:
+        case = ET.Element("testcase", classname=f"{suite}.{r['endpoint']}", name=r["metric"])
+        msg = (f"{r['metric']} {r['endpoint']}: {a} {r['before']:.6g} -> {b} {r['after']:.6g} "
+               f"({_fmt(r['change_pct'])}%, CI {_fmt(r.get('ci_low_pct'))}..{_fmt(r.get('ci_high_pct'))}%, "
+               f"p_adj={_fmt(r.get('p_adjusted'), 4)})")
+        if r["verdict"] == "regressed":
+            ET.SubElement(case, "failure", message="regressed: " + msg, type="regression").text = msg
+        else:
+            ET.SubElement(case, "system-out").text = f"{r['verdict']}: {msg}"
+        cases.append(case)
+    for t in result.get("targets", []):
+        case = ET.Element("testcase", classname=f"{suite}.targets", name=f"{t['endpoint']} {t['metric']} "
+                          f"{t['target_change_pct']:+g}%")
+        if t["required"] and not t["met"]:
+            ET.SubElement(case, "failure", type="target", message=f"target missed: change {_fmt(t['change_pct'])}%"
+                          f" vs required {t['target_change_pct']:+g}%")
+        cases.append(case)
+    failures = sum(1 for c in cases if c.find("failure") is not None)
+    root = ET.Element("testsuites")
+    ts = ET.SubElement(root, "testsuite", name=suite, tests=str(len(cases)), failures=str(failures), errors="0")
+    ts.extend(cases)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    """A Markdown summary for a pull-request comment: verdict line, table, targets, notes."""
+    a, b = _arms(result)
+    reg = [r for r in result["results"] if r["verdict"] == "regressed"]
+    imp = [r for r in result["results"] if r["verdict"] == "improved"]
+    head = "✅ passed" if result["passed"] else "❌ failed"
+    lines = [f"### Performance comparison: {a} → {b} — {head}", ""]
+    lines.append(f"{len(imp)} improved, {len(reg)} regressed, "
+                 f"{len(result['results']) - len(imp) - len(reg)} no change (significance after multiple-testing "
+                 "adjustment).")
+    if result.get("srm"):
+        srm = result["srm"]
+        lines.append(f"SRM check: {'ok' if srm['passed'] else '**SAMPLE RATIO MISMATCH**'} "
+                     f"(counts {srm['counts']}, p={srm['p_value']:.3g}).")
+    lines += ["", f"| endpoint | metric | {a} | {b} | change % | CI % | p adj. | verdict |",
+              "|---|---|---:|---:|---:|---|---:|---|"]
+    icon = {"improved": "🟢 improved", "regressed": "🔴 regressed", "no_change": "no change"}
+    for r in result["results"]:
+        lines.append(f"| {r['endpoint']} | {r['metric']} | {r['before']:.4g} | {r['after']:.4g} | "
+                     f"{_fmt(r['change_pct'])} | {_fmt(r.get('ci_low_pct'))} .. {_fmt(r.get('ci_high_pct'))} | "
+                     f"{_fmt(r.get('p_adjusted'), 4).lstrip('+')} | {icon[r['verdict']]} |")
+    if result.get("targets"):
+        lines += ["", "| target | required | change % | met |", "|---|---|---:|---|"]
+        for t in result["targets"]:
+            met = "n/a" if t["met"] is None else ("yes" if t["met"] else "no")
+            lines.append(f"| {t['endpoint']} {t['metric']} {t['target_change_pct']:+g}% | "
+                         f"{'yes' if t['required'] else 'reported'} | {_fmt(t['change_pct'])} | {met} |")
+    for n in result.get("notes", []):
+        lines += ["", f"> {n}"]
+    return "\n".join(lines) + "\n"

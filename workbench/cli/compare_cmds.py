@@ -1,1 +1,152 @@
-"""CLI commands for compare (placeholder until its issue lands)."""
+"""`workbench compare` and `workbench abtest`: the CI gate over k6 runs (and Prometheus series)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from workbench.analysis import compare as cmp
+from workbench.cli.groups import db_of, main
+from workbench.cli.output import format_option, info, print_json, print_table, warn
+from workbench.errors import CheckFailed, WorkbenchError
+from workbench.store import Store
+
+COLUMNS = ["endpoint", "metric", "before", "after", "change %", "CI %", "p adj", "verdict"]
+
+
+def _table_rows(rows: list[dict]) -> list[dict]:
+    def pct(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:+.1f}"
+
+    return [{"endpoint": r["endpoint"], "metric": r["metric"], "before": f"{r['before']:.4g}",
+             "after": f"{r['after']:.4g}", "change %": pct(r["change_pct"]),
+             "CI %": f"{pct(r.get('ci_low_pct'))}..{pct(r.get('ci_high_pct'))}",
+             "p adj": "n/a" if r.get("p_adjusted") is None else f"{r['p_adjusted']:.3g}",
+             "verdict": r["verdict"]} for r in rows]
+
+
+def _window_options(f):
+    for opt in reversed([
+        click.option("--alpha", type=float, default=0.05, show_default=True, help="Significance level."),
+        click.option("--skip", "skip", default="0s", show_default=True, metavar="DURATION",
+                     help="Drop the ramp-up: ignore the first DURATION of every run (30s, 1m...)."),
+        click.option("--until", "until", default=None, metavar="DURATION",
+                     help="Drop the ramp-down: stop DURATION after the start (negative: before the end)."),
+        click.option("--scenario", default=None, help="Compare only this k6 scenario."),
+        click.option("--adjust", type=click.Choice(["holm", "bh", "none"]), default="holm", show_default=True,
+                     help="Multiple-testing adjustment across endpoints x metrics."),
+        click.option("--windows", type=click.IntRange(8, 1000), default=40, show_default=True,
+                     help="Time windows per run for the drift-aware intervals."),
+        click.option("--targets", "targets_file", type=click.Path(dir_okay=False), default=None,
+                     help="YAML list of required changes (- metric: p95_ms, change_pct: -20)."),
+        click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Also write JUnit XML here."),
+        click.option("--markdown", type=click.Path(dir_okay=False), default=None,
+                     help="Also write a Markdown summary here."),
+        format_option("table", "json"),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _opts(alpha: float, skip: str, until: str | None, scenario: str | None, adjust: str, windows: int) -> cmp.Options:
+    if not 0 < alpha < 1:
+        raise WorkbenchError(f"--alpha {alpha}: use a level between 0 and 1, e.g. 0.05")
+    return cmp.Options(skip_s=cmp.parse_duration(skip) or 0.0, until_s=cmp.parse_duration(until),
+                       scenario=scenario, alpha=alpha, adjust=adjust, windows=windows)
+
+
+def _emit(result: dict, fmt: str, junit: str | None, markdown: str | None, what: str) -> None:
+    for path, text in ((junit, cmp.to_junit(result) if junit else ""),
+                       (markdown, cmp.to_markdown(result) if markdown else "")):
+        if path:
+            try:
+                Path(path).write_text(text)
+            except OSError as e:
+                raise WorkbenchError(f"cannot write {path}: {e.strerror}") from e
+    if fmt == "json":
+        print_json(result)
+    else:
+        a, b = cmp._arms(result)
+        print_table(_table_rows(result["results"]), COLUMNS, title=f"{what}: {a} -> {b}")
+        if result.get("targets"):
+            print_table(result["targets"], ["endpoint", "metric", "target_change_pct", "change_pct", "required",
+                                            "met"], title="targets")
+        if result.get("arrival_rate"):
+            print_table([{"arm": k, **v} for k, v in result["arrival_rate"].items()], title="arrival rate")
+    for n in result.get("notes", []):
+        info(f"note: {n}")
+    if not result["passed"]:
+        reg = [f"{r['endpoint']} {r['metric']}" for r in result["results"] if r["verdict"] == "regressed"]
+        missed = [f"{t['endpoint']} {t['metric']}" for t in result.get("targets", []) if t["required"] and not t["met"]]
+        parts = ([f"regressed: {', '.join(reg)}"] if reg else []) + \
+                ([f"targets missed: {', '.join(missed)}"] if missed else [])
+        if result.get("srm") and not result["srm"]["passed"]:
+            parts.insert(0, "sample ratio mismatch")
+        raise CheckFailed(f"{what} failed: {'; '.join(parts)}")
+
+
+@main.command("compare")
+@click.option("--before", required=True, metavar="RUN[,RUN...]", help="Baseline run(s).")
+@click.option("--after", required=True, metavar="RUN[,RUN...]", help="Candidate run(s).")
+@_window_options
+@click.pass_context
+def compare_cmd(ctx: click.Context, before: str, after: str, alpha: float, skip: str, until: str | None,
+                scenario: str | None, adjust: str, windows: int, targets_file: str | None, junit: str | None,
+                markdown: str | None, fmt: str) -> None:
+    """Compare k6 runs per endpoint: p50/p95/p99, rps, error rate, 5xx rate, with CIs; exit 1 on a regression.
+
+    Intervals allow for drift within a run (time windows); several runs per arm bring run-to-run
+    variance in. Without --targets the playbook's success metrics are reported, not enforced.
+
+    \b
+    Example:
+        workbench compare --before pre --after post --skip 30s
+        workbench compare --before pre1,pre2 --after post1,post2 --targets targets.yml --junit compare.xml
+    """
+    opts = _opts(alpha, skip, until, scenario, adjust, windows)
+    targets = cmp.load_targets(targets_file)
+    with Store.open(db_of(ctx), read_only=True) as store:
+        result = cmp.compare_runs(store.con, before, after, opts, targets)
+    _emit(result, fmt, junit, markdown, "compare")
+
+
+@main.command("abtest")
+@click.option("--run", default=None, help="The k6 run holding both variants.")
+@click.option("--variant-tag", default="variant", show_default=True, help="k6 tag naming the variant.")
+@click.option("--control", default=None, help="Control variant value (e.g. standard).")
+@click.option("--treatment", default=None, help="Treatment variant value (e.g. optimized).")
+@click.option("--split", type=click.FloatRange(0, 100, min_open=True, max_open=True), default=None,
+              help="Treatment's expected share in % for the SRM check (default 50).")
+@click.option("--prom-control", default=None, metavar="NAME", help="Stored Prometheus series set of the control.")
+@click.option("--prom-treatment", default=None, metavar="NAME", help="Stored Prometheus series set of the treatment.")
+@click.option("--higher-is-better", is_flag=True, help="For --prom-*: the series is a throughput, not a latency.")
+@_window_options
+@click.pass_context
+def abtest_cmd(ctx: click.Context, run: str | None, variant_tag: str, control: str | None, treatment: str | None,
+               split: float | None, prom_control: str | None, prom_treatment: str | None, higher_is_better: bool,
+               alpha: float, skip: str, until: str | None, scenario: str | None, adjust: str, windows: int,
+               targets_file: str | None, junit: str | None, markdown: str | None, fmt: str) -> None:
+    """A/B test between variants within one k6 run (SRM check first), or between two Prometheus series.
+
+    \b
+    Example:
+        workbench abtest --run ab --variant-tag variant --control standard --treatment optimized --split 25
+        workbench abtest --prom-control p95_standard --prom-treatment p95_optimized
+    """
+    opts = _opts(alpha, skip, until, scenario, adjust, windows)
+    if prom_control or prom_treatment:
+        if not (prom_control and prom_treatment) or run:
+            raise WorkbenchError("give both --prom-control and --prom-treatment (and no --run)")
+        with Store.open(db_of(ctx), read_only=True) as store:
+            result = cmp.abtest_prometheus(store.con, prom_control, prom_treatment, alpha, higher_is_better)
+    else:
+        if not (run and control and treatment):
+            raise WorkbenchError("give --run, --control and --treatment (or --prom-control/--prom-treatment)")
+        targets = cmp.load_targets(targets_file) if targets_file else None
+        with Store.open(db_of(ctx), read_only=True) as store:
+            result = cmp.abtest_run(store.con, run, variant_tag, control, treatment, opts, split, targets)
+        if not result["srm"]["passed"]:
+            warn(f"SAMPLE RATIO MISMATCH in run {run}: {result['srm']['counts']} (p={result['srm']['p_value']:.2g}); "
+                 "the variant assignment is broken — fix it before reading the results")
+    _emit(result, fmt, junit, markdown, "abtest")
