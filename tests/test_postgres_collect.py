@@ -251,3 +251,39 @@ def test_pg_top_by_io_and_mean(pg_server, calls_db, tmp_db, capsys):
     assert code == 0 and "snapshots 1 -> 2" in out and "calls" in out
     code, _, err = run_cli(capsys, "--db", str(tmp_db), "pg", "top", "--from", "1", "--to", "99")
     assert code == 2 and "no PostgreSQL snapshot 99" in err
+
+
+def test_connect_timeout_is_one_line(tmp_db, capsys):
+    import socket
+
+    with socket.socket() as silent:  # accepts TCP connections (backlog) but never speaks the protocol
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        port = silent.getsockname()[1]
+        code, _, err = run_cli(capsys, "--db", str(tmp_db), "collect", "postgres", "--dsn",
+                               f"postgresql://u:Sekrit-7@127.0.0.1:{port}/db?connect_timeout=1")
+    assert code == 2 and err.count("\n") == 1
+    assert f"127.0.0.1:{port}" in err and "timeout" in err and "Sekrit-7" not in err
+
+
+def test_locked_table_times_out_and_stores_nothing(pg_server, tmp_db):
+    pg_server.createdb("locked")
+    pg_server.sql("CREATE TABLE busy (id int)", dbname="locked")
+    holder = psycopg.connect(**pg_server.superuser_kwargs("locked"))
+    try:
+        holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")  # sizes need an AccessShareLock
+        with pytest.raises(WorkbenchError, match="timed out a statistics query.*nothing was stored"):
+            collect(pg_server.dsn_for("locked"), tmp_db, lock_timeout_ms=300)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert not tmp_db.exists()
+
+
+def test_ls_snapshots_lists_postgres(pg_server, tmp_db, capsys):
+    collect(pg_server.dsn, tmp_db, label="listed")
+    code, out, err = run_cli(capsys, "--db", str(tmp_db), "ls", "snapshots", "--format", "json")
+    assert code == 0, err
+    rows = [r for r in json.loads(out) if r["source"] == "postgres"]
+    assert len(rows) == 1 and rows[0]["label"] == "listed"
+    assert f"127.0.0.1:{pg_server.port}/{pg_server.dbname}" in rows[0]["server"]

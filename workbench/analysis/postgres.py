@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.analysis import inventory
 from workbench.errors import WorkbenchError
 from workbench.store import Store
 
@@ -34,6 +35,13 @@ ORDER_BY = {
     "io": ["shared_blks_read", "shared_blk_read_time_ms"],
 }
 _SERVER = ("coalesce(system_identifier, '?') || '|' || host || ':' || port::VARCHAR || '/' || dbname")
+
+# `workbench ls snapshots` (inventory's registry, filled in by each collector)
+_LS_SQL = ("SELECT snapshot_id AS snapshot, 'postgres' AS source, host || ':' || port::VARCHAR || '/' || dbname"
+           " || coalesce(' (system ' || system_identifier || ')', '') AS server, taken_at, label"
+           " FROM pg_snapshots ORDER BY taken_at, snapshot_id")
+if not any(t == "pg_snapshots" for t, _ in inventory.SNAPSHOT_QUERIES):
+    inventory.SNAPSHOT_QUERIES.append(("pg_snapshots", _LS_SQL))
 
 
 def ratio(num: Any, den: Any) -> Any:

@@ -264,9 +264,10 @@ def take_snapshot(dsn: str | None = None, **timeouts: int) -> PgSnapshot:
     with connect(dsn, **timeouts) as con:
         try:
             return read_snapshot(con)
-        except pgerrors.QueryCanceled as e:
+        except (pgerrors.QueryCanceled, pgerrors.LockNotAvailable) as e:
             raise WorkbenchError(f"PostgreSQL at {endpoint(dsn)} timed out a statistics query "
-                                 f"({str(e).splitlines()[0]}); retry when the server is less busy") from e
+                                 f"({str(e).splitlines()[0]}); nothing was stored: retry when the server is less "
+                                 "busy or raise --statement-timeout") from e
         except psycopg.OperationalError as e:
             raise WorkbenchError(f"lost the connection to PostgreSQL at {endpoint(dsn)}: {_pg_reason(e, dsn)}") from e
 
