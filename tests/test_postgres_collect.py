@@ -287,3 +287,10 @@ def test_ls_snapshots_lists_postgres(pg_server, tmp_db, capsys):
     rows = [r for r in json.loads(out) if r["source"] == "postgres"]
     assert len(rows) == 1 and rows[0]["label"] == "listed"
     assert f"127.0.0.1:{pg_server.port}/{pg_server.dbname}" in rows[0]["server"]
+
+
+def test_preloaded_but_not_created(pg_server, tmp_db):
+    pg_server.createdb("noext")
+    pg_server.sql("DROP EXTENSION pg_stat_statements", dbname="noext")
+    with pytest.raises(WorkbenchError, match="preloaded but not created in database noext.*CREATE EXTENSION"):
+        collect(pg_server.dsn_for("noext"), tmp_db)

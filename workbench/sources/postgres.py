@@ -192,6 +192,15 @@ def _optional(con: psycopg.Connection, cur: psycopg.Cursor, query: Any, what: st
         return []
 
 
+def _preloaded(con: psycopg.Connection, cur: psycopg.Cursor) -> bool:
+    """Whether shared_preload_libraries lists pg_stat_statements (False when the setting is not readable)."""
+    try:
+        with con.transaction():
+            return bool(_rows(cur, pg_sql.PRELOADED)[0]["?column?"])
+    except psycopg.Error:
+        return False
+
+
 def read_snapshot(con: psycopg.Connection) -> PgSnapshot:
     """Read every statistics view of one snapshot from an open connection (one read-only transaction)."""
     where = f"{con.info.host}:{con.info.port}/{con.info.dbname}"
@@ -204,6 +213,11 @@ def read_snapshot(con: psycopg.Connection) -> PgSnapshot:
         if not sysid:
             warnings[-1] += f"; server identity falls back to {where} (GRANT pg_monitor TO {meta['username']})"
         ext = _rows(cur, pg_sql.EXTENSION)
+        if not ext and _preloaded(con, cur):
+            raise WorkbenchError(
+                f"pg_stat_statements is preloaded but not created in database {con.info.dbname} on "
+                f"{con.info.host}:{con.info.port}: run CREATE EXTENSION pg_stat_statements; in that database"
+            )
         if not ext:
             raise WorkbenchError(
                 f"pg_stat_statements is not installed in database {con.info.dbname} on "
