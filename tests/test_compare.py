@@ -1,0 +1,209 @@
+"""workbench compare / abtest on the bundled real k6 before/after pair, plus stored-row edge cases."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from workbench.analysis import compare as cmp
+from workbench.cli import main as cli_main
+from workbench.cli.groups import main as cli_group
+from workbench.sources.k6 import load_samples
+from workbench.store import Store
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+
+
+@pytest.fixture(scope="module")
+def sample_db(tmp_path_factory) -> Path:
+    db = tmp_path_factory.mktemp("compare") / "wb.duckdb"
+    with Store.open(db) as store:
+        load_samples(store, SAMPLES)
+    return db
+
+
+def run_cli(db: Path, *args: str) -> tuple[int, str, str]:
+    """Run the real entry point (exit codes as users see them)."""
+    runner = CliRunner()
+    res = runner.invoke(cli_group, ["--db", str(db), *args], standalone_mode=False, catch_exceptions=True)
+    # the group raises WorkbenchError; map it like workbench.cli.main does
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        with pytest.raises(SystemExit) as ex:
+            cli_main(["--db", str(db), *args])
+        return ex.value.code, res.stdout, str(res.exception)
+    return 0, res.stdout, ""
+
+
+def by_key(result: dict) -> dict[tuple[str, str], dict]:
+    return {(r["endpoint"], r["metric"]): r for r in result["results"]}
+
+
+def test_before_after_flags_changed_endpoint_improved(sample_db: Path, tmp_path: Path) -> None:
+    junit, md = tmp_path / "c.xml", tmp_path / "c.md"
+    code, out, _ = run_cli(sample_db, "compare", "--before", "before", "--after", "after", "--format", "json",
+                           "--junit", str(junit), "--markdown", str(md))
+    assert code == 0
+    res = json.loads(out)
+    assert set(res) >= {"before", "after", "passed", "results", "targets"}
+    assert res["passed"] is True
+    rows = by_key(res)
+    for r in res["results"]:
+        assert set(r) >= {"endpoint", "metric", "before", "after", "change_pct", "ci_low_pct", "ci_high_pct",
+                          "p_value", "p_adjusted", "verdict"}
+        assert r["verdict"] in {"improved", "regressed", "no_change"}
+    ev = rows[("events", "p95_ms")]
+    assert ev["verdict"] == "improved"
+    assert ev["ci_high_pct"] < 0 and ev["change_pct"] < -20
+    # endpoints the change did not touch show no significant change in latency
+    for ep in ("alerts", "dashboard", "threats"):
+        for m in ("p50_ms", "p95_ms", "p99_ms"):
+            assert rows[(ep, m)]["verdict"] == "no_change", (ep, m)
+    # the playbook's success metrics are reported but not enforced
+    assert {t["metric"] for t in res["targets"]} == {"p95_ms", "rps", "rate_5xx"}
+    assert not any(t["required"] for t in res["targets"])
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite.get("failures") == "0" and int(suite.get("tests")) == len(res["results"]) + 3
+    assert "| events | p95_ms |" in md.read_text()
+
+
+def test_same_run_is_no_change_everywhere(sample_db: Path) -> None:
+    code, out, _ = run_cli(sample_db, "compare", "--before", "before", "--after", "before", "--format", "json")
+    res = json.loads(out)
+    assert code == 0 and res["passed"]
+    assert {r["verdict"] for r in res["results"]} == {"no_change"}
+
+
+def test_swapped_pair_regresses_and_exits_1(sample_db: Path, tmp_path: Path) -> None:
+    junit = tmp_path / "c.xml"
+    code, out, err = run_cli(sample_db, "compare", "--before", "after", "--after", "before", "--format", "json",
+                             "--junit", str(junit))
+    assert code == 1
+    res = json.loads(out)
+    assert res["passed"] is False
+    assert by_key(res)[("events", "p95_ms")]["verdict"] == "regressed"
+    failures = [c for c in ET.parse(junit).getroot().iter("testcase") if c.find("failure") is not None]
+    assert any(c.get("classname").endswith(".events") and c.get("name") == "p95_ms" for c in failures)
+
+
+def test_required_target_missed_exits_1(sample_db: Path, tmp_path: Path) -> None:
+    targets = tmp_path / "targets.yml"
+    targets.write_text("- {endpoint: events, metric: p95_ms, change_pct: -20}\n- {metric: rps, change_pct: 30}\n")
+    code, out, err = run_cli(sample_db, "compare", "--before", "before", "--after", "after", "--targets",
+                             str(targets), "--format", "json")
+    res = json.loads(out)
+    t = {(x["endpoint"], x["metric"]): x for x in res["targets"]}
+    assert t[("events", "p95_ms")]["met"] is True
+    assert t[("all", "rps")]["met"] is False and t[("all", "rps")]["required"]
+    assert code == 1 and not res["passed"]
+
+
+def test_skip_until_and_scenario_select_steady_state(sample_db: Path) -> None:
+    with Store.open(sample_db, read_only=True) as s:
+        full = cmp.compare_runs(s.con, "before", "after")
+        cut = cmp.compare_runs(s.con, "before", "after", cmp.Options(skip_s=2, until_s=-2))
+        browse = cmp.compare_runs(s.con, "before", "after", cmp.Options(scenario="browse"))
+    n_full = by_key(full)[("all", "p95_ms")]["n_before"]
+    n_cut = by_key(cut)[("all", "p95_ms")]["n_before"]
+    assert 0 < n_cut < n_full
+    assert ("login", "p95_ms") not in by_key(browse) and ("events", "p95_ms") in by_key(browse)
+
+
+def test_bad_inputs_are_one_line_errors(sample_db: Path, tmp_path: Path) -> None:
+    code, _, err = run_cli(sample_db, "compare", "--before", "nope", "--after", "after")
+    assert code == 2 and "unknown k6 run" in err and "before" in err
+    bad = tmp_path / "t.yml"
+    bad.write_text("- metric: p42\n")
+    code, _, err = run_cli(sample_db, "compare", "--before", "before", "--after", "after", "--targets", str(bad))
+    assert code == 2 and "t.yml" in err
+    code, _, err = run_cli(sample_db, "compare", "--before", "before", "--after", "after", "--skip", "1h")
+    assert code == 2 and "nothing" in err
+
+
+def test_abtest_within_run_srm_first(sample_db: Path) -> None:
+    args = ["abtest", "--run", "before", "--variant-tag", "variant", "--control", "standard",
+            "--treatment", "optimized", "--format", "json"]
+    code, out, _ = run_cli(sample_db, *args, "--split", "25")
+    res = json.loads(out)
+    assert code == 0, res
+    assert res["control"] == "standard" and res["treatment"] == "optimized"
+    assert res["srm"]["passed"] and set(res["srm"]["counts"]) == {"standard", "optimized"}
+    assert by_key(res)[("events", "p95_ms")]["verdict"] == "improved"
+    assert all(r["metric"] != "rps" for r in res["results"])
+    # the flag sends 25% to the treatment: a 50/50 expectation is a sample ratio mismatch -> gate fails
+    code, out, err = run_cli(sample_db, *args)
+    res = json.loads(out)
+    assert code == 1 and not res["srm"]["passed"] and res["srm"]["p_value"] < 0.001
+    assert "mismatch" in err.lower()
+
+
+def test_abtest_unknown_variant_value(sample_db: Path) -> None:
+    code, _, err = run_cli(sample_db, "abtest", "--run", "before", "--control", "standard", "--treatment", "fast")
+    assert code == 2 and "optimized" in err  # lists the values that exist
+
+
+def _insert_points(con, run: str, rows: list[tuple]) -> None:
+    con.execute("INSERT INTO k6_runs VALUES (?, NULL, MAP {'executor': 'constant-arrival-rate', 'target_rate': '50'},"
+                " now())", [run])
+    import pandas as pd
+
+    df = pd.DataFrame(rows, columns=["metric", "t", "value", "status", "name", "expected_response", "tags"])
+    con.register("new_points", df)
+    con.execute("INSERT INTO k6_samples (run, ingest_id, metric, ts, value, status, name, expected_response, tags)"
+                " SELECT ?, 0, metric, to_timestamp(t), value, status, name, expected_response, tags FROM new_points",
+                [run])
+    con.unregister("new_points")
+
+
+def test_arrival_rate_runs_report_achieved_vs_target(tmp_path: Path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    with Store.open(tmp_path / "a.duckdb") as s:
+        for run, scale in (("ar1", 1.0), ("ar2", 1.0)):
+            rows = []
+            for t in np.sort(rng.uniform(0, 60, 3000)):
+                rows.append(("http_req_duration", 1.7e9 + t, float(rng.lognormal(3, 0.4) * scale), "200", "x",
+                             "true", "{}"))
+                rows.append(("http_req_failed", 1.7e9 + t, 0.0, "200", "x", "true", "{}"))
+            rows += [("dropped_iterations", 1.7e9 + 30 + i, 1.0, None, None, None, "{}") for i in range(7)]
+            _insert_points(s.con, run, rows)
+        res = cmp.compare_runs(s.con, "ar1", "ar2")
+    assert all(r["metric"] != "rps" for r in res["results"])
+    ar = res["arrival_rate"]
+    assert ar["before"]["dropped_iterations"] == 7 and ar["before"]["target_rate"] == 50
+    assert ar["after"]["achieved_rps"] == pytest.approx(50, rel=0.05)
+
+
+def test_several_runs_per_arm_pool_windows(sample_db: Path) -> None:
+    with Store.open(sample_db, read_only=True) as s:
+        res = cmp.compare_runs(s.con, "before,after", "after,before")
+    rows = by_key(res)
+    assert rows[("all", "p95_ms")]["windows_before"] == 80
+    assert rows[("all", "p95_ms")]["verdict"] == "no_change"
+    assert not any("one run per arm" in n for n in res["notes"])
+
+
+def test_prometheus_series_abtest_pairs_timestamps(tmp_path: Path) -> None:
+    """Two stored series (p95 per query_type over time): the treatment is 30% lower."""
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    with Store.open(tmp_path / "p.duckdb") as s:
+        level = np.cumsum(rng.normal(0, 0.02, 120)) + 0.2  # shared, autocorrelated load level
+        for i, (name, factor) in enumerate((("std", 1.0), ("opt", 0.7))):
+            s.con.execute("INSERT INTO prom_series_sets (ingest_id, name, result_type, created_at) "
+                          "VALUES (?, ?, 'matrix', now())", [100 + i, name])
+            s.con.execute("INSERT INTO prom_series (series_id, ingest_id, name, labels_text, points) "
+                          "VALUES (?, ?, ?, ?, 120)", [500 + i, 100 + i, name, f'p95{{query_type="{name}"}}'])
+            s.con.executemany("INSERT INTO prom_points VALUES (?, to_timestamp(?), ?)",
+                              [(500 + i, 1.7e9 + 60 * k, float(abs(level[k]) * factor * rng.lognormal(0, 0.05)))
+                               for k in range(120)])
+        res = cmp.abtest_prometheus(s.con, "std", "opt")
+        same = cmp.abtest_prometheus(s.con, "std", "std")
+    row = res["results"][0]
+    assert row["verdict"] == "improved" and row["ci_low_pct"] < -30 < row["ci_high_pct"]
+    assert same["results"][0]["verdict"] == "no_change"
