@@ -108,6 +108,7 @@ class Store:
                     ) from e
                 time.sleep(0.2)
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
         store = cls(con, p, read_only)
         if not read_only:
             store.migrate()

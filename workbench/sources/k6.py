@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -22,7 +23,7 @@ from pathlib import Path
 import duckdb
 
 from workbench.errors import WorkbenchError
-from workbench.store import Ingest, Store, file_sha256
+from workbench.store import Ingest, Store
 
 # Tags with typed columns in k6_samples: k6 tag name -> column
 COMMON_TAGS = {
@@ -167,7 +168,7 @@ def ingest_file(store: Store, path: Path, run: str, *, label: str | None = None,
             try:
                 with store.ingest(f"k6-{kind}", str(path), run=run, label=label) as ing:
                     _ensure_run(store, run, label, tags or {})
-                    _load(store, path, kind, run, ing, cleaned)
+                    _load(store, path, kind, run, ing, cleaned, hasher)
                     sha = hasher.result()
                     previous = store.find_ingest("k6-", sha, run)
                     if previous is not None and not replace:
@@ -200,13 +201,20 @@ class _AlreadyIngested(Exception):
     """The run already holds these bytes."""
 
 
-def _load(store: Store, path: Path, kind: str, run: str, ing: Ingest, cleaned: _Cleaned | None) -> None:
+def _load(store: Store, path: Path, kind: str, run: str, ing: Ingest, cleaned: _Cleaned | None,
+          hasher: _Hasher) -> None:
     ing.details["format"] = kind
     if kind in ("summary-export", "handle-summary"):
         _ingest_summary(store, path, run, kind, ing)
         return
-    load = _ingest_json_points if kind == "json" else _ingest_csv_points
-    load(store, cleaned.path if cleaned else path, run, ing)
+    src = cleaned.path if cleaned else path
+    if kind == "json":
+        _ingest_json_points(store, src, run, ing)
+        hasher.join()
+        defs = hasher.metric_lines if cleaned is None else None
+        _json_metric_defs(store, src, run, defs)
+    else:
+        _ingest_csv_points(store, src, run, ing)
     if cleaned:
         ing.warnings.extend(cleaned.warnings)
         ing.details["bad_lines"] = cleaned.bad_lines[:100]
@@ -215,15 +223,35 @@ def _load(store: Store, path: Path, kind: str, run: str, ing: Ingest, cleaned: _
 
 
 class _Hasher(threading.Thread):
-    """sha256 of the file's bytes in a thread (hashlib releases the GIL)."""
+    """sha256 of the file's bytes in a thread (hashlib releases the GIL). For an uncompressed file the
+    same pass picks out k6's `Metric` definition lines, so DuckDB need not parse the file twice."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, chunk: int = 1 << 22):
         super().__init__(daemon=True)
-        self.path, self.sha, self.error = path, None, None
+        self.path, self.chunk = path, chunk
+        self.sha: str | None = None
+        self.error: OSError | None = None
+        self.metric_lines: list[dict] | None = None
 
     def run(self) -> None:
         try:
-            self.sha = file_sha256(self.path)
+            with open(self.path, "rb") as f:
+                gz = f.read(2) == b"\x1f\x8b"
+                f.seek(0)
+                h = hashlib.sha256()
+                found: list[dict] = []
+                carry = b""
+                while block := f.read(self.chunk):
+                    h.update(block)
+                    if not gz:
+                        buf = carry + block
+                        cut = buf.rfind(b"\n") + 1
+                        carry = buf[cut:]
+                        _metric_lines(buf[:cut], found)
+                if not gz:
+                    _metric_lines(carry, found)
+                    self.metric_lines = found
+                self.sha = h.hexdigest()
         except OSError as e:
             self.error = e
 
@@ -232,6 +260,22 @@ class _Hasher(threading.Thread):
         if self.error:
             raise WorkbenchError(f"{self.path}: cannot read ({self.error})")
         return self.sha
+
+
+def _metric_lines(buf: bytes, found: list[dict]) -> None:
+    """Append the parsed k6 `Metric` lines in BUF (complete lines) to FOUND."""
+    pos = buf.find(b'"Metric"')
+    while pos != -1:
+        start = buf.rfind(b"\n", 0, pos) + 1
+        end = buf.find(b"\n", pos)
+        end = len(buf) if end == -1 else end
+        try:
+            obj = json.loads(buf[start:end])
+            if isinstance(obj, dict) and obj.get("type") == "Metric" and isinstance(obj.get("data"), dict):
+                found.append(obj["data"])
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            pass
+        pos = buf.find(b'"Metric"', end)
 
 
 def _ensure_run(store: Store, run: str, label: str | None, tags: dict[str, str]) -> None:
@@ -300,17 +344,24 @@ def _ingest_json_points(store: Store, src: Path, run: str, ing: Ingest) -> None:
         ing.rows = store.con.execute(_json_points_sql(_sql_str(src)), [run, ing.ingest_id]).fetchone()[0]
     except _REJECTIONS as e:
         raise _Rejected(str(e)) from e
-    _json_metric_defs(store, src, run)
 
 
-def _json_metric_defs(store: Store, src: Path, run: str) -> None:
-    rows = store.con.execute(
-        f"SELECT DISTINCT data.name, data.type, data.contains, data.thresholds, CAST(data.submetrics AS VARCHAR)"
-        f" FROM read_json({_sql_str(src)}, format = 'newline_delimited', compression = 'auto',"
-        f" columns = {_METRIC_SCHEMA}) WHERE type = 'Metric'").fetchall()
-    for name, mtype, contains, thresholds, submetrics in rows:
-        subs = [s["name"] for s in json.loads(submetrics or "null") or []]
-        _upsert_metric(store, run, name, mtype, contains, thresholds or [], subs, "json")
+def _json_metric_defs(store: Store, src: Path, run: str, defs: list[dict] | None = None) -> None:
+    """Record the `Metric` lines' type, thresholds and submetrics (DEFS when already found, else DuckDB reads them)."""
+    if defs is None:
+        rows = store.con.execute(
+            f"SELECT DISTINCT data.name, data.type, data.contains, data.thresholds, CAST(data.submetrics AS VARCHAR)"
+            f" FROM read_json({_sql_str(src)}, format = 'newline_delimited', compression = 'auto',"
+            f" columns = {_METRIC_SCHEMA}) WHERE type = 'Metric'").fetchall()
+        defs = [{"name": n, "type": t, "contains": c, "thresholds": th, "submetrics": json.loads(sub or "null")}
+                for n, t, c, th, sub in rows]
+    seen = set()
+    for d in defs:
+        if d.get("name") in seen or not d.get("name") or not d.get("type"):
+            continue
+        seen.add(d["name"])
+        subs = [sm["name"] for sm in d.get("submetrics") or [] if isinstance(sm, dict) and "name" in sm]
+        _upsert_metric(store, run, d["name"], d["type"], d.get("contains"), d.get("thresholds") or [], subs, "json")
 
 
 def _valid_json_line(line: bytes) -> bool:
@@ -509,7 +560,10 @@ def normalise_summary(obj: dict, kind: str) -> tuple[dict, float | None]:
         duration = (obj.get("state") or {}).get("testRunDurationMs")
         for name, m in obj["metrics"].items():
             thresholds = {expr: {"ok": bool(v.get("ok"))} for expr, v in (m.get("thresholds") or {}).items()}
-            out[name] = {"type": m.get("type"), "contains": m.get("contains"), "values": m.get("values", {}),
+            values = dict(m.get("values") or {})
+            if m.get("type") == "rate" and "rate" in values:   # handleSummary says rate, --summary-export value
+                values["value"] = values.pop("rate")
+            out[name] = {"type": m.get("type"), "contains": m.get("contains"), "values": values,
                          "thresholds": thresholds}
     else:  # --summary-export: flat stats; thresholds map expr -> true when FAILED
         for name, stats in obj["metrics"].items():
