@@ -7,23 +7,26 @@ import math
 import duckdb
 import pandas as pd
 
+from workbench.analysis import inventory
 from workbench.errors import WorkbenchError
 
 _SPECIAL = {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}
+_LIST_SQL = """
+SELECT s.name, s.query, s.preset, s.url, s.result_type, s.start_ts AS start, s.end_ts AS "end",
+       s.step_s, count(p.series_id) AS series, coalesce(sum(p.points), 0)::BIGINT AS points,
+       s.warnings, s.ingest_id, s.created_at
+FROM prom_series_sets s LEFT JOIN prom_series p USING (ingest_id)
+GROUP BY ALL ORDER BY s.created_at DESC, s.name
+"""
+# `workbench ls series`
+if not any(t == "prom_series_sets" for t, _ in inventory.SERIES_QUERIES):
+    inventory.SERIES_QUERIES.append(("prom_series_sets", _LIST_SQL))
 
 
 def list_series(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """One row per series set: name, query, preset, url, result_type, start, end, step_s, series, points,
     warnings, ingest_id, created_at (newest first)."""
-    return con.execute(
-        """
-        SELECT s.name, s.query, s.preset, s.url, s.result_type, s.start_ts AS start, s.end_ts AS "end",
-               s.step_s, count(p.series_id) AS series, coalesce(sum(p.points), 0)::BIGINT AS points,
-               s.warnings, s.ingest_id, s.created_at
-        FROM prom_series_sets s LEFT JOIN prom_series p USING (ingest_id)
-        GROUP BY ALL ORDER BY s.created_at DESC, s.name
-        """
-    ).df()
+    return con.execute(_LIST_SQL).df()
 
 
 def _ingest_of(con: duckdb.DuckDBPyConnection, name: str) -> int:

@@ -17,9 +17,13 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
+
 from workbench.lab.common import LOOPBACK, find_binary, free_port, port_open, stop_process, wait_for
+from workbench.lab.target import TargetApp
 
 REMOTE_MATCH = 'remote="broken"'  # a selector with this matcher goes to the failing remote_read
 
@@ -51,6 +55,11 @@ class PrometheusServer(Service):
 
     config: Path = Path()
     jobs: dict[str, list[str]] = field(default_factory=dict)
+    scheme: str = "http"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{LOOPBACK}:{self.port}"
 
     def targets_up(self) -> dict[str, str]:
         """job/instance -> health from /api/v1/targets."""
@@ -76,25 +85,30 @@ def write_config(path: Path, self_port: int, jobs: dict[str, list[str]], interva
 
 
 def start_prometheus(workdir: Path, jobs: dict[str, list[str]], interval: str = "1s",
-                     timeout_s: float = 30) -> PrometheusServer:
-    """Start Prometheus on a free port with a TSDB under WORKDIR; wait until it is ready."""
+                     timeout_s: float = 30, web_config: str | None = None) -> PrometheusServer:
+    """Start Prometheus on a free port with a TSDB under WORKDIR; wait until it is ready.
+
+    WEB_CONFIG: the text of a --web.config.file (TLS via tls_server_config makes the URL https;
+    basic_auth_users needs bcrypt hashes)."""
     binary = find_binary("prometheus", "/usr/bin/prometheus")
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config = workdir / "prometheus.yml"
     write_config(config, port, jobs, interval)
     log = workdir / "prometheus.log"
+    argv = [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
+            f"--web.listen-address={LOOPBACK}:{port}", "--web.enable-lifecycle",
+            "--storage.tsdb.retention.time=1d", "--log.level=warn"]
+    if web_config:
+        (workdir / "web.yml").write_text(web_config)
+        argv.append(f"--web.config.file={workdir / 'web.yml'}")
     with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
-             f"--web.listen-address={LOOPBACK}:{port}", "--web.enable-lifecycle",
-             "--storage.tsdb.retention.time=1d", "--log.level=warn"],
-            stdout=out, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True)
-    server = PrometheusServer("prometheus", proc, port, log, config=config, jobs=jobs)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True)
+    scheme = "https" if web_config and "tls_server_config" in web_config else "http"
+    server = PrometheusServer("prometheus", proc, port, log, config=config, jobs=jobs, scheme=scheme)
 
-    def ready() -> bool:
-        with urllib.request.urlopen(f"{server.url}/-/ready", timeout=1) as r:
-            return r.status == 200
+    def ready() -> bool:  # 401: up, but behind basic auth
+        return httpx.get(f"{server.url}/-/ready", timeout=1, verify=False).status_code in (200, 401)
 
     try:
         wait_for(ready, timeout_s, f"prometheus on port {port}", proc, log)
@@ -134,6 +148,16 @@ def start_postgres_exporter(workdir: Path, dsn: str, timeout_s: float = 15) -> S
     port = free_port()
     return _start_exporter("postgres_exporter", [binary, f"--web.listen-address={LOOPBACK}:{port}"],
                            {"DATA_SOURCE_NAME": dsn}, workdir, port, timeout_s)
+
+
+def serve_closing(app: TargetApp, port: int) -> ThreadingHTTPServer:
+    """Serve APP like `TargetApp.serve`, but one request per connection (HTTP/1.0), so a scrape
+    connection never outlives `shutdown()` + `server_close()`: stopping it really stops the target."""
+    handler = type("OneRequestPerConnection", (app.handler(),), {"protocol_version": "HTTP/1.0"})
+    server = ThreadingHTTPServer((LOOPBACK, port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True, name=f"target:{port}").start()
+    return server
 
 
 ENDPOINTS = ("/api/dashboard/summary", "/api/threats/active", "/api/alerts/recent", "/api/events")

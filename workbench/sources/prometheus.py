@@ -282,9 +282,10 @@ class PromClient:
             try:
                 resp = self.http.get(url, params=params)
             except httpx.ConnectError as e:
-                raise WorkbenchError(
-                    f"cannot connect to Prometheus at {self.where}: {self._say(str(e))}; "
-                    "check --url and that the server is up") from e
+                reason = self._say(" ".join(str(e).split()))
+                hint = ("pass --ca-file FILE (or --insecure for a lab server)" if "SSL" in reason
+                        else "check --url and that the server is up")
+                raise WorkbenchError(f"cannot connect to Prometheus at {self.where}: {reason}; {hint}") from e
             except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError) as e:
                 if last:
                     raise WorkbenchError(
@@ -470,8 +471,10 @@ def ingest_file(store: Store, path: str | os.PathLike, name: str, replace: bool 
 
 
 def load_samples(store: Store, sample_dir: Path) -> str:
-    """Ingest every saved response in data/samples/prometheus/ as a series set named after its file."""
-    files = sorted(p for p in Path(sample_dir).glob("*.json*") if p.suffix in (".json", ".gz"))
+    """Ingest every saved response in data/samples/prometheus/ (not meta.json) as a series set named
+    after its file."""
+    files = sorted(p for p in Path(sample_dir).glob("*.json*")
+                   if p.suffix in (".json", ".gz") and not p.name.startswith("meta."))
     points = 0
     for f in files:
         name = f.name.removesuffix(".gz").removesuffix(".json")
