@@ -1,7 +1,7 @@
 """`workbench demo`: rebuild a store from data/samples/ and plan the notebooks to execute into reports/.
 
-Each source contributes `load_samples(store, sample_dir)`, which ingests its bundled real captures
-from `data/samples/<source>/`. The demo never touches the user's default store.
+Each source contributes `load_samples(store, source_dir)`, which ingests its bundled real captures
+from `source_dir` = `data/samples/<source>/`. The demo never touches the user's default store.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from workbench.store import DEMO_DB, Store
 
-# source name -> "module:function" taking (store, sample_dir) and returning a short description
+# source name -> "module:function" taking (store, data/samples/<source>) and returning a short description
 SAMPLE_LOADERS: dict[str, str] = {
     "k6": "workbench.sources.k6:load_samples",
     "postgres": "workbench.sources.postgres:load_samples",
@@ -54,7 +54,7 @@ def build_demo_store(db: Path | None = None, samples: Path | None = None,
                 continue
             if progress:
                 progress(f"loading {source} samples ...")
-            loaded.append(loader(store, samples))
+            loaded.append(loader(store, samples / source))
     return db, loaded
 
 

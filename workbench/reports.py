@@ -158,7 +158,7 @@ def execute_notebook(notebook: Path, params: dict[str, Any], out_dir: Path,
         raw = Path(tmp) / f"{name}.ipynb"
         try:
             pm.execute_notebook(str(notebook), str(raw), parameters=params, kernel_name=kernel_name,
-                                progress_bar=False, log_output=False, cwd=str(cwd or Path.cwd()))
+                                progress_bar=False, log_output=False, cwd=str(cwd or notebook.parent))
         except pm.PapermillExecutionError as e:
             error = f"{e.ename}: {e.evalue}"
         except Exception as e:  # kernel died, bad notebook: report, do not crash the index

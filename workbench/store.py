@@ -88,6 +88,8 @@ class Store:
              wait_s: float = 5.0) -> Store:
         """Open the store (creating and migrating it when writable); retry a held lock for WAIT_S."""
         p = db_path(path)
+        if read_only and not p.exists() and not p.is_absolute() and (Path("..") / p).exists():
+            p = Path("..") / p   # a notebook runs with notebooks/ as its working directory
         if read_only and not p.exists():
             raise WorkbenchError(f"no store at {p}: ingest or collect something first, or pass --db PATH")
         if not read_only:
@@ -108,7 +110,10 @@ class Store:
                     ) from e
                 time.sleep(0.2)
         con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET enable_progress_bar = false")
+        try:
+            con.execute("SET enable_progress_bar = false")
+        except duckdb.Error:   # inside Jupyter DuckDB refuses to touch the setting without ipywidgets
+            pass
         store = cls(con, p, read_only)
         if not read_only:
             store.migrate()

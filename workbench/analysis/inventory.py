@@ -14,10 +14,25 @@ _INGESTS = """
 SELECT ingest_id, kind, source, run, label, rows, started_at, finished_at, workbench_version
 FROM ingests ORDER BY ingest_id
 """
-# Filled in by each collector: (table that must exist, query returning snapshot rows with the columns
-# snapshot, source, server, taken_at, label).
-SNAPSHOT_QUERIES: list[tuple[str, str]] = []
-SERIES_QUERIES: list[tuple[str, str]] = []
+# (table that must exist, query): snapshots of every collector in one shape, then the series sets.
+SNAPSHOT_QUERIES: list[tuple[str, str]] = [
+    ("pg_snapshots", """
+     SELECT 'postgres' AS source, snapshot_id AS snapshot, taken_at, label,
+            host || ':' || port || '/' || dbname AS server, system_identifier AS identity,
+            'PostgreSQL ' || server_version || coalesce(' / pg_stat_statements ' || pgss_version, '') AS version
+     FROM pg_snapshots ORDER BY snapshot_id"""),
+    ("redis_snapshots", """
+     SELECT 'redis' AS source, snapshot_id AS snapshot, taken_at, label, address AS server,
+            run_id AS identity, coalesce(server_name, 'redis') || ' ' || coalesce(server_version, '?') AS version
+     FROM redis_snapshots ORDER BY snapshot_id"""),
+]
+SERIES_QUERIES: list[tuple[str, str]] = [
+    ("prom_series_sets", """
+     SELECT ss.name, ss.result_type, coalesce(ss.preset, '') AS preset, ss.query, ss.start_ts, ss.end_ts,
+            ss.step_s, (SELECT count(*) FROM prom_series s WHERE s.ingest_id = ss.ingest_id) AS series,
+            ss.created_at
+     FROM prom_series_sets ss ORDER BY ss.name"""),
+]
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:

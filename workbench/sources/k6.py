@@ -608,8 +608,11 @@ def _ingest_summary(store: Store, path: Path, run: str, kind: str, ing: Ingest) 
 # Demo samples
 # --------------------------------------------------------------------------------------------------
 def load_samples(store: Store, sample_dir: Path) -> str:
-    """Ingest data/samples/k6/: each `<run>.json.gz|.csv.gz` with its `<run>.summary.json`."""
-    d = Path(sample_dir) / "k6"
+    """Ingest data/samples/k6/ (SAMPLE_DIR): each `<run>.json.gz` with its `<run>.summary.json`, labels
+    and tags from runs.json."""
+    d = Path(sample_dir)
+    if (d / "k6").is_dir():   # data/samples/ itself
+        d = d / "k6"
     runs = []
     manifest = d / "runs.json"
     spec = json.loads(manifest.read_text()) if manifest.exists() else {}
