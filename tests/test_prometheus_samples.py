@@ -29,6 +29,9 @@ def test_every_sample_is_a_named_set(con):
     assert set(listing["name"]) == EXPECTED
     assert {"name", "query", "start", "end", "step_s", "series", "points"} <= set(listing.columns)
     assert (listing["series"] >= 1).all() and (listing["points"] > 20).all()
+    row = listing.set_index("name").loc["p95_standard"]
+    assert row["preset"] == "p95_latency" and 'query_type="standard"' in row["query"] and row["step_s"] == 2
+    assert row["start"] < row["end"]
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -457,8 +457,12 @@ def save(store: Store, name: str, result: PromResult, *, kind: str, source: str,
         return ing.ingest_id
 
 
-def ingest_file(store: Store, path: str | os.PathLike, name: str, replace: bool = False) -> tuple[PromResult, bool]:
-    """Ingest a saved API response as series set NAME; (result, False) when that file already is NAME."""
+def ingest_file(store: Store, path: str | os.PathLike, name: str, replace: bool = False, *,
+                query: str | None = None, preset: str | None = None,
+                step_ms: int | None = None) -> tuple[PromResult, bool]:
+    """Ingest a saved API response as series set NAME; (result, False) when that file already is NAME.
+    QUERY/PRESET/STEP_MS describe it when known (a saved file does not say); start/end come from its
+    points."""
     sha = file_sha256(path) if Path(path).exists() else None
     result = load_file(path)
     same = store.con.execute(
@@ -466,7 +470,10 @@ def ingest_file(store: Store, path: str | os.PathLike, name: str, replace: bool 
         [name, sha]).fetchone()
     if same and not replace:
         return result, False
-    save(store, name, result, kind="prometheus-file", source=str(path), sha256=sha, replace=replace)
+    stamps = [t for ser in result.series for t in ser.ts_ms]
+    save(store, name, result, kind="prometheus-file", source=str(path), sha256=sha, replace=replace,
+         query=query, preset=preset, step_ms=step_ms, start_ms=min(stamps, default=None),
+         end_ms=max(stamps, default=None))
     return result, True
 
 
@@ -475,9 +482,14 @@ def load_samples(store: Store, sample_dir: Path) -> str:
     after its file."""
     files = sorted(p for p in Path(sample_dir).glob("*.json*")
                    if p.suffix in (".json", ".gz") and not p.name.startswith("meta."))
+    meta_file = Path(sample_dir) / "meta.json"
+    meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+    step_ms = parse_duration_ms(meta["step"]) if meta.get("step") else None
     points = 0
     for f in files:
         name = f.name.removesuffix(".gz").removesuffix(".json")
-        result, _ = ingest_file(store, f, name, replace=True)
+        about = meta.get("series", {}).get(name, {})
+        result, _ = ingest_file(store, f, name, replace=True, query=about.get("query"),
+                                preset=about.get("preset"), step_ms=step_ms)
         points += result.points
     return f"{len(files)} Prometheus series sets, {points} points"
