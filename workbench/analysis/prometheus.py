@@ -7,7 +7,6 @@ import math
 import duckdb
 import pandas as pd
 
-from workbench.analysis import inventory
 from workbench.errors import WorkbenchError
 
 _SPECIAL = {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}
@@ -18,9 +17,6 @@ SELECT s.name, s.query, s.preset, s.url, s.result_type, s.start_ts AS start, s.e
 FROM prom_series_sets s LEFT JOIN prom_series p USING (ingest_id)
 GROUP BY ALL ORDER BY s.created_at DESC, s.name
 """
-# `workbench ls series`
-if not any(t == "prom_series_sets" for t, _ in inventory.SERIES_QUERIES):
-    inventory.SERIES_QUERIES.append(("prom_series_sets", _LIST_SQL))
 
 
 def list_series(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
