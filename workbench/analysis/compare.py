@@ -243,8 +243,8 @@ def _verdicts(rows: list[dict], alpha: float, method: str) -> None:
 
 
 def _endpoints(a: Arm, b: Arm) -> list[str]:
-    common = sorted(set(a.lat["name"].unique()) & set(b.lat["name"].unique()))
-    return ["all"] + [e for e in common if e]
+    common = [e for e in sorted(set(a.lat["name"].unique()) & set(b.lat["name"].unique())) if e]
+    return common if len(common) == 1 and len(a.lat["name"].unique()) == 1 else ["all"] + common
 
 
 def compare_arms(a: Arm, b: Arm, opts: Options, metrics: tuple[str, ...] = METRICS) -> list[dict[str, Any]]:
@@ -505,3 +505,64 @@ def to_markdown(result: dict[str, Any]) -> str:
     for n in result.get("notes", []):
         lines += ["", f"> {n}"]
     return "\n".join(lines) + "\n"
+
+
+# -- for the notebooks --------------------------------------------------------------------------------
+def runs_present(con: duckdb.DuckDBPyConnection, runs: list[str]) -> bool:
+    """True when every run is stored (notebooks say so instead of failing when it is not)."""
+    try:
+        known = {r[0] for r in con.execute("SELECT run FROM k6_runs").fetchall()}
+    except duckdb.Error:
+        return False
+    return all(r in known for r in runs)
+
+
+def latency_frame(con: duckdb.DuckDBPyConnection, arms: dict[str, dict[str, Any]],
+                  opts: Options | None = None) -> pd.DataFrame:
+    """Long frame (arm, endpoint, latency_ms) of steady-state request latencies for plotting.
+
+    ARMS maps a label to `load_arm` keyword arguments: {"before": {"runs": ["pre"]}, ...} or
+    {"standard": {"runs": ["ab"], "variant_tag": "variant", "variant": "standard"}}.
+    """
+    opts = opts or Options()
+    parts = []
+    for label, spec in arms.items():
+        arm = load_arm(con, list(spec["runs"]), opts, spec.get("variant_tag"), spec.get("variant"))
+        parts.append(pd.DataFrame({"arm": label, "endpoint": arm.lat["name"].to_numpy(),
+                                   "latency_ms": arm.lat["value"].to_numpy()}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def results_frame(result: dict[str, Any]) -> pd.DataFrame:
+    """The result rows as a DataFrame (for tables and the forest plot)."""
+    return pd.DataFrame(result["results"])
+
+
+def verdict_text(result: dict[str, Any]) -> tuple[str, bool]:
+    """One paragraph written from the numbers: what improved or regressed, targets, the gate."""
+    a, b = _arms(result)
+
+    def say(r: dict) -> str:
+        ci = ""
+        if r.get("ci_low_pct") is not None and r.get("ci_high_pct") is not None:
+            ci = f" (95% CI {r['ci_low_pct']:+.1f}% to {r['ci_high_pct']:+.1f}%)"
+        return f"{r['endpoint']} {r['metric']} {r['change_pct']:+.1f}%{ci}"
+
+    imp = [say(r) for r in result["results"] if r["verdict"] == "improved" and r["change_pct"] is not None]
+    reg = [say(r) for r in result["results"] if r["verdict"] == "regressed" and r["change_pct"] is not None]
+    parts = []
+    srm = result.get("srm")
+    if srm and not srm["passed"]:
+        parts.append(f"Sample ratio mismatch (counts {srm['counts']}, p={srm['p_value']:.2g}): the assignment is "
+                     "broken, so the comparison below cannot be trusted.")
+    parts.append(f"{b} vs {a}: " + (f"improved {'; '.join(imp)}." if imp else "no significant improvement."))
+    parts.append(f"Regressed: {'; '.join(reg)}." if reg else "No metric regressed significantly.")
+    for t in result.get("targets", []):
+        if t["met"] is None:
+            continue
+        word = "met" if t["met"] else "missed"
+        kind = "required" if t["required"] else "playbook target, reported"
+        chg = "n/a" if t["change_pct"] is None else f"{t['change_pct']:+.1f}%"
+        parts.append(f"Target {t['endpoint']} {t['metric']} {t['target_change_pct']:+g}% {word} ({chg}; {kind}).")
+    parts.append("Gate: passed." if result["passed"] else "Gate: FAILED.")
+    return " ".join(parts), bool(result["passed"])
