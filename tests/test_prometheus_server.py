@@ -101,11 +101,13 @@ def test_closed_port_is_one_line_connection_error():
 
 def test_server_timeout_parameter_is_honoured(prom_server):
     end = _now_ms()
-    heavy = "count(count_over_time(vector(1)[30d:1s]))"
+    heavy = "count(count_over_time(vector(1)[1d:1s]))"  # 86,400 subquery steps
     with PromClient(prom_server.url, server_timeout="1ms", retries=0) as client, \
             pytest.raises(WorkbenchError) as e:
         client.query_range(heavy, end - 1000, end, 1000)
     assert "timeout" in str(e.value).lower()
+    with PromClient(prom_server.url, server_timeout="30s") as client:  # the same query, given time
+        assert client.query_range(heavy, end - 1000, end, 1000).series
 
 
 def test_empty_result_is_a_warning(prom_server):
