@@ -40,7 +40,7 @@ services:
 ## make test: dev extras + services, then the whole suite (real servers on loopback ports of their own)
 test: dev services
 	$(VENV)/bin/ruff check workbench tests benchmarks scripts
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --nbmake tests notebooks
 
 lint: dev
 	$(VENV)/bin/ruff check workbench tests benchmarks scripts

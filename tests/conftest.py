@@ -1,8 +1,11 @@
 """Test configuration. Real services are started by the fixture modules in tests/fixtures/ (one each),
 on loopback ports of their own, in temporary directories, and stopped at the end of the session.
-A service test never skips: a missing server binary is a failure (run `make services`)."""
+A service test never skips: a missing server binary is a failure (run `make services`).
+
+With `--nbmake`, the notebooks run against data/demo.duckdb, rebuilt here from data/samples/ first."""
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +17,14 @@ pytest_plugins = [
 ]
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if session.config.getoption("nbmake", default=False) and not hasattr(session.config, "workerinput"):
+        from workbench.demo import build_demo_store
+
+        build_demo_store(ROOT / "data" / "demo.duckdb", ROOT / "data" / "samples")
 
 
 @pytest.fixture

@@ -20,7 +20,9 @@ def outputs_text(path: Path) -> str:
     parts = []
     for cell in nb.cells:
         for o in cell.get("outputs", []):
-            parts.append(o.get("text", "") + json.dumps(o.get("data", {}).get("text/markdown", "")))
+            data = o.get("data", {})
+            parts.append(o.get("text", "") + json.dumps(data.get("text/markdown", ""))
+                         + (data.get("text/plain", "") if "application/vnd.workbench.verdict+json" in data else ""))
     return "\n".join(parts)
 
 
