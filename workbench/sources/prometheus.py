@@ -132,7 +132,9 @@ def error_message(doc: dict, where: str) -> str:
     """The one-line error for a Prometheus error envelope."""
     etype = doc.get("errorType") or "error"
     msg = " ".join(str(doc.get("error") or "no message").split())
-    return f"Prometheus {where} said {etype}: {msg}"
+    if where.startswith("at "):  # a live server
+        return f"Prometheus {where} said {etype}: {msg}"
+    return f"{where}: Prometheus said {etype}: {msg}"  # a saved file
 
 
 def parse_response(doc: object, where: str = "response") -> PromResult:
