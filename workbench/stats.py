@@ -137,20 +137,49 @@ def _count_le(c: np.ndarray, t: np.ndarray, d: float) -> int:
 
 
 def _kth_pairwise_diff(c: np.ndarray, t: np.ndarray, k: int) -> float:
-    """The k-th smallest (1-based) of all t_j - c_i by bisection on the value."""
-    k = min(max(k, 1), c.size * t.size)
+    """The k-th smallest (1-based) of all t_j - c_i: bisection on the value until few pairs remain
+    in the bracket, then those pairs are listed and the exact order statistic is selected."""
+    n, m = c.size, t.size
+    k = min(max(k, 1), n * m)
     lo, hi = t[0] - c[-1], t[-1] - c[0]
-    if _count_le(c, t, lo) >= k:
+    clo, chi = _count_le(c, t, lo), n * m
+    if clo >= k:
         return float(lo)
-    scale = max(abs(lo), abs(hi), 1e-300)
+    cap = 8 * (n + m)
+    if chi - clo > cap:  # narrow the bracket around a guess from a random sample of pairs
+        rng = np.random.default_rng(k)
+        sample = t[rng.integers(0, m, 4000)] - c[rng.integers(0, n, 4000)]
+        p = k / (n * m)
+        half = 5 * math.sqrt(p * (1 - p) / sample.size) + 1 / sample.size
+        g_lo, g_hi = np.quantile(sample, [max(p - half, 0.0), min(p + half, 1.0)])
+        if lo < g_lo:
+            cg = _count_le(c, t, g_lo)
+            if cg < k:
+                lo, clo = g_lo, cg
+        if g_hi < hi:
+            cg = _count_le(c, t, g_hi)
+            if cg >= k:
+                hi, chi = g_hi, cg
     for _ in range(200):
+        if chi - clo <= cap:
+            a = np.searchsorted(c, t - hi, side="left")
+            b = np.searchsorted(c, t - lo, side="left")
+            lens = b - a
+            j = np.repeat(np.arange(m), lens)
+            i = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(a, lens)
+            vals = t[j] - c[i]
+            r = k - clo - 1
+            if 0 <= r < vals.size:
+                return float(np.partition(vals, r)[r])
+            return float(hi)
         mid = 0.5 * (lo + hi)
-        if mid <= lo or mid >= hi or hi - lo <= 1e-12 * scale:
+        if mid <= lo or mid >= hi:
             break
-        if _count_le(c, t, mid) >= k:
-            hi = mid
+        cm = _count_le(c, t, mid)
+        if cm >= k:
+            hi, chi = mid, cm
         else:
-            lo = mid
+            lo, clo = mid, cm
     return float(hi)
 
 
