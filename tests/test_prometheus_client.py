@@ -130,6 +130,15 @@ def test_retries_timeouts_then_gives_one_line():
     assert len(calls) == 3 and "did not answer" in str(e.value) and "\n" not in str(e.value)
 
 
+def test_absurd_step_counts_are_refused_before_any_request():
+    def handler(request):
+        raise AssertionError("no request expected")
+
+    with PromClient("http://prom.test", transport=httpx.MockTransport(handler)) as c, \
+            pytest.raises(WorkbenchError, match="larger --step"):
+        c.query_range("up", 0, 365 * 86_400_000, 1000)
+
+
 def test_persistent_5xx_quotes_the_envelope():
     body = {"status": "error", "errorType": "internal", "error": "storage\nfailure"}
 

@@ -40,8 +40,10 @@ def _list_presets() -> None:
 @click.option("--insecure", is_flag=True, help="Do not verify the server's TLS certificate.")
 @click.option("--list-presets", is_flag=True, help="Print the presets with their PromQL and exit.")
 @click.pass_context
-def collect_prometheus(ctx: click.Context, url, query, preset, match, window, by, start, end, step, name, replace,
-                       server_timeout, concurrency, ca_file, insecure, list_presets) -> None:
+def collect_prometheus(ctx: click.Context, url: str | None, query: str | None, preset: str | None, match: str,
+                       window: str, by: str | None, start: str | None, end: str, step: str | None,
+                       name: str | None, replace: bool, server_timeout: str | None, concurrency: int,
+                       ca_file: str | None, insecure: bool, list_presets: bool) -> None:
     """Fetch a range query into the store as series set NAME.
 
     Requests over 11,000 points per series are split into windows and stitched. Credentials come

@@ -32,6 +32,7 @@ from workbench.redact import redact_text, redact_url
 from workbench.store import Store, file_sha256
 
 MAX_POINTS = 11_000  # Prometheus refuses (end - start) / step > 11,000; windows hold at most this many
+MAX_STEPS = 2_000_000  # per series and request: a month at 1.3 s; beyond that the step is surely a typo
 TOKEN_ENV, USER_ENV, PASSWORD_ENV = "PROMETHEUS_TOKEN", "PROMETHEUS_USER", "PROMETHEUS_PASSWORD"
 _DUR_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000,
@@ -330,6 +331,10 @@ class PromClient:
                     progress: Callable[[int, int], None] | None = None) -> PromResult:
         """A range query, split into <= 11,000-point windows fetched concurrently and stitched."""
         wins = windows(start_ms, end_ms, step_ms)
+        steps = (end_ms - start_ms) // step_ms + 1
+        if steps > MAX_STEPS:
+            raise WorkbenchError(f"{steps:,} steps per series is more than this client fetches ({MAX_STEPS:,}): "
+                                 "use a larger --step or a shorter range")
         step = _fmt_s(step_ms)
         done = 0
 
