@@ -294,3 +294,12 @@ def test_preloaded_but_not_created(pg_server, tmp_db):
     pg_server.sql("DROP EXTENSION pg_stat_statements", dbname="noext")
     with pytest.raises(WorkbenchError, match="preloaded but not created in database noext.*CREATE EXTENSION"):
         collect(pg_server.dsn_for("noext"), tmp_db)
+
+
+def test_user_options_kept_but_read_only_wins(pg_server):
+    opts = "options=-c%20search_path%3Dwbx%20-c%20default_transaction_read_only%3Doff"
+    with connect(pg_server.dsn + "&" + opts) as con:
+        assert con.execute("SHOW search_path").fetchone()[0] == "wbx"
+        assert con.execute("SHOW default_transaction_read_only").fetchone()[0] == "on"
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            con.execute("CREATE TABLE public.wb_nope (x int)")

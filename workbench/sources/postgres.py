@@ -142,6 +142,9 @@ def connect(dsn: str | None = None, *, statement_timeout_ms: int = STATEMENT_TIM
         given = conninfo_to_dict(dsn or "")
     except psycopg.Error as e:
         raise WorkbenchError(f"invalid PostgreSQL DSN: {redact_text(str(e))}; use a libpq URL or key=value string") from e
+    theirs = given.get("options") or os.environ.get("PGOPTIONS")
+    if theirs:  # keep the user's options; ours come last so they win
+        kwargs["options"] = f"{theirs} {kwargs['options']}"
     if "connect_timeout" not in given and not os.environ.get("PGCONNECT_TIMEOUT"):
         kwargs["connect_timeout"] = connect_timeout_s
     try:
