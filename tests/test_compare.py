@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -11,7 +12,6 @@ from click.testing import CliRunner
 
 from workbench.analysis import compare as cmp
 from workbench.cli import main as cli_main
-from workbench.cli.groups import main as cli_group
 from workbench.sources.k6 import load_samples
 from workbench.store import Store
 
@@ -27,15 +27,17 @@ def sample_db(tmp_path_factory) -> Path:
 
 
 def run_cli(db: Path, *args: str) -> tuple[int, str, str]:
-    """Run the real entry point (exit codes as users see them)."""
-    runner = CliRunner()
-    res = runner.invoke(cli_group, ["--db", str(db), *args], standalone_mode=False, catch_exceptions=True)
-    # the group raises WorkbenchError; map it like workbench.cli.main does
-    if res.exception is not None and not isinstance(res.exception, SystemExit):
-        with pytest.raises(SystemExit) as ex:
+    """Run the real entry point (exit codes and one-line errors as users see them)."""
+    with CliRunner().isolation() as streams:
+        try:
             cli_main(["--db", str(db), *args])
-        return ex.value.code, res.stdout, str(res.exception)
-    return 0, res.stdout, ""
+            code = 0
+        except SystemExit as e:
+            code = e.code or 0
+        sys.stdout.flush()
+        sys.stderr.flush()
+        out, err = streams[0].getvalue().decode(), streams[1].getvalue().decode()
+    return code, out, err
 
 
 def by_key(result: dict) -> dict[tuple[str, str], dict]:
