@@ -194,7 +194,8 @@ def test_prometheus_series_abtest_pairs_timestamps(tmp_path: Path) -> None:
     import numpy as np
 
     rng = np.random.default_rng(2)
-    with Store.open(tmp_path / "p.duckdb") as s:
+    db = tmp_path / "p.duckdb"
+    with Store.open(db) as s:
         level = np.cumsum(rng.normal(0, 0.02, 120)) + 0.2  # shared, autocorrelated load level
         for i, (name, factor) in enumerate((("std", 1.0), ("opt", 0.7))):
             s.con.execute("INSERT INTO prom_series_sets (ingest_id, name, result_type, created_at) "
@@ -209,3 +210,12 @@ def test_prometheus_series_abtest_pairs_timestamps(tmp_path: Path) -> None:
     row = res["results"][0]
     assert row["verdict"] == "improved" and row["ci_low_pct"] < -30 < row["ci_high_pct"]
     assert same["results"][0]["verdict"] == "no_change"
+
+    code, out, _ = run_cli(db, "abtest", "--prom-control", "std", "--prom-treatment", "opt", "--format", "json")
+    assert code == 0 and json.loads(out)["results"][0]["verdict"] == "improved"
+    code, _, err = run_cli(db, "abtest", "--prom-control", "opt", "--prom-treatment", "std")
+    assert code == 1 and "regressed" in err
+    code, _, err = run_cli(db, "abtest", "--prom-control", "std")
+    assert code == 2 and "--prom-treatment" in err
+    code, _, err = run_cli(db, "abtest", "--prom-control", "std", "--prom-treatment", "nope")
+    assert code == 2 and "nope" in err

@@ -140,3 +140,25 @@ def test_block_quantile_reduces_to_iid_for_independent_windows() -> None:
     drift = np.exp(rng.normal(0, 0.3, 40))[w]
     b2 = stats.block_quantile(x * drift, w, 0.95)
     assert b2.se > 2 * b2.se_iid
+
+
+def test_sequential_detects_a_real_shift_early() -> None:
+    rng = np.random.default_rng(9)
+    c, t = rng.lognormal(3, 0.5, 5000), rng.lognormal(3, 0.5, 5000) * 0.8
+    r = stats.sequential_quantile_diff(c, t, q=0.95, looks=20)
+    assert r.significant and r.extra["stopped_at_look"] < 19
+    assert r.ci_low < r.estimate < r.ci_high < 0
+    fixed = stats.quantile_diff(c, t, q=0.95)
+    assert (r.ci_high - r.ci_low) > (fixed.ci_high - fixed.ci_low)  # anytime validity costs width
+
+
+def test_split_runs_dedupes_and_rejects_empty() -> None:
+    from workbench.analysis.compare import parse_duration, split_runs
+    from workbench.errors import WorkbenchError
+
+    assert split_runs("a, b,a,") == ["a", "b"]
+    with pytest.raises(WorkbenchError):
+        split_runs(" , ")
+    assert parse_duration("1m30s") == 90 and parse_duration("-30s") == -30 and parse_duration("500ms") == 0.5
+    with pytest.raises(WorkbenchError):
+        parse_duration("5 minutes")

@@ -85,7 +85,7 @@ def parse_duration(text: str | float | None) -> float | None:
 
 
 def split_runs(spec: str | list[str]) -> list[str]:
-    runs = [r.strip() for r in (spec.split(",") if isinstance(spec, str) else spec) if r.strip()]
+    runs = list(dict.fromkeys(r.strip() for r in (spec.split(",") if isinstance(spec, str) else spec) if r.strip()))
     if not runs:
         raise WorkbenchError("no run given: pass RUN or RUN,RUN,...")
     return runs
