@@ -103,12 +103,14 @@ def _ok(request: httpx.Request) -> httpx.Response:
                                                                    "result": [{"metric": {}, "values": values}]}})
 
 
-def test_retries_5xx_then_succeeds():
+def test_retries_429_and_5xx_then_succeeds():
     calls = []
 
     def handler(request):
         calls.append(request)
-        if len(calls) < 3:
+        if len(calls) == 1:
+            return httpx.Response(429, text="slow down")
+        if len(calls) == 2:
             return httpx.Response(503, text="upstream busy")
         return _ok(request)
 

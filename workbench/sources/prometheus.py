@@ -275,7 +275,8 @@ class PromClient:
         return redact_text(text, self._secrets)
 
     def get(self, endpoint: str, params: dict[str, str]) -> PromResult:
-        """GET /api/v1/ENDPOINT with retries on 5xx/timeouts; parse the envelope."""
+        """GET /api/v1/ENDPOINT with retries (backoff 0.5 s, 1 s, 2 s...) on 5xx, 429 and timeouts;
+        parse the envelope."""
         if self.server_timeout:
             params = dict(params, timeout=self.server_timeout)
         url = f"{self.url}/api/v1/{endpoint}"
@@ -298,7 +299,7 @@ class PromClient:
                 continue
             except httpx.HTTPError as e:
                 raise WorkbenchError(f"Prometheus at {self.where}: {self._say(str(e))}") from e
-            if resp.status_code >= 500 and not last:
+            if (resp.status_code >= 500 or resp.status_code == 429) and not last:
                 time.sleep(self.backoff_s * 2 ** attempt)
                 continue
             return self._decode(resp, where)
