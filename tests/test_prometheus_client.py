@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+import time
 
 import httpx
 import pytest
@@ -166,6 +168,24 @@ def test_server_timeout_and_concurrency_bounds():
     assert r.windows == 3 and len(seen) == 3
     assert {s["timeout"] for s in seen} == {"20s"}
     assert r.points == 30_001 and len({t for t in r.series[0].ts_ms}) == 30_001
+
+
+def test_window_fetches_are_concurrent_but_bounded():
+    lock, state = threading.Lock(), {"now": 0, "max": 0}
+
+    def handler(request):
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+        time.sleep(0.05)
+        with lock:
+            state["now"] -= 1
+        return _ok(request)
+
+    with PromClient("http://prom.test", transport=httpx.MockTransport(handler), concurrency=3) as c:
+        r = c.query_range("up", 0, 8 * MAX_POINTS * 1000, 1000)
+    assert r.windows == 9 and state["max"] == 3
+    assert r.series[0].ts_ms == list(range(0, 8 * MAX_POINTS * 1000 + 1, 1000))
 
 
 @pytest.mark.parametrize("env, expect", [
