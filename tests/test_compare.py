@@ -219,3 +219,18 @@ def test_prometheus_series_abtest_pairs_timestamps(tmp_path: Path) -> None:
     assert code == 2 and "--prom-treatment" in err
     code, _, err = run_cli(db, "abtest", "--prom-control", "std", "--prom-treatment", "nope")
     assert code == 2 and "nope" in err
+
+
+def test_prometheus_abtest_on_bundled_samples(tmp_path: Path) -> None:
+    """The playbook's analyze_ab_test.py on real series: p95 per query_type from the lab's Prometheus."""
+    from workbench.sources.prometheus import load_samples as load_prom
+
+    db = tmp_path / "prom.duckdb"
+    with Store.open(db) as s:
+        load_prom(s, SAMPLES / "prometheus")
+    code, out, err = run_cli(db, "abtest", "--prom-control", "p95_standard", "--prom-treatment", "p95_optimized",
+                             "--format", "json")
+    res = json.loads(out)
+    row = res["results"][0]
+    assert code == 0 and row["verdict"] == "improved" and row["ci_high_pct"] < 0
+    assert "point overlap 15" in res["notes"][0]  # rate()[30s] at a 2 s step: neighbours share data

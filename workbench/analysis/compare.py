@@ -381,8 +381,8 @@ def abtest_prometheus(con: duckdb.DuckDBPyConnection, control: str, treatment: s
                       higher_is_better: bool = False) -> dict[str, Any]:
     """Two stored Prometheus series (e.g. p95 over time per query_type), paired by timestamp.
 
-    The per-timestamp log ratio's mean is tested with a Newey-West (HAC) standard error, so the
-    autocorrelation of a rate()/histogram_quantile() series does not make it look more certain.
+    The per-timestamp log ratio's mean is tested with an autocorrelation-robust (EWC) standard error
+    (`paired_series_test`), so overlapping rate() windows do not make the series look more certain.
     """
     from workbench.analysis.prometheus import series_frame
 
@@ -392,7 +392,8 @@ def abtest_prometheus(con: duckdb.DuckDBPyConnection, control: str, treatment: s
     if len(pair) < 5:
         raise WorkbenchError(f"Prometheus series {control!r} and {treatment!r} share only {len(pair)} usable "
                              "timestamps: collect both over the same range with the same step")
-    res = paired_hac(np.log(pair["c"].to_numpy()), np.log(pair["t"].to_numpy()), alpha)
+    overlap = max(_overlap(con, control), _overlap(con, treatment))
+    res = paired_series_test(np.log(pair["c"].to_numpy()), np.log(pair["t"].to_numpy()), alpha, overlap)
     row = {"endpoint": "all", "metric": "series_mean", "before": float(pair["c"].mean()),
            "after": float(pair["t"].mean()), "change_pct": math.expm1(res.estimate) * 100,
            "ci_low_pct": math.expm1(res.ci_low) * 100, "ci_high_pct": math.expm1(res.ci_high) * 100,
@@ -403,8 +404,17 @@ def abtest_prometheus(con: duckdb.DuckDBPyConnection, control: str, treatment: s
         row["verdict"] = "improved" if better else "regressed"
     return {"control": control, "treatment": treatment, "passed": row["verdict"] != "regressed",
             "srm": None, "results": [row], "targets": [],
-            "notes": [f"{len(pair)} paired timestamps; geometric-mean ratio with a Newey-West HAC interval "
-                      f"(lag {res.extra['maxlags']})"]}
+            "notes": [f"{len(pair)} paired timestamps; geometric-mean ratio; interval allows for autocorrelation "
+                      f"({res.extra['cosines']} cosines = degrees of freedom, point overlap {overlap})"]}
+
+
+def _overlap(con: duckdb.DuckDBPyConnection, name: str) -> int:
+    """How many consecutive points share data: the query's range window over its step (1 if unknown)."""
+    row = con.execute("SELECT query, step_s FROM prom_series_sets WHERE name = ?", [name]).fetchone()
+    if not row or not row[0] or not row[1]:
+        return 1
+    windows = [parse_duration(w) for w in re.findall(r"\[(\d+(?:ms|s|m|h))\]", row[0])]
+    return max([1] + [math.ceil(w / row[1]) for w in windows if w])
 
 
 def _one_series(df: pd.DataFrame, name: str) -> pd.Series:
@@ -416,21 +426,25 @@ def _one_series(df: pd.DataFrame, name: str) -> pd.Series:
     return df.set_index("ts")["value"]
 
 
-def paired_hac(control: np.ndarray, treatment: np.ndarray, alpha: float = 0.05,
-               maxlags: int | None = None) -> stats.TestResult:
-    """Mean of treatment - control over paired time points with a Newey-West (HAC) SE."""
-    import statsmodels.api as sm
+def paired_series_test(control: np.ndarray, treatment: np.ndarray, alpha: float = 0.05,
+                       overlap: int = 1) -> stats.TestResult:
+    """Mean of treatment - control over paired time points, allowing for autocorrelation.
 
+    The long-run variance is the equal-weighted cosine estimate (as for compare's windows) with
+    B = ceil(0.4 n^(2/3)) cosines (Lazarus et al. 2018), capped so that the shortest period used
+    is at least twice the OVERLAP of consecutive points (a rate()[5m] series at a 1m step shares
+    most of its data between neighbours: overlap 5); the t statistic has B degrees of freedom.
+    """
     d = np.asarray(treatment, dtype=float) - np.asarray(control, dtype=float)
     n = d.size
-    lags = maxlags if maxlags is not None else int(math.floor(4 * (n / 100) ** (2 / 9)))
-    fit = sm.OLS(d, np.ones(n)).fit(cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": True})
-    est, se = float(fit.params[0]), float(fit.bse[0])
-    crit = sps.t.ppf(1 - alpha / 2, n - 1)
-    p = float(2 * sps.t.sf(abs(est / se), n - 1)) if se > 0 else (1.0 if est == 0 else 0.0)
-    return stats.TestResult(est, est - crit * se, est + crit * se, p, bool(p < alpha), "paired mean (Newey-West HAC)",
-                            n, n, alpha, float(np.mean(control)), float(np.mean(treatment)),
-                            extra={"maxlags": lags})
+    b = max(2, min(math.ceil(0.4 * n ** (2 / 3)), n // (2 * max(overlap, 1)), n - 1))
+    est = float(d.mean())
+    se, df = stats._ewc_se([d - est], float(n), b)
+    crit = sps.t.ppf(1 - alpha / 2, df)
+    p = float(2 * sps.t.sf(abs(est / se), df)) if se > 0 else (1.0 if est == 0 else 0.0)
+    return stats.TestResult(est, est - crit * se, est + crit * se, p, bool(p < alpha),
+                            "paired mean (EWC long-run variance)", n, n, alpha, float(np.mean(control)),
+                            float(np.mean(treatment)), extra={"cosines": b, "df": df, "overlap": overlap})
 
 
 # -- renderings for CI systems (strings; the CLI writes the files) --------------------------------------
