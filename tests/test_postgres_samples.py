@@ -74,3 +74,10 @@ def test_notebook_bundle_and_verdict(sample_store, tmp_db):
     with Store.open(tmp_db) as empty:
         none = A.database_report(empty)
     assert none.to_snap is None and none.verdict() == [] and none.headline()[1] is None
+
+
+def test_index_candidates_point_at_the_unindexed_column(sample_store):
+    cand = A.index_candidates(sample_store, 3, 2)
+    events = cand[cand["table"] == "public.events"].set_index("attname")
+    assert not events.loc["account_id", "leads_an_index"] and events.loc["created_at", "leads_an_index"]
+    assert events.loc["account_id", "n_distinct"] != 0

@@ -259,6 +259,29 @@ def table_stats(store: Store, to_snap: int, from_snap: int | None = None) -> pd.
     return t[cols].sort_values(["seq_tup_read", "total_bytes"], ascending=False).reset_index(drop=True)
 
 
+def index_candidates(store: Store, to_snap: int, from_snap: int | None = None, top_tables: int = 3) -> pd.DataFrame:
+    """Columns of the tables with the most rows read by sequential scans, with pg_stats' n_distinct and
+    correlation (the playbook's index-usage check): selective columns (many distinct values) that no
+    index starts with are the candidates to look at first."""
+    tables = table_stats(store, to_snap, from_snap)
+    tables = tables[tables["seq_tup_read"].fillna(0) > 0].head(top_tables)
+    if tables.empty:
+        return pd.DataFrame(columns=["table", "attname", "n_distinct", "correlation", "null_frac", "leads_an_index"])
+    cols = store.query_df("SELECT schemaname || '.' || relname AS table, attname, n_distinct, correlation, null_frac"
+                          " FROM pg_column_stats WHERE snapshot_id = ?", [to_snap])
+    cols = cols[cols["table"].isin(tables["table"])].copy()
+    ix = _snap(store, "pg_indexes", to_snap)
+    leading = {(f"{r.schemaname}.{r.relname}", list(r.key_columns)[0]) for r in ix.itertuples()
+               if r.key_columns is not None and len(r.key_columns)}
+    cols["leads_an_index"] = [(t, a) in leading for t, a in zip(cols["table"], cols["attname"], strict=True)]
+    # n_distinct < 0 is a fraction of the rows: -1 means unique
+    cols["distinct_rank"] = cols["n_distinct"].where(cols["n_distinct"] >= 0, -cols["n_distinct"] * 1e12)
+    order = {t: i for i, t in enumerate(tables["table"])}
+    cols["table_rank"] = cols["table"].map(order)
+    cols = cols.sort_values(["table_rank", "leads_an_index", "distinct_rank"], ascending=[True, True, False])
+    return cols.drop(columns=["distinct_rank", "table_rank"]).reset_index(drop=True)
+
+
 def unused_indexes(store: Store, sid: int) -> pd.DataFrame:
     """Valid indexes never scanned since stats reset that back no constraint (not unique, not PK)."""
     return store.query_df(
@@ -386,6 +409,7 @@ class DatabaseReport:
     top: TopResult | None = None
     tables: pd.DataFrame | None = None
     unused: pd.DataFrame | None = None
+    candidates: pd.DataFrame | None = None
     duplicates: pd.DataFrame | None = None
     bloat: pd.DataFrame | None = None
     hits: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -428,7 +452,7 @@ class DatabaseReport:
             low = db[db.hit_ratio < HIT_RATIO_TARGET]
             if not low.empty:
                 out.append("Cache hit ratio under 99%: " + ", ".join(
-                    f"{r.name} {r.hit_ratio:.1%}" for r in low.itertuples()))
+                    f"{r.name} {r.hit_ratio:.2%}" for r in low.itertuples()))
         if self.tables is not None:
             seq = self.tables[self.tables.seq_tup_read > 100_000].sort_values("seq_tup_read", ascending=False)
             if not seq.empty:
@@ -473,6 +497,7 @@ def database_report(store: Store, from_snap: int | None = None, to_snap: int | N
     sid, fid = rep.to_snap, rep.from_snap
     rep.tables = table_stats(store, sid, fid)
     rep.unused = unused_indexes(store, sid)
+    rep.candidates = index_candidates(store, sid, fid)
     rep.duplicates = duplicate_indexes(store, sid)
     rep.bloat = bloat(store, sid)
     rep.hits = hit_ratios(store, sid, fid)

@@ -77,6 +77,13 @@ FROM pg_stat_activity a
 WHERE a.pid <> pg_backend_pid()
 """
 
+COLUMN_STATS = """
+SELECT schemaname, tablename AS relname, attname, null_frac::float8 AS null_frac, avg_width,
+       n_distinct::float8 AS n_distinct, correlation::float8 AS correlation
+FROM pg_stats
+WHERE schemaname NOT IN ('pg_catalog', 'information_schema') AND schemaname !~ '^pg_toast' AND NOT inherited
+"""
+
 SETTINGS_NAMES = (
     "shared_buffers", "work_mem", "maintenance_work_mem", "effective_cache_size", "max_connections",
     "random_page_cost", "seq_page_cost", "track_io_timing", "track_activity_query_size",

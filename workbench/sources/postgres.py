@@ -58,6 +58,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
                     "wait_event_type", "wait_event", "xact_age_s", "query_age_s", "state_age_s",
                     "backend_xmin_age", "blocked_by", "query"],
     "pg_settings": ["name", "setting", "unit", "source"],
+    "pg_column_stats": ["schemaname", "relname", "attname", "null_frac", "avg_width", "n_distinct", "correlation"],
     "pg_statements": NORMALISED_COLUMNS + ["text_visible"],
 }
 SNAPSHOT_COLUMNS = ["taken_at", "system_identifier", "host", "port", "dbname", "username", "server_version",
@@ -270,6 +271,7 @@ def read_snapshot(con: psycopg.Connection) -> PgSnapshot:
                          + [dict(r, kind="index") for r in _optional(con, cur, pg_sql.INDEX_BLOAT, "index bloat", warnings)]),
             "pg_activity": _rows(cur, pg_sql.ACTIVITY),
             "pg_settings": _rows(cur, pg_sql.SETTINGS, [list(pg_sql.SETTINGS_NAMES)]),
+            "pg_column_stats": _optional(con, cur, pg_sql.COLUMN_STATS, "pg_stats columns", warnings),
         }
         for a in tables["pg_activity"]:
             a["query"] = mask_query(a["query"])
