@@ -234,3 +234,28 @@ def test_prometheus_abtest_on_bundled_samples(tmp_path: Path) -> None:
     row = res["results"][0]
     assert code == 0 and row["verdict"] == "improved" and row["ci_high_pct"] < 0
     assert "point overlap 15" in res["notes"][0]  # rate()[30s] at a 2 s step: neighbours share data
+
+
+def test_cpu_memory_series_reported_with_playbook_target(tmp_path: Path) -> None:
+    """A Prometheus `cpu` preset series covering both runs: mean per arm, -20% target reported."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    with Store.open(tmp_path / "r.duckdb") as s:
+        for run, t0 in (("r1", 1.7e9), ("r2", 1.7e9 + 100)):
+            rows = []
+            for t in np.sort(rng.uniform(0, 60, 2000)):
+                rows.append(("http_req_duration", t0 + t, float(rng.lognormal(3, 0.4)), "200", "x", "true", "{}"))
+                rows.append(("http_req_failed", t0 + t, 0.0, "200", "x", "true", "{}"))
+            _insert_points(s.con, run, rows)
+        s.con.execute("INSERT INTO prom_series_sets (ingest_id, name, preset, result_type, step_s, created_at) "
+                      "VALUES (7, 'cpu', 'cpu', 'matrix', 5, now())")
+        s.con.execute("INSERT INTO prom_series (series_id, ingest_id, name, labels_text, points) "
+                      "VALUES (70, 7, 'cpu', '{}', 33)")
+        s.con.executemany("INSERT INTO prom_points VALUES (70, to_timestamp(?), ?)",
+                          [(1.7e9 + 5 * k, 1.0 if k * 5 < 80 else 0.7) for k in range(33)])
+        res = cmp.compare_runs(s.con, "r1", "r2")
+    (r,) = res["resources"]
+    assert r["metric"] == "cpu" and r["before"] == pytest.approx(1.0) and r["after"] == pytest.approx(0.7)
+    t = {(x["endpoint"], x["metric"]): x for x in res["targets"]}[("cpu", "cpu")]
+    assert t["met"] is True and t["target_change_pct"] == -20 and not t["required"]

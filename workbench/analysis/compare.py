@@ -32,6 +32,7 @@ PLAYBOOK_TARGETS = [
     {"endpoint": "all", "metric": "rps", "change_pct": 30.0, "required": False},
     {"endpoint": "all", "metric": "rate_5xx", "change_pct": -50.0, "required": False},
 ]
+RESOURCE_METRICS = ("cpu", "memory")   # Prometheus presets whose series compare reports per arm
 MIN_REQUESTS = 20
 MIN_ACTIVE_WINDOWS = 10   # fewer busy windows than this: no drift-aware interval (requests in a burst)
 
@@ -282,8 +283,9 @@ def load_targets(path: str | None) -> list[dict[str, Any]]:
         raise WorkbenchError(f"{path}: expected a YAML list of targets (- metric: p95_ms, change_pct: -20)")
     out = []
     for i, t in enumerate(data, 1):
-        if not isinstance(t, dict) or t.get("metric") not in METRICS or "change_pct" not in t:
-            raise WorkbenchError(f"{path}: target {i} needs metric (one of {', '.join(METRICS)}) and change_pct")
+        if not isinstance(t, dict) or t.get("metric") not in METRICS + RESOURCE_METRICS or "change_pct" not in t:
+            raise WorkbenchError(f"{path}: target {i} needs metric (one of {', '.join(METRICS + RESOURCE_METRICS)}) "
+                                 "and change_pct")
         out.append({"endpoint": str(t.get("endpoint", "all")), "metric": t["metric"],
                     "change_pct": float(t["change_pct"]), "required": bool(t.get("required", True))})
     return out
@@ -314,7 +316,11 @@ def compare_runs(con: duckdb.DuckDBPyConnection, before: str | list[str], after:
     rb, ra = split_runs(before), split_runs(after)
     a, b = load_arm(con, rb, opts), load_arm(con, ra, opts)
     rows = compare_arms(a, b, opts)
-    tg = evaluate_targets(targets if targets is not None else load_targets(None), rows)
+    resources = resource_rows(con, rb, ra, opts)
+    if targets is None:
+        targets = load_targets(None) + [{"endpoint": r["endpoint"], "metric": r["metric"], "change_pct": -20.0,
+                                         "required": False} for r in resources]
+    tg = evaluate_targets(targets, rows + resources)
     regressed = any(r["verdict"] == "regressed" for r in rows)
     missed = any(t["required"] and not t["met"] for t in tg)
     notes = []
@@ -322,12 +328,48 @@ def compare_runs(con: duckdb.DuckDBPyConnection, before: str | list[str], after:
         notes = ["one run per arm: intervals cover variation within each run (time windows as clusters), "
                  "not run-to-run variance; pass several runs per arm (RUN,RUN,...) to bring it in"]
     out: dict[str, Any] = {"before": ",".join(rb), "after": ",".join(ra), "passed": not (regressed or missed),
-                           "results": rows, "targets": tg, "notes": notes,
+                           "results": rows, "targets": tg, "resources": resources, "notes": notes,
                            "options": _opts_dict(opts)}
     if a.open_model or b.open_model:
         out["arrival_rate"] = {"before": _arrival(a), "after": _arrival(b)}
         out["notes"].append("arrival-rate executor: rps is set by the test, so achieved vs target rate and "
                             "dropped_iterations are reported instead of an rps comparison")
+    return out
+
+
+def resource_rows(con: duckdb.DuckDBPyConnection, before: list[str], after: list[str],
+                  opts: Options) -> list[dict[str, Any]]:
+    """CPU/memory per arm from stored Prometheus series (presets cpu, memory) that cover the runs'
+    steady state: mean of the series (summed over its label sets) within each arm's runs. Reported
+    with the playbook's -20% target; no interval (one series per arm, not a sample)."""
+    try:
+        sets = con.execute("SELECT name, preset FROM prom_series_sets WHERE preset IN ('cpu', 'memory') "
+                           "ORDER BY name").fetchall()
+    except duckdb.Error:
+        return []
+    if not sets:
+        return []
+    from workbench.analysis.prometheus import series_frame
+
+    spans = {arm: [_span(con, r, opts) for r in runs] for arm, runs in (("before", before), ("after", after))}
+    out = []
+    for name, preset in sets:
+        df = series_frame(con, name)
+        total = df.groupby("ts")["value"].sum()
+        t = total.index.map(lambda x: x.timestamp()).to_numpy(dtype=float)
+        means = {}
+        for arm, sp in spans.items():
+            m = np.zeros(t.size, dtype=bool)
+            for lo, hi in sp:
+                m |= (t >= lo) & (t < hi)
+            vals = total.to_numpy()[m]
+            vals = vals[np.isfinite(vals)]
+            means[arm] = float(vals.mean()) if vals.size >= 3 else None
+        if means["before"] is None or means["after"] is None:
+            continue
+        change = (means["after"] / means["before"] - 1) * 100 if means["before"] else None
+        out.append({"endpoint": name, "metric": preset, "before": means["before"], "after": means["after"],
+                    "change_pct": change})
     return out
 
 

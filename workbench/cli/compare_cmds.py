@@ -72,6 +72,9 @@ def _emit(result: dict, fmt: str, junit: str | None, markdown: str | None, what:
         if result.get("targets"):
             print_table(result["targets"], ["endpoint", "metric", "target_change_pct", "change_pct", "required",
                                             "met"], title="targets")
+        if result.get("resources"):
+            print_table(result["resources"], ["endpoint", "metric", "before", "after", "change_pct"],
+                        title="resources (Prometheus)")
         if result.get("arrival_rate"):
             print_table([{"arm": k, **v} for k, v in result["arrival_rate"].items()], title="arrival rate")
     for n in result.get("notes", []):
