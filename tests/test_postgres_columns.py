@@ -164,3 +164,16 @@ def test_different_servers_refused(tmp_db):
             pg_top(store)
         with pytest.raises(WorkbenchError, match="different servers"):
             pg_top(store, from_snap=1, to_snap=2)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("CREATE ROLE a LOGIN PASSWORD 'x''y z'", "CREATE ROLE a LOGIN PASSWORD '***'"),
+    ("ALTER USER a WITH ENCRYPTED PASSWORD $q$se cret$q$ VALID UNTIL '2030'",
+     "ALTER USER a WITH ENCRYPTED PASSWORD '***' VALID UNTIL '2030'"),
+    ("alter role a password E'abc'", "alter role a password '***'"),
+    ("SELECT password FROM users WHERE id = $1", "SELECT password FROM users WHERE id = $1"),
+])
+def test_mask_query(text, expected):
+    from workbench.sources.postgres import mask_query
+
+    assert mask_query(text) == expected

@@ -34,7 +34,8 @@ from workbench.store import Store
 
 STATEMENT_TIMEOUT_MS = 10_000
 LOCK_TIMEOUT_MS = 2_000
-_PASSWORD_LITERAL = re.compile(r"(?i)(\bpassword\s+)('(?:[^']|'')*'|\$\w*\$.*?\$\w*\$|\S+)", re.S)
+# PASSWORD 'literal' / E'...' / $$...$$ in CREATE/ALTER ROLE/USER (SQL allows only a string or NULL there)
+_PASSWORD_LITERAL = re.compile(r"(?i)(\bpassword\s+)(E?'(?:[^']|'')*'|\$(\w*)\$.*?\$\3\$)", re.S)
 
 TABLE_COLUMNS: dict[str, list[str]] = {
     "pg_databases": ["datid", "datname", "numbackends", "xact_commit", "xact_rollback", "blks_read", "blks_hit",
