@@ -17,7 +17,7 @@ import numpy as np
 from scipy import stats as _st
 
 __all__ = [
-    "TestResult", "SRMResult", "welch_t", "welch_t_from_stats", "mann_whitney", "quantile_diff",
+    "TestResult", "SRMResult", "welch_t", "welch_t_from_stats", "mann_whitney", "hodges_lehmann", "quantile_diff",
     "quantile_se", "proportion_diff", "srm_check", "adjust", "power", "mde", "sequential_quantile_diff",
     "BlockStat", "EWC_B", "block_quantile", "block_mean", "block_rate", "block_diff", "wilson_interval",
 ]

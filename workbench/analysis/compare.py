@@ -604,8 +604,20 @@ def verdict_text(result: dict[str, Any]) -> tuple[str, bool]:
             ci = f" (95% CI {r['ci_low_pct']:+.1f}% to {r['ci_high_pct']:+.1f}%)"
         return f"{r['endpoint']} {r['metric']} {r['change_pct']:+.1f}%{ci}"
 
-    imp = [say(r) for r in result["results"] if r["verdict"] == "improved" and r["change_pct"] is not None]
-    reg = [say(r) for r in result["results"] if r["verdict"] == "regressed" and r["change_pct"] is not None]
+    def group(verdict: str) -> list[str]:
+        """One phrase per endpoint: its p95 when that moved, else its first moved metric, + how many more."""
+        by_ep: dict[str, list[dict]] = {}
+        for r in result["results"]:
+            if r["verdict"] == verdict and r["change_pct"] is not None:
+                by_ep.setdefault(r["endpoint"], []).append(r)
+        out = []
+        for rows in by_ep.values():
+            lead = next((r for r in rows if r["metric"] == "p95_ms"), rows[0])
+            more = len(rows) - 1
+            out.append(say(lead) + (f" (+{more} more metric{'s' if more > 1 else ''})" if more else ""))
+        return out
+
+    imp, reg = group("improved"), group("regressed")
     parts = []
     srm = result.get("srm")
     if srm and not srm["passed"]:
