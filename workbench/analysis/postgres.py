@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.analysis import inventory
 from workbench.errors import WorkbenchError
 from workbench.store import Store
 
@@ -36,12 +35,6 @@ ORDER_BY = {
 }
 _SERVER = ("coalesce(system_identifier, '?') || '|' || host || ':' || port::VARCHAR || '/' || dbname")
 
-# `workbench ls snapshots` (inventory's registry, filled in by each collector)
-_LS_SQL = ("SELECT snapshot_id AS snapshot, 'postgres' AS source, host || ':' || port::VARCHAR || '/' || dbname"
-           " || coalesce(' (system ' || system_identifier || ')', '') AS server, taken_at, label"
-           " FROM pg_snapshots ORDER BY taken_at, snapshot_id")
-if not any(t == "pg_snapshots" for t, _ in inventory.SNAPSHOT_QUERIES):
-    inventory.SNAPSHOT_QUERIES.append(("pg_snapshots", _LS_SQL))
 
 
 def ratio(num: Any, den: Any) -> Any:
@@ -238,11 +231,6 @@ def latest_snapshot(store: Store, label: str | None = None) -> int | None:
     return None if snaps.empty else int(snaps.iloc[-1].snapshot_id)
 
 
-def _has_table(store: Store, name: str) -> bool:
-    return bool(store.con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                                  [name]).fetchone()[0])
-
-
 def _snap(store: Store, table: str, sid: int) -> pd.DataFrame:
     return store.query_df(f"SELECT * FROM {table} WHERE snapshot_id = ?", [sid])
 
@@ -271,8 +259,6 @@ def index_candidates(store: Store, to_snap: int, from_snap: int | None = None, t
     tables = table_stats(store, to_snap, from_snap)
     tables = tables[tables["seq_tup_read"].fillna(0) > 0].head(top_tables)
     if tables.empty:
-        return pd.DataFrame(columns=["table", "attname", "n_distinct", "correlation", "null_frac", "leads_an_index"])
-    if not _has_table(store, "pg_column_stats"):  # a store migrated before the table was added to 010
         return pd.DataFrame(columns=["table", "attname", "n_distinct", "correlation", "null_frac", "leads_an_index"])
     cols = store.query_df("SELECT schemaname || '.' || relname AS table, attname, n_distinct, correlation, null_frac"
                           " FROM pg_column_stats WHERE snapshot_id = ?", [to_snap])
