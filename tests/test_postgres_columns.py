@@ -177,16 +177,3 @@ def test_mask_query(text, expected):
     from workbench.sources.postgres import mask_query
 
     assert mask_query(text) == expected
-
-
-def test_store_migrated_before_pg_column_stats(tmp_db):
-    from workbench.analysis.postgres import index_candidates
-
-    snap = snapshot("1.10", T0, {1: 1})
-    snap.tables["pg_column_stats"] = [{"schemaname": "public", "relname": "t", "attname": "x", "n_distinct": -1.0}]
-    with Store.open(tmp_db) as store:
-        store.con.execute("DROP TABLE pg_column_stats")  # as in a store from before the table existed
-        sid = write_snapshot(store, snap)
-        details = store.con.execute("SELECT details FROM ingests").fetchone()[0]
-        assert "no pg_column_stats table" in details
-        assert index_candidates(store, sid).empty

@@ -329,11 +329,7 @@ def write_snapshot(store: Store, snap: PgSnapshot, *, label: str | None = None, 
         ).fetchone()[0]
         server = m.get("system_identifier") or f"{m['host']}:{m['port']}"
         n = _insert(store, "pg_statements", TABLE_COLUMNS["pg_statements"], snap.statements, sid)
-        present = {r[0] for r in store.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         for table, rows in snap.tables.items():
-            if table not in present:  # a store migrated before this table was added to 010_postgres.sql
-                ing.warn(f"store has no {table} table (created by an older workbench): not stored")
-                continue
             n += _insert(store, table, TABLE_COLUMNS[table], rows, sid)
         known = {r[0] for r in store.con.execute(
             "SELECT queryid FROM pg_query_texts WHERE system_identifier = ?", [server]).fetchall()}
