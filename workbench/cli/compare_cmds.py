@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from workbench.analysis import compare as cmp
 from workbench.cli.groups import db_of, main
 from workbench.cli.output import format_option, info, print_json, print_table, warn
 from workbench.errors import CheckFailed, WorkbenchError
 from workbench.store import Store
+
+if TYPE_CHECKING:   # imported inside the commands: scipy takes a second to load, `--help` should not
+    from workbench.analysis import compare as cmp
 
 COLUMNS = ["endpoint", "metric", "before", "after", "change %", "CI %", "p adj", "verdict"]
 
@@ -50,6 +53,8 @@ def _window_options(f):
 
 
 def _opts(alpha: float, skip: str, until: str | None, scenario: str | None, adjust: str, windows: int) -> cmp.Options:
+    from workbench.analysis import compare as cmp
+
     if not 0 < alpha < 1:
         raise WorkbenchError(f"--alpha {alpha}: use a level between 0 and 1, e.g. 0.05")
     return cmp.Options(skip_s=cmp.parse_duration(skip) or 0.0, until_s=cmp.parse_duration(until),
@@ -57,6 +62,8 @@ def _opts(alpha: float, skip: str, until: str | None, scenario: str | None, adju
 
 
 def _emit(result: dict, fmt: str, junit: str | None, markdown: str | None, what: str) -> None:
+    from workbench.analysis import compare as cmp
+
     for path, text in ((junit, cmp.to_junit(result) if junit else ""),
                        (markdown, cmp.to_markdown(result) if markdown else "")):
         if path:
@@ -107,6 +114,8 @@ def compare_cmd(ctx: click.Context, before: str, after: str, alpha: float, skip:
         workbench compare --before pre --after post --skip 30s
         workbench compare --before pre1,pre2 --after post1,post2 --targets targets.yml --junit compare.xml
     """
+    from workbench.analysis import compare as cmp
+
     opts = _opts(alpha, skip, until, scenario, adjust, windows)
     targets = cmp.load_targets(targets_file)
     with Store.open(db_of(ctx), read_only=True) as store:
@@ -137,6 +146,8 @@ def abtest_cmd(ctx: click.Context, run: str | None, variant_tag: str, control: s
         workbench abtest --run ab --variant-tag variant --control standard --treatment optimized --split 25
         workbench abtest --prom-control p95_standard --prom-treatment p95_optimized
     """
+    from workbench.analysis import compare as cmp
+
     opts = _opts(alpha, skip, until, scenario, adjust, windows)
     if prom_control or prom_treatment:
         if not (prom_control and prom_treatment) or run:
