@@ -5,7 +5,8 @@ Both contenders run in a child process of their own, so peak RSS is theirs alone
 
     python benchmarks/bench_k6_ingest.py [--mb 200] [--big-mb 1000] [--pandas-mb 200]
 
-Prints MB/s for each, the speed ratio, and peak RSS at two file sizes (it must not grow with size).
+Prints MB/s for each (workbench: the ingest as the store's ingest log times it, and the whole command
+including Python's start), the speed ratio, and peak RSS at two file sizes (it must not grow with size).
 """
 
 from __future__ import annotations
@@ -51,10 +52,12 @@ def run_child(code: str) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-def workbench_ingest(path: Path) -> tuple[float, float]:
+def workbench_ingest(path: Path) -> tuple[float, float, float]:
+    """`workbench ingest k6 PATH` in a child: (command wall s incl. Python start, ingest s from the
+    ingests log, peak RSS MB)."""
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.duckdb"
-        return run_child(textwrap.dedent(f"""
+        wall, rss = run_child(textwrap.dedent(f"""
             from workbench.cli import main
             import sys
             sys.argv = ["workbench", "--db", {str(db)!r}, "ingest", "k6", {str(path)!r}, "--run", "bench"]
@@ -63,6 +66,11 @@ def workbench_ingest(path: Path) -> tuple[float, float]:
             except SystemExit as e:
                 raise SystemExit(e.code)
         """))
+        import duckdb
+
+        with duckdb.connect(str(db), read_only=True) as con:
+            ingest_s = con.execute("SELECT epoch(finished_at - started_at) FROM ingests").fetchone()[0]
+        return wall, ingest_s, rss
 
 
 def pandas_baseline(path: Path, mb: int) -> tuple[float, float, int]:
@@ -92,9 +100,10 @@ def main() -> None:
     f = make_file(args.mb)
     size = f.stat().st_size
     print(f"file: {f.name}, {size / 1e6:.0f} MB of real k6 lines, {os.cpu_count()} cores")
-    wb_s, wb_rss = workbench_ingest(f)
+    wb_wall, wb_s, wb_rss = workbench_ingest(f)
     wb_rate = size / 1e6 / wb_s
-    print(f"workbench ingest k6 : {wb_s:6.2f} s  {wb_rate:7.1f} MB/s  peak RSS {wb_rss:6.0f} MB")
+    print(f"workbench ingest k6 : {wb_s:6.2f} s  {wb_rate:7.1f} MB/s  peak RSS {wb_rss:6.0f} MB   "
+          f"(whole command incl. Python start: {wb_wall:.2f} s, {size / 1e6 / wb_wall:.1f} MB/s)")
     pd_s, pd_rss, pd_size = pandas_baseline(f, args.pandas_mb)
     pd_rate = pd_size / 1e6 / pd_s
     print(f"pandas read_json+normalize ({pd_size / 1e6:.0f} MB): {pd_s:6.2f} s  {pd_rate:7.1f} MB/s  "
@@ -102,11 +111,13 @@ def main() -> None:
     print(f"ratio: workbench is {wb_rate / pd_rate:.1f}x faster than the pandas baseline (MB/s vs MB/s)")
     if args.big_mb:
         big = make_file(args.big_mb)
-        b_s, b_rss = workbench_ingest(big)
+        b_wall, b_s, b_rss = workbench_ingest(big)
         print(f"workbench ingest k6 ({big.stat().st_size / 1e6:.0f} MB): {b_s:6.2f} s  "
               f"{big.stat().st_size / 1e6 / b_s:7.1f} MB/s  peak RSS {b_rss:6.0f} MB "
-              f"(ratio to {size / 1e6:.0f} MB file: {b_rss / wb_rss:.2f}x)")
+              f"(RSS ratio to the {size / 1e6:.0f} MB file: {b_rss / wb_rss:.2f}x; whole command {b_wall:.2f} s)")
     targets = [("ingest >= 200 MB/s", wb_rate >= 200), ("ratio >= 20x", wb_rate / pd_rate >= 20)]
+    if args.big_mb:
+        targets.append(("peak RSS < 1 GB on the large file", b_rss < 1024))
     print("targets: " + ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in targets))
 
 

@@ -14,7 +14,9 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
     out = []
-    for name, cmd in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
         full = f"{prefix} {name}".strip()
         if isinstance(cmd, click.Group):
             out.extend(_commands(cmd, full))

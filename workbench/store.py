@@ -116,6 +116,8 @@ class Store:
             pass
         store = cls(con, p, read_only)
         if not read_only:
+            # writers hold the file for one ingest: a bounded buffer pool keeps a 1 GB ingest's RSS flat
+            con.execute(f"SET memory_limit = '{os.environ.get('WORKBENCH_WRITER_MEMORY', '512MB')}'")
             store.migrate()
         else:
             store._check_schema()

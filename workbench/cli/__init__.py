@@ -7,16 +7,7 @@ import sys
 import click
 import duckdb
 
-# Each *_cmds module attaches its commands to the groups in workbench.cli.groups.
-from workbench.cli import (  # noqa: F401
-    compare_cmds,
-    k6_cmds,
-    postgres_cmds,
-    prometheus_cmds,
-    redis_cmds,
-    report_cmds,
-    store_cmds,
-)
+# The *_cmds modules attach their commands to these groups when a command of theirs is first asked for.
 from workbench.cli.groups import main as _main
 from workbench.errors import WorkbenchError
 from workbench.redact import redact_text

@@ -1,13 +1,39 @@
-"""The top-level click groups. Command modules attach to these; `workbench.cli` imports them all."""
+"""The top-level click groups. Command modules (`workbench/cli/*_cmds.py`) attach their commands to
+these; a group imports a module only when one of its commands is asked for, so `workbench ingest k6`
+does not pay for pandas, scipy or psycopg."""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
 from workbench import __version__
 
+_CMDS = "workbench.cli."
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands live in modules imported on first use (LAZY: name -> module)."""
+
+    def __init__(self, *args: object, lazy: dict[str, str] | None = None, **kwargs: object):
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in self.lazy:
+            importlib.import_module(_CMDS + self.lazy[name])   # its decorators register the command
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, lazy={
+    "k6": "k6_cmds", "ls": "store_cmds", "report": "report_cmds", "demo": "report_cmds",
+    "pg": "postgres_cmds", "redis": "redis_cmds", "prom": "prometheus_cmds",
+    "compare": "compare_cmds", "abtest": "compare_cmds"},
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--db", "db", metavar="PATH", envvar="WORKBENCH_DB",
               help="DuckDB store (default data/workbench.duckdb; env WORKBENCH_DB).")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
@@ -27,12 +53,13 @@ def main(ctx: click.Context, db: str | None, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-@main.group()
+@main.group(cls=LazyGroup, lazy={"k6": "k6_cmds", "prometheus": "prometheus_cmds", "redis": "redis_cmds"})
 def ingest() -> None:
     """Load saved files (k6 outputs, Prometheus responses, Redis INFO) into the store."""
 
 
-@main.group()
+@main.group(cls=LazyGroup, lazy={"postgres": "postgres_cmds", "redis": "redis_cmds",
+                                  "prometheus": "prometheus_cmds"})
 def collect() -> None:
     """Take snapshots from live servers (PostgreSQL, Redis, Prometheus)."""
 

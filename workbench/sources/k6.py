@@ -160,6 +160,9 @@ def ingest_file(store: Store, path: Path, run: str, *, label: str | None = None,
     """
     kind = sniff(path)
     result = FileResult(str(path), kind)
+    # Let DuckDB insert in parallel without keeping file order (~1.5x faster on 2 cores); samples are
+    # always read back by time, never by insertion order.
+    store.con.execute("SET preserve_insertion_order = false")
     hasher = _Hasher(path)
     hasher.start()
     cleaned: _Cleaned | None = None
@@ -240,16 +243,15 @@ class _Hasher(threading.Thread):
                 f.seek(0)
                 h = hashlib.sha256()
                 found: list[dict] = []
-                carry = b""
-                while block := f.read(self.chunk):
-                    h.update(block)
+                buf = bytearray(self.chunk)
+                view = memoryview(buf)
+                carry = b""   # the unfinished line at the end of the previous block
+                while n := f.readinto(buf):
+                    h.update(view[:n])
                     if not gz:
-                        buf = carry + block
-                        cut = buf.rfind(b"\n") + 1
-                        carry = buf[cut:]
-                        _metric_lines(buf[:cut], found)
+                        carry = _scan_block(buf, n, carry, found)
                 if not gz:
-                    _metric_lines(carry, found)
+                    _metric_lines(carry, 0, len(carry), found)
                     self.metric_lines = found
                 self.sha = h.hexdigest()
         except OSError as e:
@@ -262,20 +264,32 @@ class _Hasher(threading.Thread):
         return self.sha
 
 
-def _metric_lines(buf: bytes, found: list[dict]) -> None:
-    """Append the parsed k6 `Metric` lines in BUF (complete lines) to FOUND."""
-    pos = buf.find(b'"Metric"')
+def _scan_block(buf: bytearray, n: int, carry: bytes, found: list[dict]) -> bytes:
+    """Collect `Metric` lines from BUF[:N] without copying it; return the unfinished last line."""
+    first = buf.find(b"\n", 0, n)
+    if first == -1:
+        return carry + bytes(buf[:n])
+    head = carry + bytes(buf[:first])
+    _metric_lines(head, 0, len(head), found)
+    last = buf.rfind(b"\n", 0, n)
+    _metric_lines(buf, first + 1, last, found)
+    return bytes(buf[last + 1:n])
+
+
+def _metric_lines(buf: bytes | bytearray, lo: int, hi: int, found: list[dict]) -> None:
+    """Append the parsed k6 `Metric` lines within BUF[LO:HI] (whole lines) to FOUND."""
+    pos = buf.find(b'"Metric"', lo, hi)
     while pos != -1:
-        start = buf.rfind(b"\n", 0, pos) + 1
-        end = buf.find(b"\n", pos)
-        end = len(buf) if end == -1 else end
+        start = buf.rfind(b"\n", lo, pos) + 1 if buf.rfind(b"\n", lo, pos) != -1 else lo
+        end = buf.find(b"\n", pos, hi)
+        end = hi if end == -1 else end
         try:
-            obj = json.loads(buf[start:end])
+            obj = json.loads(bytes(buf[start:end]))
             if isinstance(obj, dict) and obj.get("type") == "Metric" and isinstance(obj.get("data"), dict):
                 found.append(obj["data"])
         except (json.JSONDecodeError, UnicodeDecodeError):
             pass
-        pos = buf.find(b'"Metric"', end)
+        pos = buf.find(b'"Metric"', end, hi)
 
 
 def _ensure_run(store: Store, run: str, label: str | None, tags: dict[str, str]) -> None:
