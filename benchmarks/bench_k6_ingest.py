@@ -3,7 +3,7 @@
 The file is made of real k6 lines (the bundled sample, repeated) and cached in benchmarks/.cache/.
 Both contenders run in a child process of their own, so peak RSS is theirs alone (wait4's ru_maxrss).
 
-    python benchmarks/bench_k6_ingest.py [--mb 200] [--big-mb 1000] [--pandas-mb 200]
+    python benchmarks/bench_k6_ingest.py [--mb 200] [--big-mb 1000] [--pandas-mb MB]
 
 Prints MB/s for each (workbench: the ingest as the store's ingest log times it, and the whole command
 including Python's start), the speed ratio, and peak RSS at two file sizes (it must not grow with size).
@@ -95,7 +95,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=int, default=200, help="size of the main benchmark file")
     ap.add_argument("--big-mb", type=int, default=1000, help="second size, to show RSS does not grow (0: skip)")
-    ap.add_argument("--pandas-mb", type=int, default=200, help="how much of the file the pandas baseline reads")
+    ap.add_argument("--pandas-mb", type=int, default=0,
+                    help="how much of the file the pandas baseline reads (default: all of it; it needs ~12x the file in RAM)")
     args = ap.parse_args()
     f = make_file(args.mb)
     size = f.stat().st_size
@@ -104,7 +105,7 @@ def main() -> None:
     wb_rate = size / 1e6 / wb_s
     print(f"workbench ingest k6 : {wb_s:6.2f} s  {wb_rate:7.1f} MB/s  peak RSS {wb_rss:6.0f} MB   "
           f"(whole command incl. Python start: {wb_wall:.2f} s, {size / 1e6 / wb_wall:.1f} MB/s)")
-    pd_s, pd_rss, pd_size = pandas_baseline(f, args.pandas_mb)
+    pd_s, pd_rss, pd_size = pandas_baseline(f, args.pandas_mb or size // 1_000_000 + 1)
     pd_rate = pd_size / 1e6 / pd_s
     print(f"pandas read_json+normalize ({pd_size / 1e6:.0f} MB): {pd_s:6.2f} s  {pd_rate:7.1f} MB/s  "
           f"peak RSS {pd_rss:6.0f} MB")
