@@ -81,12 +81,16 @@ def test_get_benchmark_counts_exactly(fresh_redis, tmp_db, capsys):
     assert rc == 0 and "keyspace_hits" in out
 
 
+def config_resetstat(server) -> None:
+    r = redis.Redis.from_url(server.url)
+    r.config_resetstat()
+    r.close()
+
+
 def test_config_resetstat_between_snapshots(fresh_redis, tmp_db):
     run_benchmark(fresh_redis, tests="get", requests=3_000)
     snap(tmp_db, fresh_redis)
-    r = redis.Redis.from_url(fresh_redis.url)
-    r.config_resetstat()
-    r.close()
+    config_resetstat(fresh_redis)
     run_benchmark(fresh_redis, tests="get", requests=500)
     snap(tmp_db, fresh_redis)
     s = stats(tmp_db)
@@ -100,9 +104,7 @@ def test_config_resetstat_between_snapshots(fresh_redis, tmp_db):
 def test_resetstat_followed_by_more_traffic_than_before(fresh_redis, tmp_db):
     run_benchmark(fresh_redis, tests="get", requests=100)
     snap(tmp_db, fresh_redis)
-    r = redis.Redis.from_url(fresh_redis.url)
-    r.config_resetstat()
-    r.close()
+    config_resetstat(fresh_redis)
     run_benchmark(fresh_redis, tests="get", requests=5_000)  # counters end higher than at `from`
     snap(tmp_db, fresh_redis)
     s = stats(tmp_db)
