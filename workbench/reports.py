@@ -215,7 +215,8 @@ def render_index(entries: list[dict]) -> str:
     for e in entries:
         mark = {True: "✔", False: "✘"}.get(e.get("ok"), "•")
         colour = {True: "#1a7f37", False: "#cf222e"}.get(e.get("ok"), "#57606a")
-        params = ", ".join(f"{k}={v}" for k, v in (e.get("parameters") or {}).items() if k != "db")
+        params = ", ".join(f"{k}={v}" for k, v in (e.get("parameters") or {}).items()
+                           if k != "db" and v not in (None, ""))
         rows.append(
             f'<tr><td style="color:{colour};font-size:1.3em">{mark}</td>'
             f'<td><a href="{html.escape(e["html"])}">{html.escape(e["title"])}</a>'
