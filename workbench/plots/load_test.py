@@ -1,25 +1,10 @@
-"""One place for figure style and the plots notebooks share. Functions take DataFrames, return Figures."""
+"""Plots of the load-test report (notebooks/10_load_test.ipynb). DataFrames in, Figures out."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
-
-PALETTE = "colorblind"
-
-
-def style() -> None:
-    """The workbench look: seaborn whitegrid, colour-blind palette, readable sizes."""
-    sns.set_theme(style="whitegrid", palette=PALETTE, rc={"figure.figsize": (10, 4), "figure.dpi": 100,
-                                                          "axes.titleweight": "bold"})
-
-
-def threshold_line(ax: plt.Axes, y: float, label: str) -> None:
-    """A dashed horizontal line for a target or alert threshold, labelled."""
-    ax.axhline(y, color="#cf222e", linestyle="--", linewidth=1)
-    ax.annotate(label, xy=(1, y), xycoords=("axes fraction", "data"), ha="right", va="bottom",
-                color="#cf222e", fontsize=9)
 
 
 def load_test_panels(ts: pd.DataFrame, title: str = "") -> plt.Figure:
@@ -69,14 +54,5 @@ def endpoint_bars(endpoints: pd.DataFrame) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(10, 4))
     sns.barplot(df, x="endpoint", y="ms", hue="stat", ax=ax)
     ax.set(title="Latency per endpoint", xlabel="", ylabel="ms")
-    fig.tight_layout()
-    return fig
-
-
-def ecdf_by(samples: pd.DataFrame, value: str, hue: str, title: str, log: bool = True) -> plt.Figure:
-    """ECDF of VALUE per HUE (e.g. run or variant), log x axis for latency."""
-    fig, ax = plt.subplots(figsize=(10, 4))
-    sns.ecdfplot(samples, x=value, hue=hue, ax=ax, log_scale=log)
-    ax.set(title=title)
     fig.tight_layout()
     return fig

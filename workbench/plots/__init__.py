@@ -1,0 +1,39 @@
+"""One place for figure style and the plots notebooks share. Functions take DataFrames, return Figures.
+
+`style()` first; then the per-report modules: `load_test` (10), `cache` (30), `compare` (40, 50).
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+PALETTE = "colorblind"
+
+
+def style() -> None:
+    """The workbench look: seaborn whitegrid, colour-blind palette, readable sizes."""
+    sns.set_theme(style="whitegrid", palette=PALETTE, rc={"figure.figsize": (10, 4), "figure.dpi": 100,
+                                                          "axes.titleweight": "bold"})
+
+
+def threshold_line(ax: plt.Axes, y: float, label: str) -> None:
+    """A dashed horizontal line for a target or alert threshold, labelled."""
+    ax.axhline(y, color="#cf222e", linestyle="--", linewidth=1)
+    ax.annotate(label, xy=(1, y), xycoords=("axes fraction", "data"), ha="right", va="bottom",
+                color="#cf222e", fontsize=9)
+
+
+def ecdf_by(samples: pd.DataFrame, value: str, hue: str, title: str, log: bool = True) -> plt.Figure:
+    """ECDF of VALUE per HUE (e.g. run or variant), log x axis for latency."""
+    fig, ax = plt.subplots(figsize=(10, 4))
+    sns.ecdfplot(samples, x=value, hue=hue, ax=ax, log_scale=log)
+    ax.set(title=title)
+    fig.tight_layout()
+    return fig
+
+
+from workbench.plots.load_test import endpoint_bars, load_test_panels, timing_bars  # noqa: E402
+
+__all__ = ["PALETTE", "style", "threshold_line", "ecdf_by", "endpoint_bars", "load_test_panels", "timing_bars"]
