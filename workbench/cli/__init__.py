@@ -22,9 +22,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(2)
-    except click.ClickException as e:
+    except click.ClickException as e:   # bad usage: exit 2 (1 is kept for failed checks)
         e.show()
-        sys.exit(2 if e.exit_code not in (0, 1) else e.exit_code)
+        sys.exit(2)
     except WorkbenchError as e:
         if debug:
             raise
@@ -38,5 +38,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
+        sys.exit(2)
+    except Exception as e:  # a bug or an unforeseen fault: still one line, the traceback on request
+        if debug:
+            raise
+        click.echo(f"error: {type(e).__name__}: {redact_text(str(e).splitlines()[0] if str(e) else '')} "
+                   "(unexpected; rerun with --debug and report it)", err=True)
         sys.exit(2)
     sys.exit(rc if isinstance(rc, int) else 0)
