@@ -60,7 +60,9 @@ def timeseries(con: duckdb.DuckDBPyConnection, run: str, bucket_s: int = 10) -> 
       avg(value) FILTER (WHERE metric = 'http_req_failed') AS error_rate,
       max(value) FILTER (WHERE metric = 'vus') AS vus,
       coalesce(sum(value) FILTER (WHERE metric = 'data_received'), 0) / {bucket_s} AS received_bytes_per_s,
-      coalesce(sum(value) FILTER (WHERE metric = 'data_sent'), 0) / {bucket_s} AS sent_bytes_per_s
+      coalesce(sum(value) FILTER (WHERE metric = 'data_sent'), 0) / {bucket_s} AS sent_bytes_per_s,
+      count(*) FILTER (WHERE metric = 'iterations') / {bucket_s} AS iterations_per_s,
+      quantile_cont(value, 0.95) FILTER (WHERE metric = 'iteration_duration') AS iteration_p95_ms
     FROM p GROUP BY t ORDER BY t
     """
     df = _df(con, sql, [run])
@@ -74,8 +76,8 @@ def latency_samples(con: duckdb.DuckDBPyConnection, runs: list[str], limit_per_r
     frames = []
     for run in runs:
         frames.append(_df(con, f"""
-            SELECT run, coalesce(name, url, '(unnamed)') AS endpoint, value AS ms
-            FROM k6_points WHERE run = ? AND metric = 'http_req_duration'
+            SELECT * FROM (SELECT run, coalesce(name, url, '(unnamed)') AS endpoint, value AS ms
+                           FROM k6_points WHERE run = ? AND metric = 'http_req_duration')
             USING SAMPLE reservoir({int(limit_per_run)} ROWS) REPEATABLE (42)""", [run]))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run", "endpoint", "ms"])
 
@@ -84,6 +86,29 @@ def latest_run(con: duckdb.DuckDBPyConnection) -> str | None:
     """The run whose points end last (for notebooks run without a `run` parameter)."""
     row = con.execute("SELECT run FROM k6_run_spans ORDER BY ended_at DESC NULLS LAST LIMIT 1").fetchone()
     return row[0] if row else None
+
+
+def phase_timeseries(con: duckdb.DuckDBPyConnection, run: str, bucket_s: int = 10) -> pd.DataFrame:
+    """p95 ms of each request phase (blocked ... receiving) per time bucket: k6 dashboard's Timings tab."""
+    metrics = ", ".join(f"'{m}'" for m in TIMING_METRICS)
+    df = _df(con, f"""
+        SELECT time_bucket(INTERVAL '{int(bucket_s)} seconds', ts) AS t, metric, quantile_cont(value, 0.95) AS p95_ms
+        FROM k6_points WHERE run = ? AND metric IN ({metrics}) GROUP BY ALL ORDER BY t""", [run])
+    if df.empty:
+        return pd.DataFrame(columns=["t", "elapsed_s"] + [m.removeprefix("http_req_") for m in TIMING_METRICS])
+    wide = df.pivot(index="t", columns="metric", values="p95_ms").reindex(columns=TIMING_METRICS)
+    wide.columns = [c.removeprefix("http_req_") for c in wide.columns]
+    wide = wide.reset_index()
+    wide.insert(1, "elapsed_s", (wide["t"] - wide["t"].iloc[0]).dt.total_seconds())
+    return wide
+
+
+def summary_frame(con: duckdb.DuckDBPyConnection, run: str, trend_stats: str | None = None) -> pd.DataFrame:
+    """Every metric and submetric of k6's end-of-test summary as rows (k6's keys as columns)."""
+    summary = k6_summary(con, run, trend_stats)
+    rows = [{"metric": name, **{k: v for k, v in entry.items() if k != "thresholds"}}
+            for name, entry in summary["metrics"].items()]
+    return pd.DataFrame(rows)
 
 
 def timing_breakdown(con: duckdb.DuckDBPyConnection, run: str) -> pd.DataFrame:

@@ -34,6 +34,13 @@ def ecdf_by(samples: pd.DataFrame, value: str, hue: str, title: str, log: bool =
     return fig
 
 
-from workbench.plots.load_test import endpoint_bars, load_test_panels, timing_bars  # noqa: E402
+from workbench.plots.load_test import (  # noqa: E402
+    endpoint_bars,
+    iteration_panels,
+    load_test_panels,
+    phase_panels,
+    timing_bars,
+)
 
-__all__ = ["PALETTE", "style", "threshold_line", "ecdf_by", "endpoint_bars", "load_test_panels", "timing_bars"]
+__all__ = ["PALETTE", "style", "threshold_line", "ecdf_by", "endpoint_bars", "load_test_panels", "timing_bars",
+           "phase_panels", "iteration_panels"]

@@ -56,3 +56,27 @@ def endpoint_bars(endpoints: pd.DataFrame) -> plt.Figure:
     ax.set(title="Latency per endpoint", xlabel="", ylabel="ms")
     fig.tight_layout()
     return fig
+
+
+def phase_panels(phases: pd.DataFrame, title: str = "") -> plt.Figure:
+    """p95 of each request phase over elapsed seconds, one small panel each (k6 dashboard's Timings)."""
+    cols = [c for c in phases.columns if c not in ("t", "elapsed_s")]
+    fig, axes = plt.subplots(2, 3, figsize=(12, 5.5), sharex=True)
+    for ax, col, colour in zip(axes.flat, cols, sns.color_palette(n_colors=len(cols)), strict=False):
+        ax.plot(phases["elapsed_s"], phases[col], color=colour)
+        ax.set(title=f"{col} p95 (ms)", xlabel="elapsed s")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def iteration_panels(ts: pd.DataFrame) -> plt.Figure:
+    """Iterations per second and iteration duration p95 over elapsed seconds."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 3.2), sharex=True)
+    a.plot(ts["elapsed_s"], ts["iterations_per_s"], color="C1")
+    a.set(title="Iterations per second", xlabel="elapsed s", ylabel="it/s")
+    b.plot(ts["elapsed_s"], ts["iteration_p95_ms"], color="C4")
+    b.set(title="Iteration duration p95 (ms)", xlabel="elapsed s", ylabel="ms")
+    fig.tight_layout()
+    return fig
