@@ -17,13 +17,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from workbench import __version__
 from workbench.errors import WorkbenchError
 from workbench.redact import redact_url
+
+if TYPE_CHECKING:   # pandas is only needed by callers that ask for DataFrames
+    import pandas as pd
 
 DEFAULT_DB = Path("data/workbench.duckdb")
 DEMO_DB = Path("data/demo.duckdb")
@@ -204,7 +207,7 @@ class Store:
             self.con.execute("ROLLBACK")
             raise
 
-    def query_df(self, sql: str, params: list | None = None):
+    def query_df(self, sql: str, params: list | None = None) -> pd.DataFrame:
         """Run SQL and return a pandas DataFrame."""
         return self.con.execute(sql, params or []).df()
 

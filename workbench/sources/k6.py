@@ -17,6 +17,7 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,7 +140,8 @@ def _load_json_file(p: Path) -> dict:
 # --------------------------------------------------------------------------------------------------
 def ingest_files(store: Store, paths: list[str | os.PathLike], run: str, *, label: str | None = None,
                  tags: dict[str, str] | None = None, replace: bool = False,
-                 skip_bad_lines: bool = False, progress=None) -> list[FileResult]:
+                 skip_bad_lines: bool = False,
+                 progress: Callable[[str | os.PathLike], None] | None = None) -> list[FileResult]:
     """Ingest k6 files into RUN, one transaction per file. PROGRESS(path) is called before each file."""
     results = []
     for path in paths:

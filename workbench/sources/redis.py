@@ -12,13 +12,16 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from workbench.errors import WorkbenchError
 from workbench.redact import redact_text, redact_url
 from workbench.sources.redis_info import Info, parse_info
 from workbench.store import Store, file_sha256, utcnow
+
+if TYPE_CHECKING:
+    import redis
 
 SLOWLOG_ENTRIES = 128
 
@@ -122,7 +125,8 @@ def write_snapshot(store: Store, info: Info, *, source: str, address: str, sourc
 
 
 # -- live --------------------------------------------------------------------------------------------
-def connect(url: str, *, ca_file: str | None = None, insecure: bool = False, timeout_s: float = 5.0):
+def connect(url: str, *, ca_file: str | None = None, insecure: bool = False,
+            timeout_s: float = 5.0) -> redis.Redis:
     """A redis-py client for URL (redis://, rediss:// TLS, unix://; ACL user/password in the URL)."""
     import redis
 
