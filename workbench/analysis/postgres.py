@@ -428,6 +428,18 @@ class DatabaseReport:
             lead = lines[0]
         return (f"{findings} database finding(s); {lead}", None)
 
+    def summary_markdown(self) -> str:
+        """Markdown under the verdict: server, PostgreSQL and pg_stat_statements versions, snapshots, one bullet
+        per finding (and the note); without data, why there is none."""
+        if self.to_snap is None:
+            return f"**No PostgreSQL data:** {self.note}"
+        s = self.server
+        pair = f"snapshots {self.from_snap} → {self.to_snap}" if self.from_snap else f"snapshot {self.to_snap}"
+        return (f"{s['host']}:{s['port']}/{s['dbname']}, PostgreSQL {s['server_version']}, "
+                f"pg_stat_statements {s['pgss_version']}, {pair}:\n\n"
+                + "\n".join(f"- {line}" for line in self.verdict())
+                + (f"\n\n_{self.note}_" if self.note else ""))
+
     def verdict(self) -> list[str]:
         """One line per finding, most important first (empty list: nothing to report)."""
         if self.to_snap is None:
