@@ -35,6 +35,14 @@ def test_notebook_is_committed_clean_with_parameters_first():
         assert f"{name} =" in code[0].source
 
 
+def test_notebook_code_is_thin():
+    """Logic lives in workbench.analysis.cache_metrics / workbench.plots.cache; cells only call it."""
+    code = [c.source for c in nbformat.read(NB, as_version=4).cells if c.cell_type == "code"]
+    assert all(len(src.splitlines()) <= 12 for src in code)
+    assert not any(line.lstrip().startswith(("def ", "class ")) for src in code for line in src.splitlines())
+    assert "show_verdict(verdict.text, verdict.ok)" in code[2]
+
+
 def test_notebook_on_samples(tmp_path):
     db = tmp_path / "demo.duckdb"
     with Store.open(db) as store:

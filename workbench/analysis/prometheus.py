@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import pandas as pd
 
 from workbench.errors import WorkbenchError
 
+HIGH_RESPONSE_TIME_S = 1.0   # playbook alert HighResponseTime: P95 > 1.0 s for 5m
+SERIES_KINDS = ("p99", "p95", "error_ratio", "hit_ratio", "rps", "cpu", "memory")
 _SPECIAL = {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}
 _LIST_SQL = """
 SELECT s.name, s.query, s.preset, s.url, s.result_type, s.start_ts AS start, s.end_ts AS "end",
@@ -83,3 +88,64 @@ def series_csv_rows(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
             iso = pd.Timestamp(t, unit="s", tz="UTC").isoformat()
             out.append({"ts": iso, "unix_ts": t, "labels": text, "value": v})
     return out
+
+
+# -- what a stored set measures, and what it says ----------------------------------------------------
+def series_kind(meta: Mapping[str, Any], name: str) -> str:
+    """What set NAME measures, from its preset, name and query: one of SERIES_KINDS or "other"."""
+    text = f"{meta.get('preset') or ''} {name} {meta.get('query') or ''}".lower()
+    for kind in SERIES_KINDS:
+        if kind in text:
+            return kind
+    if "histogram_quantile(0.95" in text:
+        return "p95"
+    if "histogram_quantile(0.99" in text:
+        return "p99"
+    return "other"
+
+
+@dataclass
+class SeriesSet:
+    """One stored set: its `list_series` row (meta), its long `series_frame`, and what it measures."""
+
+    name: str
+    meta: dict[str, Any]
+    frame: pd.DataFrame
+
+    @property
+    def kind(self) -> str:
+        return series_kind(self.meta, self.name)
+
+    @property
+    def title(self) -> str:
+        return f"{self.name} ({self.meta.get('preset') or self.meta.get('query')})"
+
+
+def series_sets(con: duckdb.DuckDBPyConnection, names: str | Iterable[str] = "") -> list[SeriesSet]:
+    """The stored sets NAMES (a list or comma-separated text; empty: all, newest first); unknown names
+    are skipped."""
+    listing = list_series(con)
+    if isinstance(names, str):
+        names = names.split(",")
+    wanted = [n.strip() for n in names if n.strip()] or list(listing["name"])
+    out = []
+    for name in wanted:
+        meta = listing[listing["name"] == name]
+        if not meta.empty:
+            out.append(SeriesSet(name, meta.iloc[0].to_dict(), series_frame(con, name)))
+    return out
+
+
+def series_finding(s: SeriesSet, threshold_s: float = HIGH_RESPONSE_TIME_S) -> str | None:
+    """One plain-language line for a P95 set (worst value against the HighResponseTime rule) or a 5xx
+    error-ratio set (peak and mean); None for other kinds or a set without finite values."""
+    values = s.frame["value"].replace([float("inf"), float("-inf")], float("nan")).dropna()
+    if values.empty:
+        return None
+    if s.kind == "p95":
+        worst = values.max()
+        state = "crosses" if worst > threshold_s else "stays under"
+        return f"`{s.name}`: worst P95 {worst:.3f} s {state} the {threshold_s:.1f} s HighResponseTime rule."
+    if s.kind == "error_ratio":
+        return f"`{s.name}`: 5xx ratio peaks at {values.max():.2%} (mean {values.mean():.2%})."
+    return None

@@ -9,6 +9,7 @@ the reset (the `to` snapshot's own counters): a lower bound for the interval, ne
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -319,4 +320,59 @@ def cache_findings(summary: dict[str, Any], memory: dict[str, Any] | None = None
         out.append(f"Memory: {memory['used_ratio']:.0%} of maxmemory used ({memory['maxmemory_policy']}).")
     elif memory:
         out.append("No maxmemory set: Redis grows until the host runs out; set one with an eviction policy.")
+    return out
+
+
+@dataclass
+class CachePeriod:
+    """Everything the cache report shows for one server and period; NOTE says why parts are empty."""
+
+    server: str | None = None
+    intervals: pd.DataFrame = field(default_factory=pd.DataFrame)
+    memory: pd.DataFrame = field(default_factory=pd.DataFrame)
+    slowest: pd.DataFrame = field(default_factory=pd.DataFrame)
+    slowlog: pd.DataFrame = field(default_factory=pd.DataFrame)
+    stats: dict[str, Any] | None = None     # redis_stats() over the whole period
+    note: str | None = None
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return period_summary(self.intervals)
+
+    @property
+    def last_memory(self) -> dict[str, Any] | None:
+        """memory_summary() of the period's last snapshot (None without an interval)."""
+        return self.stats["memory"] if self.stats else None
+
+    def findings(self, target: float = CACHE_HIT_TARGET_RATIO) -> list[str]:
+        """cache_findings() of the period, or the note when there is nothing to judge."""
+        return [f"Redis: {self.note}"] if self.note else cache_findings(self.summary, self.last_memory, target)
+
+    def fragmentation_text(self) -> str | None:
+        """The last snapshot's fragmentation ratio and whether it means anything at this size."""
+        m = self.last_memory
+        if m is None:
+            return None
+        note = "meaningful" if m["fragmentation_meaningful"] else "not meaningful at this size"
+        return f"fragmentation ratio {m['mem_fragmentation_ratio']}: {note}"
+
+
+def cache_period(con: duckdb.DuckDBPyConnection, address: str | None = None, from_snap: str | int | None = None,
+                 to_snap: str | int | None = None, limit: int = 10) -> CachePeriod:
+    """The cache report's frames for ADDRESS (default: the most recent server) between two snapshots
+    (default: all of its snapshots): intervals, memory, slowest commands, SLOWLOG and the period's stats."""
+    known = servers(con)
+    if not known:
+        return CachePeriod(note="No Redis snapshots stored: run `workbench collect redis` (twice) or "
+                                "`workbench demo`.")
+    server = address or known[0]
+    out = CachePeriod(server=server, intervals=intervals(con, server, from_snap, to_snap),
+                      memory=memory_frame(con, server))
+    if out.intervals.empty:
+        out.note = f"Only one Redis snapshot of {server}: no interval to analyse."
+    else:
+        first, last = int(out.intervals["from"].iloc[0]), int(out.intervals["to"].iloc[-1])
+        out.stats = redis_stats(con, first, last)
+        out.slowest = slowest_commands(con, first, last, limit=limit)
+    out.slowlog = slowlog(con, server, limit=limit)
     return out
