@@ -1,6 +1,7 @@
 """One place for figure style and the plots notebooks share. Functions take DataFrames, return Figures.
 
-`style()` first; then the per-report modules: `load_test` (10), `cache` (30), `compare` (40, 50).
+`style()` first; then the per-report modules: `load_test` (10), `database` (20), `cache` (30),
+`compare` (40, 50).
 """
 
 from __future__ import annotations
