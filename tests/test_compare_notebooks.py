@@ -9,6 +9,7 @@ import nbformat
 import papermill as pm
 import pytest
 
+from workbench.analysis import compare as cmp
 from workbench.sources.k6 import load_samples
 from workbench.store import Store
 
@@ -74,3 +75,107 @@ def test_notebooks_without_data(nb: Path, tmp_path: Path) -> None:
     pm.execute_notebook(str(nb), str(out), parameters={"db": str(tmp_path / "missing.duckdb")}, cwd=str(tmp_path),
                         progress_bar=False, kernel_name="python3")
     assert "No data" in outputs_text(out)[0]
+
+
+# -- the functions the notebooks call (workbench.analysis.compare) --------------------------------------
+@pytest.fixture
+def con(sample_db: Path):
+    with Store.open(sample_db, read_only=True) as store:
+        yield store.con
+
+
+def test_open_store_finds_db_from_notebooks_dir_or_says_none(sample_db: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cmp.open_store(tmp_path / "missing.duckdb") is None
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "wb.duckdb").write_bytes(sample_db.read_bytes())
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")   # how papermill runs the notebooks
+    store = cmp.open_store("data/wb.duckdb")
+    assert store is not None and store.read_only and store.path == Path("..") / "data" / "wb.duckdb"
+    store.close()
+    assert cmp.open_store("data/other.duckdb") is None
+
+
+def test_notebook_options_from_string_parameters() -> None:
+    o = cmp.notebook_options("30s", "-1m", "")
+    assert (o.skip_s, o.until_s, o.scenario) == (30.0, -60.0, None)
+    o = cmp.notebook_options("0s", "", "browse")
+    assert (o.skip_s, o.until_s, o.scenario) == (0.0, None, "browse")
+
+
+def test_before_after_outcome_on_samples(con) -> None:
+    out = cmp.before_after_outcome(con, "before", "after", cmp.notebook_options(), "", "x.duckdb")
+    assert out.have and out.ok is True and out.hint == ""
+    assert (out.verdict, out.ok) == cmp.verdict_text(out.result)
+    assert "events p95_ms -3" in out.verdict and out.verdict.endswith("Gate: passed.")
+    assert out.result["before"] == "before" and out.result["after"] == "after"
+
+
+def test_before_after_outcome_without_data(con) -> None:
+    out = cmp.before_after_outcome(None, "pre", "post", db="wb.duckdb")
+    assert not out.have and out.ok is None
+    assert out.verdict == "No data: runs 'pre' / 'post' are not in wb.duckdb."
+    assert "`-p before RUN -p after RUN`" in out.hint
+    out = cmp.before_after_outcome(con, "before", "nope", db="wb.duckdb")   # one arm missing
+    assert not out.have and "'nope'" in out.verdict
+
+
+def test_abtest_outcome_on_samples_and_without_data(con) -> None:
+    out = cmp.abtest_outcome(con, "before", "variant", "standard", "optimized", cmp.notebook_options(), 25.0)
+    assert out.have and out.ok is True and out.result["srm"]["passed"]
+    assert out.verdict.startswith("optimized vs standard: improved events p95_ms")
+    out = cmp.abtest_outcome(None, "before", "variant", "standard", "optimized", db="wb.duckdb")
+    assert not out.have and out.verdict == "No data: run 'before' is not in wb.duckdb."
+    # a stored run without the variant value: the analysis error becomes the reason, not a traceback
+    out = cmp.abtest_outcome(con, "before", "variant", "standard", "fast", db="wb.duckdb")
+    assert not out.have and out.ok is None
+    assert out.verdict.startswith("No data: run 'before': no requests with variant=fast") and "optimized" in out.verdict
+    assert "`-p run RUN -p variant_tag TAG" in out.hint
+
+
+def test_latency_frames_name_the_arms(con) -> None:
+    lat = cmp.before_after_latency(con, "before", "after", cmp.notebook_options())
+    assert list(lat.columns) == ["arm", "endpoint", "latency_ms"]
+    assert list(lat["arm"].unique()) == ["before", "after"]
+    assert {"events", "login"} <= set(lat["endpoint"]) and (lat["latency_ms"] > 0).all()
+    ab = cmp.ab_latency(con, "before", "variant", "standard", "optimized", cmp.notebook_options())
+    counts = ab["arm"].value_counts()
+    assert list(ab["arm"].unique()) == ["standard", "optimized"]
+    assert 0.15 < counts["optimized"] / counts.sum() < 0.35   # the playbook flag's 25% split
+
+
+def test_results_table_columns(con) -> None:
+    ba = cmp.compare_runs(con, "before", "after", cmp.notebook_options())
+    t = cmp.results_table(ba)
+    assert list(t.columns[:4]) == ["endpoint", "metric", "before", "after"] and "p_value" in t
+    assert list(t.columns) == [c for c in cmp.TABLE_COLUMNS if c in t]   # table order kept
+    assert len(t) == len(ba["results"]) and "n_before" not in t
+    ab = cmp.abtest_run(con, "before", "variant", "standard", "optimized", cmp.notebook_options(), 25.0)
+    t = cmp.results_table(ab, p_value=False)
+    assert list(t.columns[:4]) == ["endpoint", "metric", "standard", "optimized"]
+    assert "p_value" not in t and "p_adjusted" in t
+    assert t["optimized"].tolist() == [r["after"] for r in ab["results"]]
+
+
+def test_targets_frame_and_notes(con) -> None:
+    ba = cmp.compare_runs(con, "before", "after", cmp.notebook_options(), cmp.load_targets(None))
+    tg = cmp.targets_frame(ba)
+    assert len(tg) == 3 and set(tg["metric"]) == {"p95_ms", "rps", "rate_5xx"}
+    assert tg.set_index("metric").loc["p95_ms", "met"]
+    assert cmp.targets_frame({"targets": []}).empty
+    notes = cmp.notes_markdown(ba)
+    assert notes and all(n.startswith("> ") for n in notes) and "one run per arm" in notes[0]
+    assert cmp.notes_markdown({"notes": ["a"], "arrival_rate": {"before": {"target_rate": 50.0}}}) == [
+        "> a", "Arrival-rate executor: `{'before': {'target_rate': 50.0}}`"]
+
+
+def test_srm_markdown() -> None:
+    srm = {"counts": {"standard": 3000, "optimized": 1000}, "expected_split_pct": {"standard": 75.0, "optimized": 25.0},
+           "p_value": 0.98765, "passed": True}
+    assert cmp.srm_markdown({"srm": srm}) == ("SRM check passed: standard 3,000 (75.0%, planned 75%), "
+                                              "optimized 1,000 (25.0%, planned 25%); p = 0.988.")
+    srm.update(counts={"standard": 2000, "optimized": 2000}, p_value=1.2e-50, passed=False)
+    text = cmp.srm_markdown({"srm": srm})
+    assert text.startswith("SRM check **FAILED — sample ratio mismatch**: standard 2,000 (50.0%, planned 75%)")
+    assert text.endswith("p = 1.2e-50.")

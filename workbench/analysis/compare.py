@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -21,6 +22,9 @@ from scipy import stats as sps
 
 from workbench import stats
 from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.store import Store
 
 METRICS = ("p50_ms", "p95_ms", "p99_ms", "rps", "error_rate", "rate_5xx")
 QUANTILES = {"p50_ms": 0.50, "p95_ms": 0.95, "p99_ms": 0.99}
@@ -634,3 +638,111 @@ def verdict_text(result: dict[str, Any]) -> tuple[str, bool]:
         parts.append(f"Target {t['endpoint']} {t['metric']} {t['target_change_pct']:+g}% {word} ({chg}; {kind}).")
     parts.append("Gate: passed." if result["passed"] else "Gate: FAILED.")
     return " ".join(parts), bool(result["passed"])
+
+
+@dataclass
+class Outcome:
+    """What notebooks 40 and 50 show first: the compare/abtest result (None without data) and the verdict."""
+
+    result: dict[str, Any] | None
+    verdict: str
+    ok: bool | None
+    hint: str = ""                    # Markdown telling how to get data, when there is none
+
+    @property
+    def have(self) -> bool:
+        return self.result is not None
+
+
+def open_store(db: str | Path) -> Store | None:
+    """The store at DB read-only (or ../DB, for a notebook run from notebooks/); None when neither exists."""
+    from workbench.store import Store
+
+    p = Path(db)
+    if not p.exists() and (p.is_absolute() or not (Path("..") / p).exists()):
+        return None
+    return Store.open(p, read_only=True)
+
+
+def notebook_options(skip: str | float | None = "0s", until: str | float | None = "",
+                     scenario: str | None = "") -> Options:
+    """Options from the notebooks' string parameters ('' = not given)."""
+    return Options(skip_s=parse_duration(skip) or 0.0, until_s=parse_duration(until), scenario=scenario or None)
+
+
+def before_after_outcome(con: duckdb.DuckDBPyConnection | None, before: str, after: str,
+                         opts: Options | None = None, targets: str = "", db: str = "") -> Outcome:
+    """`compare_runs` and its verdict for notebook 40, or why there is nothing to compare (CON None: no store)."""
+    if con is None or not runs_present(con, split_runs(before) + split_runs(after)):
+        return Outcome(None, f"No data: runs {before!r} / {after!r} are not in {db}.", None,
+                       f"The store has no k6 runs named `{before}` and `{after}`. Ingest them with "
+                       "`workbench ingest k6 FILE --run RUN` and run this notebook with `-p before RUN -p after RUN`.")
+    result = compare_runs(con, before, after, opts, load_targets(targets or None))
+    return Outcome(result, *verdict_text(result))
+
+
+def abtest_outcome(con: duckdb.DuckDBPyConnection | None, run: str, variant_tag: str, control: str,
+                   treatment: str, opts: Options | None = None, split: float | None = None,
+                   db: str = "") -> Outcome:
+    """`abtest_run` and its verdict for notebook 50, or why there is nothing to compare (CON None: no store)."""
+    why = f"run {run!r} is not in {db}"
+    if con is not None and runs_present(con, [run]):
+        try:
+            result = abtest_run(con, run, variant_tag, control, treatment, opts, split)
+        except WorkbenchError as e:
+            why = str(e)
+        else:
+            return Outcome(result, *verdict_text(result))
+    return Outcome(None, f"No data: {why}.", None,
+                   "Ingest a k6 run whose requests carry the variant tag, then run this notebook with "
+                   "`-p run RUN -p variant_tag TAG -p control A -p treatment B`.")
+
+
+def before_after_latency(con: duckdb.DuckDBPyConnection, before: str, after: str,
+                         opts: Options | None = None) -> pd.DataFrame:
+    """`latency_frame` with arms 'before' and 'after' (each one or several comma-separated runs)."""
+    return latency_frame(con, {"before": {"runs": split_runs(before)}, "after": {"runs": split_runs(after)}}, opts)
+
+
+def ab_latency(con: duckdb.DuckDBPyConnection, run: str, variant_tag: str, control: str, treatment: str,
+               opts: Options | None = None) -> pd.DataFrame:
+    """`latency_frame` with one arm per variant of RUN, named after the variant."""
+    return latency_frame(con, {v: {"runs": [run], "variant_tag": variant_tag, "variant": v}
+                               for v in (control, treatment)}, opts)
+
+
+TABLE_COLUMNS = ("endpoint", "metric", "before", "after", "change_pct", "ci_low_pct", "ci_high_pct", "change_pp",
+                 "p_value", "p_adjusted", "verdict")
+
+
+def results_table(result: dict[str, Any], p_value: bool = True) -> pd.DataFrame:
+    """The result rows for the 'all metrics' table: the columns present, in order (raw p-value optional);
+    an A/B result's before/after columns are named after its control and treatment."""
+    res = results_frame(result)
+    cols = [c for c in TABLE_COLUMNS if c in res and (p_value or c != "p_value")]
+    if "control" in result:
+        return res[cols].rename(columns={"before": result["control"], "after": result["treatment"]})
+    return res[cols]
+
+
+def targets_frame(result: dict[str, Any]) -> pd.DataFrame:
+    """The evaluated targets as a table (empty frame when there are none)."""
+    return pd.DataFrame(result.get("targets") or [])
+
+
+def notes_markdown(result: dict[str, Any]) -> list[str]:
+    """The result's notes as Markdown quotes, then the arrival-rate figures when the runs were open-model."""
+    out = [f"> {note}" for note in result.get("notes", [])]
+    if "arrival_rate" in result:
+        out.append(f"Arrival-rate executor: `{result['arrival_rate']}`")
+    return out
+
+
+def srm_markdown(result: dict[str, Any]) -> str:
+    """One Markdown line on the sample-ratio check: counts, observed and planned shares, p-value."""
+    srm = result["srm"]
+    total = sum(srm["counts"].values())
+    state = "passed" if srm["passed"] else "**FAILED — sample ratio mismatch**"
+    shares = ", ".join(f"{k} {v:,} ({100 * v / total:.1f}%, planned {srm['expected_split_pct'][k]:g}%)"
+                       for k, v in srm["counts"].items())
+    return f"SRM check {state}: {shares}; p = {srm['p_value']:.3g}."
