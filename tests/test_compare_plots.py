@@ -58,7 +58,7 @@ def test_forest_without_regressions_has_no_regressed_entry() -> None:
 def test_latency_ecdfs_one_log_panel_per_endpoint() -> None:
     fig = cplots.latency_ecdfs(latency())
     panels = [ax for ax in fig.axes if ax.get_title()]
-    assert sorted(ax.get_title() for ax in panels) == ["endpoint = alerts", "endpoint = events", "endpoint = login"]
+    assert [ax.get_title() for ax in panels] == ["endpoint = alerts", "endpoint = events", "endpoint = login"]
     assert all(ax.get_xscale() == "log" for ax in panels)
     assert all(len(ax.lines) == 2 for ax in panels)   # one ECDF per arm
     assert panels[0].get_ylabel() == "share of requests"
@@ -77,6 +77,15 @@ def test_latency_violins_split_by_arm_on_log_axis() -> None:
     fig = cplots.latency_violins(latency(arms=("standard", "optimized")), "Latency by variant", width=8)
     ax = fig.axes[0]
     assert ax.get_yscale() == "log" and ax.get_title() == "Latency by variant"
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["login", "events", "alerts"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["alerts", "events", "login"]   # by name
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["standard", "optimized"]
     assert tuple(fig.get_size_inches()) == (8, 4)
+
+
+def test_endpoint_order_does_not_depend_on_row_order() -> None:
+    lat = latency()
+    shuffled = lat.sample(frac=1, random_state=3).sort_values("arm", key=lambda a: a != "before", kind="stable")
+    for plot in (cplots.latency_ecdfs, cplots.latency_violins):
+        titles = [[ax.get_title() or [t.get_text() for t in ax.get_xticklabels()] for ax in plot(df).axes]
+                  for df in (lat, shuffled)]
+        assert titles[0] == titles[1]

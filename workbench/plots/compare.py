@@ -1,7 +1,8 @@
 """Plots of the before/after and A/B reports (notebooks/40_before_after, 50_ab_test). DataFrames in, Figures out.
 
 `latency_frame` (workbench.analysis.compare) gives the long latency frame (arm, endpoint, latency_ms);
-`results_frame` gives the result rows the forest plot reads.
+`results_frame` gives the result rows the forest plot reads. Endpoints are drawn in name order: the
+store returns rows in no fixed order, and a report rebuilt from the same samples should look the same.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ LATENCY_METRICS = ("p50_ms", "p95_ms", "p99_ms")
 
 
 def latency_ecdfs(lat: pd.DataFrame, height: float = 2.8, aspect: float = 1.3, sharex: bool = False) -> plt.Figure:
-    """ECDF of latency per arm, one panel per endpoint, log x axis (a shift left is faster)."""
+    """ECDF of latency per arm, one panel per endpoint (by name), log x axis (a shift left is faster)."""
     g = sns.displot(lat, x="latency_ms", hue="arm", col="endpoint", col_wrap=3, kind="ecdf", log_scale=True,
-                    height=height, aspect=aspect, facet_kws={"sharex": sharex})
+                    col_order=sorted(lat["endpoint"].unique()), height=height, aspect=aspect,
+                    facet_kws={"sharex": sharex})
     g.set_axis_labels("latency (ms, log)", "share of requests")
     for ax in g.axes.flat:
         ax.xaxis.set_minor_formatter(mticker.NullFormatter())
@@ -27,10 +29,10 @@ def latency_ecdfs(lat: pd.DataFrame, height: float = 2.8, aspect: float = 1.3, s
 
 
 def latency_violins(lat: pd.DataFrame, title: str = "Latency by endpoint", width: float = 10) -> plt.Figure:
-    """Split violins of latency per endpoint, one half per arm, log y axis, quartiles drawn."""
+    """Split violins of latency per endpoint (by name), one half per arm, log y axis, quartiles drawn."""
     fig, ax = plt.subplots(figsize=(width, 4))
     sns.violinplot(lat, x="endpoint", y="latency_ms", hue="arm", split=True, log_scale=True, inner="quart", ax=ax,
-                   cut=0)
+                   cut=0, order=sorted(lat["endpoint"].unique()))
     ax.set(ylabel="latency (ms, log)", title=title)
     return fig
 
