@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from workbench import stats
+from workbench.durations import parse_duration_s
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -70,23 +71,10 @@ class Arm:
 
 
 def parse_duration(text: str | float | None) -> float | None:
-    """'30s', '2m', '1m30s', '500ms', '-30s' or a number of seconds -> seconds."""
+    """'30s', '2m', '1m30s', '500ms', '-30s' or a number of seconds -> seconds (None when not given)."""
     if text is None or text == "":
         return None
-    if isinstance(text, int | float):
-        return float(text)
-    s = str(text).strip()
-    sign = -1.0 if s.startswith("-") else 1.0
-    s = s.lstrip("+-")
-    try:
-        return sign * float(s)
-    except ValueError:
-        pass
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", s)
-    if not parts or "".join(a + b for a, b in parts) != s:
-        raise WorkbenchError(f"bad duration {text!r}: use e.g. 30s, 2m, 1m30s or 500ms")
-    mult = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    return sign * sum(float(a) * mult[b] for a, b in parts)
+    return parse_duration_s(text, signed=True, example="30s, 2m, 1m30s or 500ms")
 
 
 def split_runs(spec: str | list[str]) -> list[str]:

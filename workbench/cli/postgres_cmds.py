@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import re
-import time
-
 import click
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from workbench.analysis.postgres import ORDER_BY, pg_top
 from workbench.cli.groups import collect, db_of, main
-from workbench.cli.output import err_console, format_option, info, print_json, print_table, warn
-from workbench.errors import WorkbenchError
+from workbench.cli.output import format_option, info, print_json, print_table, warn
+from workbench.cli.repeat import repeat_snapshots
 from workbench.sources.postgres import collect as collect_snapshot
 from workbench.store import reading
-
-
-def parse_duration(text: str) -> float:
-    """'60s', '5m', '1h', '90' (seconds) -> seconds."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", text or "")
-    if not m:
-        raise WorkbenchError(f"--every {text!r}: use a duration such as 30s, 5m or 1h")
-    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
-    return float(m.group(1)) * scale
 
 
 @collect.command("postgres")
@@ -46,10 +33,6 @@ def collect_postgres(ctx: click.Context, dsn: str | None, label: str | None, eve
         workbench collect postgres --dsn postgresql://app@db:5432/app --label baseline
         PGSERVICE=staging workbench collect postgres --every 60s --count 10
     """
-    interval = parse_duration(every) if every else 0.0
-    if count > 1 and not every:
-        raise WorkbenchError("--count > 1 needs --every DURATION (e.g. --every 60s)")
-
     def one() -> None:
         sid, snap = collect_snapshot(dsn, db_of(ctx), label=label, statement_timeout_ms=statement_timeout_ms)
         for w in snap.warnings:
@@ -58,18 +41,7 @@ def collect_postgres(ctx: click.Context, dsn: str | None, label: str | None, eve
         info(f"snapshot {sid}: {m['host']}:{m['port']}/{m['dbname']} PostgreSQL {m['server_version']}, "
              f"pg_stat_statements {m['pgss_version']}, {len(snap.statements)} statements")
 
-    if count == 1:
-        one()
-        return
-    with Progress(TextColumn("[bold]collect postgres"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeRemainingColumn(), console=err_console, transient=False) as progress:
-        task = progress.add_task("snapshots", total=count)
-        for i in range(count):
-            started = time.monotonic()
-            one()
-            progress.advance(task)
-            if i < count - 1:
-                time.sleep(max(0.0, interval - (time.monotonic() - started)))
+    repeat_snapshots(one, every, count, "collect postgres")
 
 
 @main.group()

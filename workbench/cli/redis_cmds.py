@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import re
-import time
-
 import click
 
 from workbench.analysis.redis import redis_stats
 from workbench.cli.groups import collect, db_of, ingest, main
 from workbench.cli.output import format_option, info, print_json, print_table, warn
-from workbench.errors import WorkbenchError
+from workbench.cli.repeat import repeat_snapshots
 from workbench.sources import redis as redis_src
 from workbench.store import reading, writing
-
-_DURATION = re.compile(r"(?P<n>\d+(?:\.\d+)?)(?P<u>ms|s|m|h)?")
-_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}
-
-
-def parse_duration(text: str) -> float:
-    """'10s', '1m', '500ms', '2h' or plain seconds -> seconds."""
-    m = _DURATION.fullmatch(text.strip())
-    if not m:
-        raise WorkbenchError(f"bad duration {text!r}: use e.g. 10s, 1m, 500ms")
-    return float(m.group("n")) * _UNIT_S[m.group("u")]
 
 
 @collect.command("redis")
@@ -48,18 +34,14 @@ def collect_redis(ctx: click.Context, url: str | None, label: str | None, every:
         REDIS_URL=rediss://app:$PW@cache:6380 workbench collect redis --every 10s --count 6
     """
     url = redis_src.redis_url(url)
-    n = count or 1
-    pause = parse_duration(every) if every else 0.0
-    if n > 1 and not every:
-        raise WorkbenchError("--count N needs --every DURATION (e.g. --every 10s --count 6)")
-    for i in range(n):
-        started = time.monotonic()
+
+    def one() -> None:
         with writing(db_of(ctx)) as store:
             snap = redis_src.collect(store, url, label=label, ca_file=ca_file, insecure=insecure)
         info(f"redis snapshot {snap.snapshot_id} of {snap.address} (run_id {snap.run_id}): "
              f"{snap.info_rows} INFO rows, {snap.slowlog_rows} slowlog entries")
-        if i < n - 1:
-            time.sleep(max(0.0, pause - (time.monotonic() - started)))
+
+    repeat_snapshots(one, every, count, "collect redis")
 
 
 @ingest.command("redis")

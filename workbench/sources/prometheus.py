@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pyarrow as pa
 
+from workbench.durations import parse_duration_s
 from workbench.errors import WorkbenchError
 from workbench.redact import redact_text, redact_url
 from workbench.store import Store, file_sha256
@@ -34,26 +35,13 @@ from workbench.store import Store, file_sha256
 MAX_POINTS = 11_000  # Prometheus refuses (end - start) / step > 11,000; windows hold at most this many
 MAX_STEPS = 2_000_000  # per series and request: a month at 1.3 s; beyond that the step is surely a typo
 TOKEN_ENV, USER_ENV, PASSWORD_ENV = "PROMETHEUS_TOKEN", "PROMETHEUS_USER", "PROMETHEUS_PASSWORD"
-_DUR_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
-_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000,
-             "y": 31_536_000_000}
 _REL_RE = re.compile(r"^now\s*(?:([+-])\s*(\S+))?$")
 
 
 # -- times and steps ----------------------------------------------------------------------------
 def parse_duration_ms(text: str) -> int:
     """`15s`, `1m`, `1h30m`, `500ms` or plain seconds (`300`, `0.5`) -> milliseconds (> 0)."""
-    s = str(text).strip()
-    try:
-        ms = round(float(s) * 1000)
-    except ValueError:
-        parts = _DUR_RE.findall(s)
-        if not parts or "".join(n + u for n, u in parts) != s:
-            raise WorkbenchError(f"bad duration {text!r}: use e.g. 15s, 1m, 1h30m or seconds like 300") from None
-        ms = round(sum(float(n) * _UNITS_MS[u] for n, u in parts))
-    if ms <= 0:
-        raise WorkbenchError(f"bad duration {text!r}: must be positive")
-    return ms
+    return round(parse_duration_s(text, positive=True) * 1000)
 
 
 def parse_time_ms(text: str, now: dt.datetime | None = None) -> int:
