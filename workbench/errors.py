@@ -7,6 +7,10 @@ class WorkbenchError(Exception):
     exit_code = 2
 
 
+class StoreMissing(WorkbenchError):
+    """A read-only open found no store file (notebooks show "no data" instead of failing)."""
+
+
 class CheckFailed(WorkbenchError):
     """A check or gate failed (regression, missed target, crossed threshold): exit code 1."""
 

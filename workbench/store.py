@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from workbench import __version__
-from workbench.errors import WorkbenchError
+from workbench.errors import StoreMissing, WorkbenchError
 from workbench.redact import redact_url
 
 if TYPE_CHECKING:   # pandas is only needed by callers that ask for DataFrames
@@ -94,7 +94,7 @@ class Store:
         if read_only and not p.exists() and not p.is_absolute() and (Path("..") / p).exists():
             p = Path("..") / p   # a notebook runs with notebooks/ as its working directory
         if read_only and not p.exists():
-            raise WorkbenchError(f"no store at {p}: ingest or collect something first, or pass --db PATH")
+            raise StoreMissing(f"no store at {p}: ingest or collect something first, or pass --db PATH")
         if not read_only:
             p.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + wait_s

@@ -22,7 +22,7 @@ from scipy import stats as sps
 
 from workbench import stats
 from workbench.durations import parse_duration_s
-from workbench.errors import WorkbenchError
+from workbench.errors import StoreMissing, WorkbenchError
 
 if TYPE_CHECKING:
     from workbench.store import Store
@@ -643,13 +643,13 @@ class Outcome:
 
 
 def open_store(db: str | Path) -> Store | None:
-    """The store at DB read-only (or ../DB, for a notebook run from notebooks/); None when neither exists."""
+    """The store at DB read-only (Store.open also finds ../DB from notebooks/); None when there is none."""
     from workbench.store import Store
 
-    p = Path(db)
-    if not p.exists() and (p.is_absolute() or not (Path("..") / p).exists()):
+    try:
+        return Store.open(db, read_only=True)
+    except StoreMissing:
         return None
-    return Store.open(p, read_only=True)
 
 
 def notebook_options(skip: str | float | None = "0s", until: str | float | None = "",
