@@ -41,10 +41,7 @@ class CacheVerdict:
 
 def load_prometheus(con: duckdb.DuckDBPyConnection, names: str = "") -> tuple[list[prom.SeriesSet], str | None]:
     """The stored sets NAMES (default: all) and a note when there are none (the part is optional)."""
-    try:
-        sets = prom.series_sets(con, names)
-    except duckdb.Error as e:
-        return [], f"No Prometheus series stored ({type(e).__name__})."
+    sets = prom.series_sets(con, names)
     return sets, None if sets else "No Prometheus series stored."
 
 

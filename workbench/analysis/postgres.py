@@ -484,11 +484,7 @@ class DatabaseReport:
 def database_report(store: Store, from_snap: int | None = None, to_snap: int | None = None,
                     label: str | None = None, min_session_age_s: float = 60.0) -> DatabaseReport:
     """Collect the notebook's tables for FROM..TO (defaults: the last two snapshots of one server)."""
-    try:
-        has = store.con.execute("SELECT count(*) FROM pg_snapshots").fetchone()[0]
-    except Exception:  # a store from before the PostgreSQL migration
-        has = 0
-    if not has:
+    if not store.con.execute("SELECT count(*) FROM pg_snapshots").fetchone()[0]:
         return DatabaseReport(None, note="No PostgreSQL snapshots in this store.")
     rep = DatabaseReport(None)
     try:
