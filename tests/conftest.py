@@ -27,6 +27,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         build_demo_store(ROOT / "data" / "demo.duckdb", ROOT / "data" / "samples")
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Plot tests make figures; close them after each test so memory does not grow over the suite."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 @pytest.fixture
 def tmp_db(tmp_path):
     """Path of a fresh (not yet created) store in a temp dir."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
-import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
@@ -47,11 +46,6 @@ def redis_only_db(tmp_path_factory):
 def report(db):
     return cm.load_report(db)
 
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
 
 
 def frame(values, labels="{}") -> pd.DataFrame:

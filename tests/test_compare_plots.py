@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt  # conftest sets MPLBACKEND=Agg
 import numpy as np
 import pandas as pd
 import pytest
 
 from workbench.plots import compare as cplots
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
 
 
 def latency(endpoints=("login", "events", "alerts"), arms=("before", "after")) -> pd.DataFrame:

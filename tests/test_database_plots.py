@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 from matplotlib.colors import to_rgba
@@ -27,11 +26,6 @@ def report(tmp_path_factory):
     with Store.open(db, read_only=True) as store:  # read-only, as the notebook opens it
         return A.database_report(store)
 
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
 
 
 def _bar_labels(ax) -> list[str]:
