@@ -282,7 +282,8 @@ def _metric_lines(buf: bytes | bytearray, lo: int, hi: int, found: list[dict]) -
     """Append the parsed k6 `Metric` lines within BUF[LO:HI] (whole lines) to FOUND."""
     pos = buf.find(b'"Metric"', lo, hi)
     while pos != -1:
-        start = buf.rfind(b"\n", lo, pos) + 1 if buf.rfind(b"\n", lo, pos) != -1 else lo
+        nl = buf.rfind(b"\n", lo, pos)
+        start = nl + 1 if nl != -1 else lo
         end = buf.find(b"\n", pos, hi)
         end = hi if end == -1 else end
         try:
@@ -545,12 +546,13 @@ def _upsert_metric(store: Store, run: str, name: str, mtype: str, contains: str 
         store.con.execute("INSERT INTO k6_metrics VALUES (?, ?, ?, ?, ?, ?, ?)",
                           [run, name, mtype, contains, thresholds, submetrics, source])
         return
-    if keep_better and _SOURCE_RANK[row[0]] >= _SOURCE_RANK[source]:
-        return
+    # thresholds and submetrics always merge; the type is taken only from an equal or better source
     thresholds = sorted(set(thresholds) | set(row[1] or []))
     submetrics = sorted(set(submetrics) | set(row[2] or []))
-    store.con.execute("UPDATE k6_metrics SET type = ?, contains = coalesce(?, contains), thresholds = ?,"
-                      " submetrics = ?, type_source = ? WHERE run = ? AND metric = ?",
+    if keep_better and _SOURCE_RANK[row[0]] >= _SOURCE_RANK[source]:
+        mtype, contains, source = None, None, row[0]
+    store.con.execute("UPDATE k6_metrics SET type = coalesce(?, type), contains = coalesce(?, contains),"
+                      " thresholds = ?, submetrics = ?, type_source = ? WHERE run = ? AND metric = ?",
                       [mtype, contains, thresholds, submetrics, source, run, name])
 
 
@@ -610,13 +612,9 @@ def _ingest_summary(store: Store, path: Path, run: str, kind: str, ing: Ingest) 
         if "{" in name:
             continue
         subs = [s for s in metrics if s.startswith(name + "{")]
+        # a summary knows the thresholds and submetrics even when the points came from CSV
         _upsert_metric(store, run, name, m["type"] or "trend", m["contains"], list(m["thresholds"]), subs,
                        "summary", keep_better=True)
-        # a summary knows the thresholds and submetrics even when the points came from CSV
-        store.con.execute(
-            "UPDATE k6_metrics SET thresholds = list_distinct(list_concat(thresholds, ?::VARCHAR[])),"
-            " submetrics = list_distinct(list_concat(submetrics, ?::VARCHAR[])) WHERE run = ? AND metric = ?",
-            [list(m["thresholds"]), subs, run, name])
     ing.rows = len(metrics)
 
 
