@@ -42,5 +42,3 @@ def redact_text(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
             out = out.replace(s, MASK)
     return out
 
-
-redact_dsn = redact_text

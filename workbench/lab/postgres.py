@@ -70,7 +70,6 @@ class PostgresLab:
         self.port = self.port or free_port()
         data = self.root / "data"
         chown_tree(self.root, ids)
-        pwfile = self.root / "su.pw"
         subprocess.run(
             [pg_binary("initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
              "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"],
@@ -98,7 +97,6 @@ class PostgresLab:
             f.write("\n# perf-workbench lab\n")
             for k, v in conf.items():
                 f.write(f"{k} = {v}\n")
-        pwfile.unlink(missing_ok=True)
         self.log = self.root / "postgres.log"
         logf = open(self.log, "ab")  # noqa: SIM115 - handed to the child
         chown_tree(self.root, ids)

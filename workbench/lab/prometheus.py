@@ -5,12 +5,11 @@ second into a temp TSDB on a free loopback port. A `remote_read` to a closed loc
 `required_matchers` to selectors with `remote="broken"`, makes Prometheus answer such queries with
 `warnings` (the only way 2.42 emits them) while every other query stays clean.
 `start_redis_exporter` / `start_postgres_exporter` run Debian's exporters on free ports;
-`drive_traffic` sends requests to the lab target app so its histograms fill.
+`Traffic` sends requests to the lab target app so its histograms fill.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import threading
@@ -60,13 +59,6 @@ class PrometheusServer(Service):
     @property
     def url(self) -> str:
         return f"{self.scheme}://{LOOPBACK}:{self.port}"
-
-    def targets_up(self) -> dict[str, str]:
-        """job/instance -> health from /api/v1/targets."""
-        with urllib.request.urlopen(f"{self.url}/api/v1/targets", timeout=5) as r:
-            doc = json.load(r)
-        return {f"{t['labels']['job']}/{t['labels']['instance']}": t["health"]
-                for t in doc["data"]["activeTargets"]}
 
 
 def write_config(path: Path, self_port: int, jobs: dict[str, list[str]], interval: str = "1s") -> None:
@@ -196,9 +188,3 @@ class Traffic:
             t.join(10)
         return self.requests
 
-
-def drive_traffic(base_url: str, seconds: float, threads: int = 4) -> int:
-    """Send requests to the target app for SECONDS; return how many were sent."""
-    traffic = Traffic(base_url, threads)
-    time.sleep(seconds)
-    return traffic.stop()

@@ -19,13 +19,6 @@ def style() -> None:
                                                           "axes.titleweight": "bold"})
 
 
-def threshold_line(ax: plt.Axes, y: float, label: str) -> None:
-    """A dashed horizontal line for a target or alert threshold, labelled."""
-    ax.axhline(y, color="#cf222e", linestyle="--", linewidth=1)
-    ax.annotate(label, xy=(1, y), xycoords=("axes fraction", "data"), ha="right", va="bottom",
-                color="#cf222e", fontsize=9)
-
-
 def ecdf_by(samples: pd.DataFrame, value: str, hue: str, title: str, log: bool = True) -> plt.Figure:
     """ECDF of VALUE per HUE (e.g. run or variant), log x axis for latency."""
     fig, ax = plt.subplots(figsize=(10, 4))
@@ -43,5 +36,5 @@ from workbench.plots.load_test import (  # noqa: E402
     timing_bars,
 )
 
-__all__ = ["PALETTE", "style", "threshold_line", "ecdf_by", "endpoint_bars", "load_test_panels", "timing_bars",
+__all__ = ["PALETTE", "style", "ecdf_by", "endpoint_bars", "load_test_panels", "timing_bars",
            "phase_panels", "iteration_panels"]

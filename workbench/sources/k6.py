@@ -32,7 +32,6 @@ COMMON_TAGS = {
     "group": "group_name", "expected_response": "expected_response", "check": "check_name",
     "proto": "proto", "error_code": "error_code",
 }
-TAG_COLUMNS = list(COMMON_TAGS.values())
 
 # k6's built-in metrics and their documented types (https://grafana.com/docs/k6/latest/using-k6/metrics/reference/)
 BUILTIN_TYPES: dict[str, tuple[str, str]] = {

@@ -66,13 +66,6 @@ def normalised_name(column: str) -> str | None:
     return name if name in _KNOWN else None
 
 
-def version_tuple(extversion: str | None) -> tuple[int, ...]:
-    """'1.10' -> (1, 10); None/'' -> ()."""
-    if not extversion:
-        return ()
-    return tuple(int(p) for p in extversion.split(".") if p.isdigit())
-
-
 def _value(v: Any) -> Any:
     return int(v) if isinstance(v, Decimal) else v
 

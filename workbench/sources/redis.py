@@ -37,9 +37,6 @@ class Snapshot:
     slowlog_rows: int
     skipped: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
 
 def redis_url(url: str | None) -> str:
     """--url, else $REDIS_URL; an error when neither is set."""
