@@ -66,3 +66,9 @@ def test_failing_notebook_is_reported_and_gates(tmp_path):
     assert (tmp_path / "rep" / "02_broken.html").exists()
     entry = json.loads((tmp_path / "rep" / "index.json").read_text())[0]
     assert entry["ok"] is False and "ZeroDivisionError" in entry["verdict"]
+
+
+def test_secret_detection_follows_the_redaction_patterns():
+    """Every form redact_text masks is also found as a literal secret (pwd=, sslpassword=, URLs)."""
+    found = secret_values({"dsn": "host=h pwd=s3cr3t", "x": "host=h sslpassword=zz9zz", "u": "redis://:pw0rd@h:1"})
+    assert set(found) == {"s3cr3t", "zz9zz", "pw0rd"}

@@ -14,6 +14,16 @@ _KV_SECRET = re.compile(
 # user:password@ in any URL-ish string
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/@\s:]*):([^/@\s]*)@")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
+# names of settings/parameters whose values are secrets
+SECRET_NAME = re.compile(r"(?i)(password|passwd|pwd|secret|token|api[_-]?key|credential)")
+
+
+def secrets_in(text: str) -> list[str]:
+    """The secret values inside TEXT: URL passwords and key=value secrets (the same patterns
+    redact_text masks), so they can also be masked wherever they appear on their own."""
+    found = [m.group(3) for m in _URL_USERINFO.finditer(text)]
+    found += [m.group(2).strip("'") for m in _KV_SECRET.finditer(text)]
+    return [s for s in found if s and s != MASK]
 
 
 def redact_url(url: str) -> str:

@@ -22,13 +22,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.redact import MASK, redact_text
+from workbench.redact import MASK, SECRET_NAME, redact_text, secrets_in
 
 VERDICT_MIME = "application/vnd.workbench.verdict+json"
 LAB_CAVEAT = ("The bundled samples and lab runs are measured on a shared 2-core machine against services on "
               "loopback: such numbers show that the analysis is right and how things scale, not how a "
               "production system performs.")
-_SECRET_NAME = re.compile(r"(?i)(password|passwd|secret|token|api_?key|credential)")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -63,20 +62,15 @@ def secret_values(params: dict[str, Any]) -> list[str]:
     for name, value in params.items():
         if not isinstance(value, str):
             continue
-        if _SECRET_NAME.search(name):
+        if SECRET_NAME.search(name):
             found.append(value)
-        m = re.search(r"://[^/@\s:]*:([^/@\s]+)@", value)
-        if m:
-            found.append(m.group(1))
-        m = re.search(r"(?i)\bpassword\s*=\s*('[^']*'|\S+)", value)
-        if m:
-            found.append(m.group(1).strip("'"))
+        found += secrets_in(value)
     return [s for s in found if s and s != MASK]
 
 
 def scrub_params(params: dict[str, Any]) -> dict[str, Any]:
     """Parameters as they may be shown: secret-named values masked, DSN/URL passwords redacted."""
-    return {k: (MASK if _SECRET_NAME.search(k) and v else redact_text(v) if isinstance(v, str) else v)
+    return {k: (MASK if SECRET_NAME.search(k) and v else redact_text(v) if isinstance(v, str) else v)
             for k, v in params.items()}
 
 
