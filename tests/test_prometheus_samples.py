@@ -34,6 +34,14 @@ def test_every_sample_is_a_named_set(con):
     assert row["start"] < row["end"]
 
 
+def test_ls_series_lists_every_set(con):
+    from workbench.analysis.inventory import list_items
+
+    rows = {r["name"]: r for r in list_items(con, "series")}
+    assert set(rows) == EXPECTED
+    assert rows["p95_standard"]["preset"] == "p95_latency" and rows["p95_standard"]["series"] >= 1
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_points_read_back_exactly(con, name):
     doc = json.loads((SAMPLES / f"{name}.json").read_text())

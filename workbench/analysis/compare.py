@@ -334,11 +334,8 @@ def resource_rows(con: duckdb.DuckDBPyConnection, before: list[str], after: list
     """CPU/memory per arm from stored Prometheus series (presets cpu, memory) that cover the runs'
     steady state: mean of the series (summed over its label sets) within each arm's runs. Reported
     with the playbook's -20% target; no interval (one series per arm, not a sample)."""
-    try:
-        sets = con.execute("SELECT name, preset FROM prom_series_sets WHERE preset IN ('cpu', 'memory') "
-                           "ORDER BY name").fetchall()
-    except duckdb.Error:
-        return []
+    sets = con.execute("SELECT name, preset FROM prom_series_sets WHERE preset IN ('cpu', 'memory') "
+                       "ORDER BY name").fetchall()
     if not sets:
         return []
     from workbench.analysis.prometheus import series_frame
@@ -558,10 +555,7 @@ def to_markdown(result: dict[str, Any]) -> str:
 # -- for the notebooks --------------------------------------------------------------------------------
 def runs_present(con: duckdb.DuckDBPyConnection, runs: list[str]) -> bool:
     """True when every run is stored (notebooks say so instead of failing when it is not)."""
-    try:
-        known = {r[0] for r in con.execute("SELECT run FROM k6_runs").fetchall()}
-    except duckdb.Error:
-        return False
+    known = {r[0] for r in con.execute("SELECT run FROM k6_runs").fetchall()}
     return all(r in known for r in runs)
 
 

@@ -14,29 +14,26 @@ _INGESTS = """
 SELECT ingest_id, kind, source, run, label, rows, started_at, finished_at, workbench_version
 FROM ingests ORDER BY ingest_id
 """
-# (table that must exist, query): snapshots of every collector in one shape, then the series sets.
-SNAPSHOT_QUERIES: list[tuple[str, str]] = [
-    ("pg_snapshots", """
-     SELECT 'postgres' AS source, snapshot_id AS snapshot, taken_at, label,
-            host || ':' || port || '/' || dbname AS server, system_identifier AS identity,
-            'PostgreSQL ' || server_version || coalesce(' / pg_stat_statements ' || pgss_version, '') AS version
-     FROM pg_snapshots ORDER BY snapshot_id"""),
-    ("redis_snapshots", """
-     SELECT 'redis' AS source, snapshot_id AS snapshot, taken_at, label, address AS server,
-            run_id AS identity, coalesce(server_name, 'redis') || ' ' || coalesce(server_version, '?') AS version
-     FROM redis_snapshots ORDER BY snapshot_id"""),
-]
-SERIES_QUERIES: list[tuple[str, str]] = [
-    ("prom_series_sets", """
-     SELECT ss.name, ss.result_type, coalesce(ss.preset, '') AS preset, ss.query, ss.start_ts, ss.end_ts,
-            ss.step_s, (SELECT count(*) FROM prom_series s WHERE s.ingest_id = ss.ingest_id) AS series,
-            ss.created_at
-     FROM prom_series_sets ss ORDER BY ss.name"""),
-]
-
-
-def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+# Snapshots of every collector in one shape. (A read-only open already refuses a store that lacks a
+# migration, so every table here exists.)
+_SNAPSHOTS = """
+SELECT 'postgres' AS source, snapshot_id AS snapshot, taken_at, label,
+       host || ':' || port || '/' || dbname AS server, system_identifier AS identity,
+       'PostgreSQL ' || server_version || coalesce(' / pg_stat_statements ' || pgss_version, '') AS version
+FROM pg_snapshots
+UNION ALL
+SELECT 'redis' AS source, snapshot_id AS snapshot, taken_at, label, address AS server,
+       run_id AS identity, coalesce(server_name, 'redis') || ' ' || coalesce(server_version, '?') AS version
+FROM redis_snapshots
+ORDER BY source, snapshot
+"""
+_SERIES = """
+SELECT ss.name, ss.result_type, coalesce(ss.preset, '') AS preset, ss.query, ss.start_ts, ss.end_ts,
+       ss.step_s, (SELECT count(*) FROM prom_series s WHERE s.ingest_id = ss.ingest_id) AS series,
+       ss.created_at
+FROM prom_series_sets ss ORDER BY ss.name
+"""
+_QUERIES = {"runs": _RUNS, "ingests": _INGESTS, "snapshots": _SNAPSHOTS, "series": _SERIES}
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
@@ -47,14 +44,4 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
 
 def list_items(con: duckdb.DuckDBPyConnection, what: str) -> list[dict]:
     """`runs`, `snapshots`, `series` or `ingests` as a list of dicts (JSON-ready apart from timestamps)."""
-    if what == "runs":
-        return _rows(con, _RUNS)
-    if what == "ingests":
-        return _rows(con, _INGESTS)
-    tables = _tables(con)
-    queries = SNAPSHOT_QUERIES if what == "snapshots" else SERIES_QUERIES
-    out: list[dict] = []
-    for table, sql in queries:
-        if table in tables:
-            out.extend(_rows(con, sql))
-    return out
+    return _rows(con, _QUERIES[what])
