@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from workbench import stats
 from workbench.durations import parse_duration_s
@@ -413,7 +412,7 @@ def abtest_prometheus(con: duckdb.DuckDBPyConnection, control: str, treatment: s
     """Two stored Prometheus series (e.g. p95 over time per query_type), paired by timestamp.
 
     The per-timestamp log ratio's mean is tested with an autocorrelation-robust (EWC) standard error
-    (`paired_series_test`), so overlapping rate() windows do not make the series look more certain.
+    (`stats.paired_series_test`), so overlapping rate() windows do not make the series look more certain.
     """
     from workbench.analysis.prometheus import series_frame
 
@@ -424,7 +423,7 @@ def abtest_prometheus(con: duckdb.DuckDBPyConnection, control: str, treatment: s
         raise WorkbenchError(f"Prometheus series {control!r} and {treatment!r} share only {len(pair)} usable "
                              "timestamps: collect both over the same range with the same step")
     overlap = max(_overlap(con, control), _overlap(con, treatment))
-    res = paired_series_test(np.log(pair["c"].to_numpy()), np.log(pair["t"].to_numpy()), alpha, overlap)
+    res = stats.paired_series_test(np.log(pair["c"].to_numpy()), np.log(pair["t"].to_numpy()), alpha, overlap)
     row = {"endpoint": "all", "metric": "series_mean", "before": float(pair["c"].mean()),
            "after": float(pair["t"].mean()), "change_pct": math.expm1(res.estimate) * 100,
            "ci_low_pct": math.expm1(res.ci_low) * 100, "ci_high_pct": math.expm1(res.ci_high) * 100,
@@ -455,27 +454,6 @@ def _one_series(df: pd.DataFrame, name: str) -> pd.Series:
         raise WorkbenchError(f"Prometheus series set {name!r} holds {df['labels'].nunique()} series: "
                              "collect one series per arm (e.g. sum by () or a query_type selector)")
     return df.set_index("ts")["value"]
-
-
-def paired_series_test(control: np.ndarray, treatment: np.ndarray, alpha: float = 0.05,
-                       overlap: int = 1) -> stats.TestResult:
-    """Mean of treatment - control over paired time points, allowing for autocorrelation.
-
-    The long-run variance is the equal-weighted cosine estimate (as for compare's windows) with
-    B = ceil(0.4 n^(2/3)) cosines (Lazarus et al. 2018), capped so that the shortest period used
-    is at least twice the OVERLAP of consecutive points (a rate()[5m] series at a 1m step shares
-    most of its data between neighbours: overlap 5); the t statistic has B degrees of freedom.
-    """
-    d = np.asarray(treatment, dtype=float) - np.asarray(control, dtype=float)
-    n = d.size
-    b = max(2, min(math.ceil(0.4 * n ** (2 / 3)), n // (2 * max(overlap, 1)), n - 1))
-    est = float(d.mean())
-    se, df = stats._ewc_se([d - est], float(n), b)
-    crit = sps.t.ppf(1 - alpha / 2, df)
-    p = float(2 * sps.t.sf(abs(est / se), df)) if se > 0 else (1.0 if est == 0 else 0.0)
-    return stats.TestResult(est, est - crit * se, est + crit * se, p, bool(p < alpha),
-                            "paired mean (EWC long-run variance)", n, n, alpha, float(np.mean(control)),
-                            float(np.mean(treatment)), extra={"cosines": b, "df": df, "overlap": overlap})
 
 
 # -- renderings for CI systems (strings; the CLI writes the files) --------------------------------------
