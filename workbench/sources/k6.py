@@ -162,7 +162,7 @@ def ingest_file(store: Store, path: Path, run: str, *, label: str | None = None,
     kind = sniff(path)
     result = FileResult(str(path), kind)
     # Let DuckDB insert in parallel without keeping file order (~1.5x faster on 2 cores); samples are
-    # always read back by time, never by insertion order.
+    # always read back by time, never by insertion order. Only for this ingest: reset at the end.
     store.con.execute("SET preserve_insertion_order = false")
     hasher = _Hasher(path)
     hasher.start()
@@ -197,6 +197,7 @@ def ingest_file(store: Store, path: Path, run: str, *, label: str | None = None,
                     raise WorkbenchError(f"{path}: DuckDB rejected the file even after removing bad lines") from None
                 cleaned = _clean_copy(path, kind, skip_bad_lines)
     finally:
+        store.con.execute("RESET preserve_insertion_order")   # the transaction has ended by now
         if cleaned is not None:
             cleaned.path.unlink(missing_ok=True)
 
