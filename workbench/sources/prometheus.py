@@ -13,6 +13,7 @@ Auth comes from the environment only (never the command line, never the store): 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -30,7 +31,7 @@ import pyarrow as pa
 from workbench.durations import parse_duration_s
 from workbench.errors import WorkbenchError
 from workbench.redact import redact_text, redact_url
-from workbench.store import Store, file_sha256
+from workbench.store import Store
 
 MAX_POINTS = 11_000  # Prometheus refuses (end - start) / step > 11,000; windows hold at most this many
 MAX_STEPS = 2_000_000  # per series and request: a month at 1.3 s; beyond that the step is surely a typo
@@ -165,19 +166,26 @@ def parse_response(doc: object, where: str = "response") -> PromResult:
     return PromResult(rtype, series, warnings)
 
 
-def load_file(path: str | os.PathLike) -> PromResult:
-    """Read a saved API response (JSON, optionally .gz)."""
+def _read_file(path: str | os.PathLike) -> bytes:
     p = Path(path)
-    if not p.exists():
-        raise WorkbenchError(f"{p}: no such file")
+    try:
+        return p.read_bytes()
+    except FileNotFoundError:
+        raise WorkbenchError(f"{p}: no such file") from None
+    except OSError as e:
+        raise WorkbenchError(f"{p}: cannot read ({e.strerror})") from e
+
+
+def load_file(path: str | os.PathLike, raw: bytes | None = None) -> PromResult:
+    """Read a saved API response (JSON, optionally .gz); RAW when the caller already holds its bytes."""
+    p = Path(path)
+    raw = _read_file(p) if raw is None else raw
     try:
         if p.suffix == ".gz":
             import gzip
 
-            text = gzip.decompress(p.read_bytes()).decode()
-        else:
-            text = p.read_text()
-        doc = json.loads(text)
+            raw = gzip.decompress(raw)
+        doc = json.loads(raw.decode())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         line = f":{e.lineno}" if isinstance(e, json.JSONDecodeError) else ""
         raise WorkbenchError(f"{p}{line}: not a JSON Prometheus response ({e})") from e
@@ -459,8 +467,9 @@ def ingest_file(store: Store, path: str | os.PathLike, name: str, replace: bool 
     """Ingest a saved API response as series set NAME; (result, False) when that file already is NAME.
     QUERY/PRESET/STEP_MS describe it when known (a saved file does not say); start/end come from its
     points."""
-    sha = file_sha256(path) if Path(path).exists() else None
-    result = load_file(path)
+    raw = _read_file(path)
+    sha = hashlib.sha256(raw).hexdigest()
+    result = load_file(path, raw)
     same = store.con.execute(
         "SELECT 1 FROM prom_series_sets s JOIN ingests i USING (ingest_id) WHERE s.name = ? AND i.sha256 = ?",
         [name, sha]).fetchone()

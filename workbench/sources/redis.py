@@ -8,6 +8,7 @@ sends INFO and SLOWLOG GET (read-only; nothing on the server changes).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit
 from workbench.errors import WorkbenchError
 from workbench.redact import redact_text, redact_url
 from workbench.sources.redis_info import Info, parse_info
-from workbench.store import Store, file_sha256, utcnow
+from workbench.store import Store, utcnow
 
 if TYPE_CHECKING:
     import redis
@@ -209,7 +210,7 @@ def ingest_file(store: Store, path: str | os.PathLike, *, label: str | None = No
         data = p.read_bytes()
     except OSError as e:
         raise WorkbenchError(f"cannot read {p}: {e.strerror}") from e
-    sha = file_sha256(p)
+    sha = hashlib.sha256(data).hexdigest()
     info = parse_info(data)
     address = server or f"file:{info.get('tcp_port') or '?'}"
     if store.find_ingest("redis-file", sha, None) is not None:
