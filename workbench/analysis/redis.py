@@ -243,9 +243,10 @@ def intervals(con: duckdb.DuckDBPyConnection, address: str | None = None, from_s
 
 
 def slowest_commands(con: duckdb.DuckDBPyConnection, from_snap: str | int | None = None,
-                     to_snap: str | int | None = None, limit: int = 10) -> pd.DataFrame:
-    """Commands of the interval by usec_per_call, slowest first (with calls, total usec and p99)."""
-    s = redis_stats(con, from_snap, to_snap)
+                     to_snap: str | int | None = None, limit: int = 10, stats: dict | None = None) -> pd.DataFrame:
+    """Commands of the interval by usec_per_call, slowest first (with calls, total usec and p99).
+    STATS: the interval's `redis_stats` result when the caller already has it."""
+    s = stats if stats is not None else redis_stats(con, from_snap, to_snap)
     rows = [{"command": c, "calls": v["calls"], "usec": v["usec"], "usec_per_call": v["usec_per_call"],
              "p99_usec": v.get("latency_percentiles_usec", {}).get("p99"),
              "failed_calls": v.get("failed_calls"), "rejected_calls": v.get("rejected_calls")}
@@ -373,6 +374,6 @@ def cache_period(con: duckdb.DuckDBPyConnection, address: str | None = None, fro
     else:
         first, last = int(out.intervals["from"].iloc[0]), int(out.intervals["to"].iloc[-1])
         out.stats = redis_stats(con, first, last)
-        out.slowest = slowest_commands(con, first, last, limit=limit)
+        out.slowest = slowest_commands(con, limit=limit, stats=out.stats)
     out.slowlog = slowlog(con, server, limit=limit)
     return out
