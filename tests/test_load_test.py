@@ -98,3 +98,13 @@ def test_latest_run_and_samples(con):
     assert lt.latest_run(con) in ("before", "after")
     s = lt.latency_samples(con, ["before", "after"], limit_per_run=1000)
     assert s.groupby("run").size().to_dict() == {"after": 1000, "before": 1000}
+
+
+def test_report_bundle_equals_the_single_functions(con):
+    rep = lt.load_test_report(con, "after", "before")
+    assert rep.endpoints.equals(lt.endpoint_table(con, "after"))
+    assert rep.thresholds.equals(lt.thresholds_frame(con, "after"))
+    assert rep.comparison.equals(lt.baseline_comparison(con, "after", "before"))
+    assert rep.verdict == lt.load_test_verdict(con, "after", "before")
+    assert "p(99)" in rep.summary.columns and "http_reqs" in set(rep.summary["metric"])
+    assert lt.load_test_report(con, "before").comparison is None

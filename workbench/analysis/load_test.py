@@ -105,10 +105,12 @@ def phase_timeseries(con: duckdb.DuckDBPyConnection, run: str, bucket_s: int = 1
 
 def summary_frame(con: duckdb.DuckDBPyConnection, run: str, trend_stats: str | None = None) -> pd.DataFrame:
     """Every metric and submetric of k6's end-of-test summary as rows (k6's keys as columns)."""
-    summary = k6_summary(con, run, trend_stats)
-    rows = [{"metric": name, **{k: v for k, v in entry.items() if k != "thresholds"}}
-            for name, entry in summary["metrics"].items()]
-    return pd.DataFrame(rows)
+    return _summary_rows(k6_summary(con, run, trend_stats))
+
+
+def _summary_rows(summary: dict) -> pd.DataFrame:
+    return pd.DataFrame([{"metric": name, **{k: v for k, v in entry.items() if k != "thresholds"}}
+                         for name, entry in summary["metrics"].items()])
 
 
 def timing_breakdown(con: duckdb.DuckDBPyConnection, run: str) -> pd.DataFrame:
@@ -134,15 +136,21 @@ def checks_table(con: duckdb.DuckDBPyConnection, run: str) -> pd.DataFrame:
 
 def thresholds_frame(con: duckdb.DuckDBPyConnection, run: str) -> pd.DataFrame:
     """Every threshold of the run with whether it passed (k6's verdicts where a summary is ingested)."""
-    rows = thresholds_table(k6_summary(con, run))
-    return pd.DataFrame(rows, columns=["metric", "threshold", "ok"])
+    return _threshold_rows(k6_summary(con, run))
+
+
+def _threshold_rows(summary: dict) -> pd.DataFrame:
+    return pd.DataFrame(thresholds_table(summary), columns=["metric", "threshold", "ok"])
 
 
 def baseline_comparison(con: duckdb.DuckDBPyConnection, run: str, baseline: str) -> pd.DataFrame:
     """Per endpoint: baseline and run p50/p95/p99/error rate with the change in % (descriptive only;
     `workbench compare` gives intervals and significance)."""
-    cur = endpoint_table(con, run).set_index("endpoint")
-    base = endpoint_table(con, baseline).set_index("endpoint")
+    return _compare_endpoints(endpoint_table(con, run), endpoint_table(con, baseline))
+
+
+def _compare_endpoints(run_eps: pd.DataFrame, base_eps: pd.DataFrame) -> pd.DataFrame:
+    cur, base = run_eps.set_index("endpoint"), base_eps.set_index("endpoint")
     rows = []
     for ep in cur.index.intersection(base.index):
         row = {"endpoint": ep}
@@ -165,8 +173,13 @@ class Verdict:
 
 def load_test_verdict(con: duckdb.DuckDBPyConnection, run: str, baseline: str | None = None) -> Verdict:
     """Thresholds, overall p95 and error rate, and the p95 change against BASELINE, in one sentence."""
-    ep = endpoint_table(con, run).set_index("endpoint")
-    thr = thresholds_frame(con, run)
+    base = endpoint_table(con, baseline) if baseline else None
+    return _verdict(run, endpoint_table(con, run), thresholds_frame(con, run), baseline, base)
+
+
+def _verdict(run: str, endpoints: pd.DataFrame, thr: pd.DataFrame, baseline: str | None,
+             base_endpoints: pd.DataFrame | None) -> Verdict:
+    ep = endpoints.set_index("endpoint")
     failed = thr[~thr["ok"]] if not thr.empty else thr
     allrow = ep.loc["all"]
     parts = [f"{int(allrow['requests']):,} requests, p95 {allrow['p95_ms']:.1f} ms, "
@@ -181,7 +194,32 @@ def load_test_verdict(con: duckdb.DuckDBPyConnection, run: str, baseline: str | 
         names = ", ".join(f"{r.metric} {r.threshold}" for r in failed.itertuples())
         parts.append(f"{len(failed)} of {len(thr)} thresholds FAILED ({names})")
     if baseline:
-        b = endpoint_table(con, baseline).set_index("endpoint").loc["all"]
+        b = base_endpoints.set_index("endpoint").loc["all"]
         change = (allrow["p95_ms"] - b["p95_ms"]) / b["p95_ms"] * 100
         parts.append(f"p95 {change:+.1f}% vs {baseline}")
     return Verdict(f"{'PASS' if ok else 'FAIL'} — run {run}: " + "; ".join(parts), ok)
+
+
+@dataclass
+class LoadTestReport:
+    """Everything the load-test notebook shows that comes from whole-run scans, each computed once."""
+
+    run: str
+    baseline: str | None
+    endpoints: pd.DataFrame
+    summary: pd.DataFrame          # every metric, k6's keys
+    thresholds: pd.DataFrame
+    comparison: pd.DataFrame | None
+    verdict: Verdict
+
+
+def load_test_report(con: duckdb.DuckDBPyConnection, run: str, baseline: str | None = None,
+                     trend_stats: str = "avg,min,med,max,p(90),p(95),p(99),count") -> LoadTestReport:
+    """The run's endpoint table, k6 summary, thresholds, baseline comparison and verdict, in one pass."""
+    endpoints = endpoint_table(con, run)
+    summary = k6_summary(con, run, trend_stats)
+    thresholds = _threshold_rows(summary)
+    base = endpoint_table(con, baseline) if baseline else None
+    return LoadTestReport(run, baseline, endpoints, _summary_rows(summary), thresholds,
+                          _compare_endpoints(endpoints, base) if base is not None else None,
+                          _verdict(run, endpoints, thresholds, baseline, base))
