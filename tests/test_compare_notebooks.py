@@ -11,7 +11,7 @@ import pytest
 
 from workbench.analysis import compare as cmp
 from workbench.sources.k6 import load_samples
-from workbench.store import Store
+from workbench.store import Store, open_if_exists
 
 ROOT = Path(__file__).resolve().parent.parent
 NB40 = ROOT / "notebooks" / "40_before_after.ipynb"
@@ -86,15 +86,15 @@ def con(sample_db: Path):
 
 def test_open_store_finds_db_from_notebooks_dir_or_says_none(sample_db: Path, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    assert cmp.open_store(tmp_path / "missing.duckdb") is None
+    assert open_if_exists(tmp_path / "missing.duckdb") is None
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "wb.duckdb").write_bytes(sample_db.read_bytes())
     (tmp_path / "notebooks").mkdir()
     monkeypatch.chdir(tmp_path / "notebooks")   # how papermill runs the notebooks
-    store = cmp.open_store("data/wb.duckdb")
+    store = open_if_exists("data/wb.duckdb")
     assert store is not None and store.read_only and store.path == Path("..") / "data" / "wb.duckdb"
     store.close()
-    assert cmp.open_store("data/other.duckdb") is None
+    assert open_if_exists("data/other.duckdb") is None
 
 
 def test_notebook_options_from_string_parameters() -> None:

@@ -212,6 +212,15 @@ class Store:
         return self.con.execute(sql, params or []).df()
 
 
+def open_if_exists(path: str | os.PathLike | None = None) -> Store | None:
+    """The store read-only (found from notebooks/ too), or None when there is no store file: notebooks
+    say "no data" then. A busy or outdated store still raises its own error."""
+    try:
+        return Store.open(path, read_only=True)
+    except StoreMissing:
+        return None
+
+
 @contextmanager
 def reading(path: str | os.PathLike | None = None) -> Iterator[Store]:
     """Open the store read-only for the duration of a with-block (the analysis/notebook pattern)."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -21,10 +20,10 @@ import pandas as pd
 
 from workbench import stats
 from workbench.durations import parse_duration_s
-from workbench.errors import StoreMissing, WorkbenchError
+from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
-    from workbench.store import Store
+    pass
 
 METRICS = ("p50_ms", "p95_ms", "p99_ms", "rps", "error_rate", "rate_5xx")
 QUANTILES = {"p50_ms": 0.50, "p95_ms": 0.95, "p99_ms": 0.99}
@@ -612,16 +611,6 @@ class Outcome:
     @property
     def have(self) -> bool:
         return self.result is not None
-
-
-def open_store(db: str | Path) -> Store | None:
-    """The store at DB read-only (Store.open also finds ../DB from notebooks/); None when there is none."""
-    from workbench.store import Store
-
-    try:
-        return Store.open(db, read_only=True)
-    except StoreMissing:
-        return None
 
 
 def notebook_options(skip: str | float | None = "0s", until: str | float | None = "",
