@@ -235,6 +235,13 @@ def _snap(store: Store, table: str, sid: int) -> pd.DataFrame:
     return store.query_df(f"SELECT * FROM {table} WHERE snapshot_id = ?", [sid])
 
 
+def _counter_delta(cur: pd.Series, prev: pd.Series) -> pd.Series:
+    """A cumulative counter's increase since PREV; where it went down (stats reset) the current value,
+    which counts since the reset. Never negative; NULL counters count as 0."""
+    cur, prev = cur.fillna(0), prev.fillna(0)
+    return (cur - prev).where(cur >= prev, cur).clip(lower=0)
+
+
 def table_stats(store: Store, to_snap: int, from_snap: int | None = None) -> pd.DataFrame:
     """Per table: seq vs index scans (deltas when FROM is given), seq-scan ratio, size, dead tuples."""
     t = _snap(store, "pg_tables", to_snap)
@@ -242,8 +249,7 @@ def table_stats(store: Store, to_snap: int, from_snap: int | None = None) -> pd.
         f = _snap(store, "pg_tables", from_snap)[["relid", "seq_scan", "idx_scan", "seq_tup_read"]]
         t = t.merge(f, on="relid", how="left", suffixes=("", "_from"))
         for c in ("seq_scan", "idx_scan", "seq_tup_read"):
-            prev = t[c + "_from"].fillna(0)
-            t[c] = (t[c].fillna(0) - prev).where(t[c].fillna(0) >= prev, t[c]).clip(lower=0)
+            t[c] = _counter_delta(t[c], t[c + "_from"])
     t["seq_scan_ratio"] = ratio(t["seq_scan"], t["seq_scan"].fillna(0) + t["idx_scan"].fillna(0))
     t["dead_tuple_ratio"] = ratio(t["n_dead_tup"], t["n_live_tup"].fillna(0) + t["n_dead_tup"].fillna(0))
     t["table"] = t["schemaname"] + "." + t["relname"]
@@ -335,8 +341,7 @@ def hit_ratios(store: Store, to_snap: int, from_snap: int | None = None) -> dict
             f = _snap(store, table, from_snap)[[key, hit, read]]
             t = t.merge(f, on=key, how="left", suffixes=("", "_from"))
             for c in (hit, read):
-                prev = t[c + "_from"].fillna(0)
-                t[c] = (t[c] - prev).where(t[c] >= prev, t[c])
+                t[c] = _counter_delta(t[c], t[c + "_from"])
             t = t.drop(columns=[hit + "_from", read + "_from"])
         t = t.rename(columns={label: "name", hit: "blks_hit", read: "blks_read"})
         t["hit_ratio"] = ratio(t["blks_hit"], t["blks_hit"].fillna(0) + t["blks_read"].fillna(0))
