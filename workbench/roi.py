@@ -338,15 +338,16 @@ def build_model(config: dict[str, Any], where: str = "roi config") -> Model:
     if not config.get("from_compare") and has("p95_before_ms") != has("p95_after_ms"):
         missing = "p95_after_ms" if has("p95_before_ms") else "p95_before_ms"
         raise ConfigError(where, missing, "missing: the latency change needs p95_before_ms and p95_after_ms")
+    for key in ("revenue_uplift_per_100ms", "elasticity"):
+        if (has(key) or (key == "elasticity" and config.get(key))) and not latency:
+            raise ConfigError(where, "p95_before_ms", f"missing: {key} needs the latency change "
+                              "(p95_before_ms and p95_after_ms, or from_compare)")
     notes = []
     if latency and has("monthly_revenue") and not has("conversion_uplift_pct") and not has("revenue_uplift_per_100ms"):
         elasticity = elasticity or DEFAULT_ELASTICITY
         inputs["revenue_uplift_per_100ms"] = parse_value("elasticity", ELASTICITY_PRESETS[elasticity][0], where)
         notes.append(f"revenue per 100 ms of p95: the {elasticity!r} preset {ELASTICITY_PRESETS[elasticity][0]} "
                      f"({ELASTICITY_PRESETS[elasticity][1]})")
-    if has("revenue_uplift_per_100ms") and not latency:
-        raise ConfigError(where, "p95_before_ms", "missing: revenue_uplift_per_100ms needs the latency change "
-                          "(p95_before_ms and p95_after_ms, or from_compare)")
 
     fc = config.get("from_compare")
     if fc is not None:
@@ -715,3 +716,57 @@ def stakeholder_summary(res: RoiResult) -> str:
             f"{s['metric']} ({s['endpoint']}) {s['target_change_pct']:+g}% {'met' if s['met'] else 'missed'} "
             f"({s['change_pct']:+.1f}%)" for s in met) + ".")
     return "\n\n".join(parts)
+
+
+def verdict(res: RoiResult) -> tuple[str, bool | None]:
+    """The report's one-line verdict: NPV (and its P10-P90), payback; ok when even P10 of NPV is positive,
+    not ok when even P90 is negative (or the fixed NPV is), undecided between."""
+    p = res.point
+    pb = p["payback_months"]
+    back = "never pays back" if pb is None else f"pays back in {pb:.1f} months"
+    if res.draws is None:
+        return f"NPV {_money(p['npv'])} over {res.model.horizon_months} months; {back}", p["npv"] > 0
+    lo, _, hi = res.percentiles("npv")
+    ok = True if lo > 0 else False if hi < 0 else None
+    return (f"NPV {_money(p['npv'])} (P10 {_money(lo)} to P90 {_money(hi)}) over {res.model.horizon_months} months; "
+            f"{back}; P(NPV > 0) = {np.mean(res.draws['npv'] > 0):.0%}"), ok
+
+
+def outputs_markdown(res: RoiResult) -> str:
+    """The headline outputs (and percentiles) as a Markdown list, money with thousands separators."""
+    d = res.to_dict()
+    keys = ["monthly_benefit", "cumulative_benefit", "npv", "payback_months", "roi_pct", "irr_annual"]
+    keys += [k for k in ("npv_p10", "npv_p50", "npv_p90", "prob_npv_positive") if k in d]
+    return "\n".join(f"- **{k}**: {'n/a' if d[k] is None else f'{d[k]:,.2f}'}" for k in keys)
+
+
+def evidence_frame() -> pd.DataFrame:
+    """The latency-to-revenue evidence table, and the presets built on it."""
+    import pandas as pd
+
+    return pd.DataFrame(EVIDENCE)
+
+
+def presets_frame() -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame([{"preset": k, "revenue per 100 ms": v[0], "assumes": v[1]}
+                         for k, v in ELASTICITY_PRESETS.items()])
+
+
+def notebook_config(config: str = "", before: str = "", after: str = "", endpoint: str = "all",
+                    **inline: Any) -> dict[str, Any]:
+    """The notebook's parameters -> a config: the YAML file CONFIG if given, else the INLINE values (empty
+    strings and None dropped). With BEFORE and AFTER runs the measurements replace the inline p95,
+    CPU/memory and conversion figures (revenue then follows the elasticity preset); without them a
+    conversion figure replaces the preset."""
+    cfg = load_config(config) if config else {k: v for k, v in inline.items() if v not in ("", None)}
+    if before and after:
+        for key in ("p95_before_ms", "p95_after_ms", "conversion_uplift_pct", "cpu_reduction_pct",
+                    "memory_reduction_pct"):
+            cfg.pop(key, None)
+        cfg["from_compare"] = {**(cfg.get("from_compare") or {}), "before": before, "after": after,
+                               "endpoint": endpoint or "all"}
+    elif not config and "conversion_uplift_pct" in cfg:
+        cfg.pop("elasticity", None)
+    return cfg
