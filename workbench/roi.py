@@ -342,9 +342,9 @@ def build_model(config: dict[str, Any], where: str = "roi config") -> Model:
         if (has(key) or (key == "elasticity" and config.get(key))) and not latency:
             raise ConfigError(where, "p95_before_ms", f"missing: {key} needs the latency change "
                               "(p95_before_ms and p95_after_ms, or from_compare)")
-    notes = []
+    notes, preset = [], None
     if latency and has("monthly_revenue") and not has("conversion_uplift_pct") and not has("revenue_uplift_per_100ms"):
-        elasticity = elasticity or DEFAULT_ELASTICITY
+        elasticity = preset = elasticity or DEFAULT_ELASTICITY
         inputs["revenue_uplift_per_100ms"] = parse_value("elasticity", ELASTICITY_PRESETS[elasticity][0], where)
         notes.append(f"revenue per 100 ms of p95: the {elasticity!r} preset {ELASTICITY_PRESETS[elasticity][0]} "
                      f"({ELASTICITY_PRESETS[elasticity][1]})")
@@ -357,20 +357,16 @@ def build_model(config: dict[str, Any], where: str = "roi config") -> Model:
         if extra:
             raise ConfigError(where, f"from_compare.{sorted(extra)[0]}", "unknown key (use before, after, endpoint, "
                               "skip, until, scenario)")
-        if has("p95_after_ms"):
-            raise ConfigError(where, "p95_after_ms", "from_compare measures it: drop p95_before_ms/p95_after_ms")
+        for key in ("p95_before_ms", "p95_after_ms"):
+            if has(key):
+                raise ConfigError(where, key, "from_compare measures it: drop p95_before_ms/p95_after_ms")
 
     draws, seed = cfg.get("draws", DRAWS), cfg.get("seed", SEED)
     if isinstance(draws, bool) or not isinstance(draws, int) or not 100 <= draws <= 10_000_000:
         raise ConfigError(where, "draws", f"a whole number from 100 to 10,000,000, got {draws!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(where, "seed", f"a whole number >= 0, got {seed!r}")
-    return Model(inputs, int(h), elasticity if "revenue_uplift_per_100ms" in inputs and not
-                 has_own_uplift(config) else None, dict(fc) if fc else None, draws, seed, notes)
-
-
-def has_own_uplift(config: dict[str, Any]) -> bool:
-    return config.get("revenue_uplift_per_100ms") is not None
+    return Model(inputs, int(h), preset, dict(fc) if fc else None, draws, seed, notes)
 
 
 # -- the arithmetic ------------------------------------------------------------------------------------
@@ -456,12 +452,9 @@ def from_compare(con: duckdb.DuckDBPyConnection, before: str, after: str, endpoi
     """
     from workbench.analysis import compare as cmp
 
-    opts = cmp.Options()
-    for key, value in (options or {}).items():
-        if key in ("skip", "until"):
-            setattr(opts, f"{key}_s", cmp.parse_duration(value) or (0.0 if key == "skip" else None))
-        elif key == "scenario":
-            opts.scenario = value or None
+    options = options or {}
+    opts = cmp.Options(skip_s=cmp.parse_duration(options.get("skip")) or 0.0,
+                       until_s=cmp.parse_duration(options.get("until")), scenario=options.get("scenario") or None)
     result = cmp.compare_runs(con, before, after, opts)
     rows = {r["endpoint"]: r for r in result["results"] if r["metric"] == "p95_ms"}
     notes = list(result.get("notes", []))
@@ -578,6 +571,10 @@ class RoiResult:
         out["cash_flows"] = self.cash_flows.to_dict(orient="records")
         out["notes"] = self.model.notes
         return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """The cash flows by month (month 0 = the one-time cost)."""
+        return self.cash_flows.copy()
 
     def summary(self) -> str:
         """A plain-language paragraph a stakeholder can forward."""
