@@ -291,3 +291,13 @@ def test_notebook_with_the_bundled_runs(sample_db: Path, tmp_path: Path) -> None
     assert "Verdict: NPV" in text and "p95 of events went from" in text and "P(NPV > 0)" in text
     assert "Milliseconds Make Millions" in text
     assert images == 3   # cash flow, NPV histogram, tornado
+
+
+def test_docs_evidence_table_is_the_models() -> None:
+    """docs/roi.md shows the evidence rows and presets the model uses, word for word (no drift)."""
+    doc = (ROOT / "docs" / "roi.md").read_text().replace("*", "").replace("–", "-")
+    for row in roi.EVIDENCE:
+        for key in ("finding", "kind", "strength"):
+            assert row[key].replace("'", "") in doc.replace("'", ""), row[key]
+    for name, (dist, _) in roi.ELASTICITY_PRESETS.items():
+        assert f"`{name}`" in doc and f"`{dist}`" in doc

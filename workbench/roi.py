@@ -45,7 +45,7 @@ EVIDENCE: list[dict[str, str]] = [
      "finding": "a 100 ms speed-up raised revenue by about 0.6%; injected 0.5-2 s delays cut revenue per user "
                 "by 1.2-4.3%",
      "kind": "controlled experiment (randomised, large traffic)",
-     "strength": "strong for that site and era; small effects; site-specific, re-measured smaller since"},
+     "strength": "strong for that site and era; small effects; site-specific, and effects change as sites change"},
     {"source": "Google search delay experiments (Brutlag, 'Speed Matters for Google Web Search', 2009)",
      "finding": "100-400 ms of injected delay cut searches per user by 0.2-0.6%, persisting after the delay "
                 "was removed",
