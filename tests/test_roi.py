@@ -257,8 +257,18 @@ def test_from_compare_interval_matches_workbench_compare(sample_db: Path) -> Non
         next(r for r in cmp_out["results"] if r["endpoint"] == "all" and r["metric"] == "p95_ms")["change_pct"])
 
 
-def test_from_compare_unknown_endpoint_names_the_choices(sample_db: Path, tmp_path: Path) -> None:
-    path = write_yaml(tmp_path / "c.yml", {"monthly_revenue": 1000, "elasticity": "published"})
+def test_cli_from_compare_and_an_unknown_run(sample_db: Path, tmp_path: Path) -> None:
+    path = write_yaml(tmp_path / "c.yml", {"one_time_cost": "pert(5000, 8000, 20000)", "monthly_revenue": 200000,
+                                           "elasticity": "conservative"})
+    code, out, err = run_cli("roi", "--config", str(path), "--from-compare", "before..after", "--endpoint",
+                             "/api/events", "--format", "json", db=sample_db)
+    assert code == 0, err
+    d = json.loads(out)
+    assert HEADLINE | SPREAD <= set(d) and d["elasticity"] == "conservative"
+    assert d["measured"]["p95"]["endpoint"] == "events" and d["measured"]["p95"]["ci_high_pct"] < 0
+    assert d["inputs"]["p95_after_ms"].startswith("lognormal(")
+    assert {t["input"] for t in d["tornado"]} == {"one_time_cost", "revenue_uplift_per_100ms", "p95_after_ms"}
+    assert any("one run per arm" in n for n in d["notes"])
     code, _, err = run_cli("roi", "--config", str(path), "--from-compare", "before..nope", db=sample_db)
     assert code == 2 and "nope" in err and len(err.strip().splitlines()) == 1
 
