@@ -648,6 +648,9 @@ def run(config: dict[str, Any] | Model, con: duckdb.DuckDBPyConnection | None = 
             if pct is not None and f"{m}_cost_share" in model.inputs and f"{m}_reduction_pct" not in model.inputs:
                 model.inputs[f"{m}_reduction_pct"] = Dist("fixed", (-pct,))
                 model.notes.append(f"{m}_reduction_pct {-pct:.1f}: measured from Prometheus ({m} series)")
+        for m in ("cpu", "memory"):
+            if f"{m}_cost_share" in model.inputs and f"{m}_reduction_pct" not in model.inputs:
+                model.notes.append(f"{m}_cost_share is given but no {m} series covers the runs: that saving counts as 0")
         model.measured = {k: v for k, v in measured.items() if k in ("p95", "cpu_change_pct", "memory_change_pct",
                                                                       "before", "after")}
         # keep the key order the sampler uses stable
