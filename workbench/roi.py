@@ -420,12 +420,13 @@ def irr_monthly(cost: float, benefit: float, horizon: int) -> float | None:
     if cost <= 0 or benefit <= 0:
         return None
     lo, hi = -0.999999, benefit / cost + 1.0    # the PV of the benefits falls with i; below 1/i it is < cost
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if -cost + benefit * float(annuity_factor(np.array(mid), horizon)) > 0:
-            lo = mid
-        else:
-            hi = mid
+    with np.errstate(over="ignore"):            # near i = -1 the factor overflows to inf: still "> cost"
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            if -cost + benefit * float(annuity_factor(np.array(mid), horizon)) > 0:
+                lo = mid
+            else:
+                hi = mid
     return (lo + hi) / 2
 
 
