@@ -48,6 +48,7 @@ lint: dev
 bench: dev
 	$(PY) benchmarks/bench_k6_ingest.py
 	$(PY) benchmarks/bench_stats.py
+	$(PY) benchmarks/bench_roi.py
 
 ## samples: re-capture data/samples/ from real k6, PostgreSQL, Redis and Prometheus
 samples: dev services
