@@ -431,9 +431,11 @@ def k6_p95_s(con: duckdb.DuckDBPyConnection, times: Sequence[int], window_ms: in
     df = con.execute("""
         WITH g AS (SELECT unnest(?::BIGINT[]) AS t)
         SELECT s.run, g.t, quantile_cont(s.value, 0.95) / 1000.0 AS v
-        FROM g JOIN k6_samples s ON s.metric = 'http_req_duration'
-             AND epoch_ms(s.ts) > g.t - ? AND epoch_ms(s.ts) <= g.t
-        GROUP BY ALL ORDER BY s.run, g.t""", [list(times), window_ms]).df()
+        FROM g JOIN (SELECT run, epoch_ms(ts) AS ms, value FROM k6_samples
+                     WHERE metric = 'http_req_duration' AND ts > make_timestamptz(? * 1000)
+                       AND ts <= make_timestamptz(? * 1000)) s
+             ON s.ms > g.t - ? AND s.ms <= g.t
+        GROUP BY ALL ORDER BY s.run, g.t""", [list(times), times[0] - window_ms, times[-1], window_ms]).df()
     return [({"run": run}, dict(zip(part["t"].astype("int64"), part["v"].astype(float), strict=True)))
             for run, part in df.groupby("run", sort=True)]
 
@@ -469,23 +471,33 @@ def pg_longest_tx_s(con: duckdb.DuckDBPyConnection, times: Sequence[int], lookba
 def redis_hit_ratio(con: duckdb.DuckDBPyConnection, times: Sequence[int], window_ms: int = LOOKBACK_MS
                     ) -> list[tuple[dict[str, str], dict[int, float]]]:
     """Per Redis server: keyspace hits / (hits + misses) from the INFO deltas between consecutive
-    snapshots that lie inside (t - 5m, t] at each evaluation t (restarts and resets handled as in
-    `redis stats`); no traffic in the window gives NaN, which a comparison drops."""
+    snapshots that lie inside (t - 5m, t] at each evaluation t. A restart or CONFIG RESETSTAT between
+    two snapshots (`redis.reset_reasons`) counts the later snapshot's own counters, as `redis stats`
+    does; no traffic in the window gives NaN, which a comparison drops."""
     from workbench.analysis import redis as rs
 
     out = []
     for address in sorted(rs.servers(con)):
-        iv = rs.intervals(con, address)
-        if iv.empty:
+        snaps = [{k: (None if pd.isna(v) else v) for k, v in r.items()}
+                 for r in rs.snapshots(con, address).to_dict("records")]
+        cmds: dict[int, dict[str, dict]] = {}
+        for r in con.execute("SELECT c.* FROM redis_commandstats c JOIN redis_snapshots s USING (snapshot_id)"
+                             " WHERE s.address = ?", [address]).df().to_dict("records"):
+            cmds.setdefault(int(r["snapshot_id"]), {})[r["command"]] = r
+        rows = []   # (from ms, to ms, hits, misses) per consecutive pair
+        for a, b in zip(snaps, snaps[1:], strict=False):
+            reset = bool(rs.reset_reasons(a, b, cmds.get(a["snapshot_id"], {}), cmds.get(b["snapshot_id"], {})))
+            delta = [(b[c] or 0) if reset or a[c] is None else max((b[c] or 0) - a[c], 0)
+                     for c in ("keyspace_hits", "keyspace_misses")]
+            rows.append((_ms(a["taken_at"]), _ms(b["taken_at"]), *delta))
+        if not rows:
             continue
-        to_ms = pd.to_datetime(iv["taken_at"], utc=True).map(lambda t: int(t.timestamp() * 1000))
-        from_ms = to_ms - (iv["interval_s"].astype(float) * 1000).round().astype("int64")
-        hits, misses = iv["keyspace_hits"].astype(float).fillna(0), iv["keyspace_misses"].astype(float).fillna(0)
+        iv = pd.DataFrame(rows, columns=["from_ms", "to_ms", "hits", "misses"])
         points = {}
         for t in times:
-            inside = (from_ms > t - window_ms) & (to_ms <= t)
-            if inside.any():
-                h, m = hits[inside].sum(), misses[inside].sum()
+            inside = iv[(iv["from_ms"] > t - window_ms) & (iv["to_ms"] <= t)]
+            if not inside.empty:
+                h, m = float(inside["hits"].sum()), float(inside["misses"].sum())
                 points[t] = h / (h + m) if h + m > 0 else math.nan
         out.append(({"instance": address}, points))
     return out
