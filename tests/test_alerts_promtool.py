@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import subprocess
 import time
 from pathlib import Path
@@ -44,6 +45,17 @@ def _bound(on: list[tuple[int, int]], nan_at: tuple[int, ...] = (), gap: tuple[i
     return vals
 
 
+def _random_series(seed: int, n: int = 180) -> list:
+    """A sticky random walk over true (2), false (0), NaN and missing samples."""
+    rng = random.Random(seed)
+    states, out, cur = [2.0, 0.0, NAN, None], [], 2.0
+    for _ in range(n):
+        if rng.random() < 0.15:
+            cur = rng.choices(states, weights=[5, 4, 1, 1])[0]
+        out.append(cur)
+    return out
+
+
 SERIES = {
     "wb_bound": (1, {
         "4m59s": _bound([(10, 309)]),                      # true for 4m59s: a `for: 5m` rule never fires
@@ -58,8 +70,10 @@ SERIES = {
         "c": [0.5] * GAP_N,                                # never above the threshold
         "d": [5.0] * 5 + [0.0] * 2 + [5.0] * 8 + [0.0] * 30,  # a dip shorter than keep_firing_for
     }),
+    "wb_rand": (15, {str(seed): _random_series(seed) for seed in range(6)}),   # seeded, 45 minutes
 }
-LABEL = {"wb_bound": "case", "wb_gap": "instance"}
+LABEL = {"wb_bound": "case", "wb_gap": "instance", "wb_rand": "seed"}
+METRIC = {"boundaries": "wb_bound", "gaps": "wb_gap", "random": "wb_rand"}
 RULES = {"groups": [
     {"name": "boundaries", "interval": "1s", "rules": [
         {"alert": "BoundaryFor5m", "expr": "wb_bound > 1", "for": "5m"},
@@ -70,6 +84,11 @@ RULES = {"groups": [
         {"alert": "GapFor2m", "expr": "wb_gap > 1", "for": "2m", "keep_firing_for": "3m",
          "labels": {"severity": "page"}, "annotations": {"summary": "wb_gap above 1"}},
         {"alert": "GapNoFor", "expr": "wb_gap > 1"},
+    ]},
+    {"name": "random", "interval": "15s", "rules": [
+        {"alert": "RandFor1m", "expr": "wb_rand > 1", "for": "1m", "keep_firing_for": "45s"},
+        {"alert": "RandFor150s", "expr": "wb_rand > 1", "for": "2m30s"},
+        {"alert": "RandAny", "expr": "wb_rand"},                    # no comparison: NaN samples count
     ]},
 ]}
 
@@ -119,7 +138,7 @@ def _promtool_test(tmp: Path, group: dict, rules: list[dict], t0_ms: int, end_ms
     evaluation; run `promtool test rules`."""
     name = group["name"]
     (tmp / f"{name}.rules.yml").write_text(yaml.safe_dump({"groups": [group]}))
-    metric = {"boundaries": "wb_bound", "gaps": "wb_gap"}[name]
+    metric = METRIC[name]
     step_s = SERIES[metric][0]
     cases = []
     for rule in rules:
@@ -184,10 +203,12 @@ def test_backtest_agrees_with_promtool(backfilled, tmp_path, capsys):
 
     # promtool says the same at every evaluation time of every rule
     groups = {g["name"]: g for g in RULES["groups"]}
-    for gname, alerts in (("boundaries", ["BoundaryFor5m", "BoundaryKeep"]), ("gaps", ["GapFor2m", "GapNoFor"])):
+    for gname, alerts in (("boundaries", ["BoundaryFor5m", "BoundaryKeep"]), ("gaps", ["GapFor2m", "GapNoFor"]),
+                          ("random", ["RandFor1m", "RandFor150s", "RandAny"])):
         res = _promtool_test(tmp_path, groups[gname], [by_alert[a] for a in alerts], t0 * 1000, end * 1000)
         assert res.returncode == 0, f"promtool disagrees on group {gname}:\n{res.stdout[-3000:]}{res.stderr[-2000:]}"
     assert spans("GapFor2m", "a", "instance") and spans("GapNoFor", "b", "instance")
+    assert sum(len(by_alert[a]["firing"]) for a in ("RandFor1m", "RandFor150s", "RandAny")) >= 6
 
     # the comparison has teeth: one wrong evaluation makes promtool fail
     bad = _promtool_test(tmp_path, groups["boundaries"], [by_alert["BoundaryFor5m"]], t0 * 1000, end * 1000,
@@ -205,3 +226,19 @@ def test_backtest_agrees_with_promtool(backfilled, tmp_path, capsys):
         con.close()
     assert n == sum(len(r["firing"]) for r in doc["rules"])
     assert src == [("promql", server.url)]
+
+
+def test_promql_error_names_the_rule_and_writes_nothing(backfilled, tmp_path, capsys):
+    server, t0 = backfilled
+    rules_file = tmp_path / "bad.yml"
+    rules_file.write_text("groups:\n- name: g\n  rules:\n  - alert: Fine\n    expr: wb_gap > 1\n"
+                          "  - alert: Broken\n    expr: rate(wb_gap) > 1\n")
+    db = tmp_path / "wb.duckdb"
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        cli_main(["--db", str(db), "alerts", "--rules", str(rules_file), "--url", server.url,
+                  "--start", str(t0), "--end", str(t0 + 600)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2
+    assert f"{rules_file}:6: rule 'Broken': Prometheus at {server.url} said bad_data" in err
+    assert err.count("\n") == 1 and not db.exists()

@@ -38,6 +38,7 @@ from workbench.errors import WorkbenchError
 DEFAULT_INTERVAL_MS = 60_000      # Prometheus's global evaluation_interval default
 LOOKBACK_MS = 5 * 60_000          # Prometheus's query.lookback-delta default
 DEFAULT_RULES = "playbook_alerts.yml"
+MAX_EVALUATIONS = 1_000_000      # per rule and window: a year at 30 s; beyond that the interval is surely a typo
 _DURATION_RE = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
 _UNITS_MS = (("y", 365 * 86_400_000), ("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000),
              ("m", 60_000), ("s", 1000), ("ms", 1))
@@ -253,6 +254,10 @@ def eval_times(start_ms: int, end_ms: int, interval_ms: int) -> list[int]:
     """The evaluation grid start, start + interval, ... <= end (as a range query's steps)."""
     if end_ms < start_ms:
         raise WorkbenchError("--end is before --start: swap them")
+    n = (end_ms - start_ms) // interval_ms + 1
+    if n > MAX_EVALUATIONS:
+        raise WorkbenchError(f"{n:,} evaluations at {format_prom_duration(interval_ms)} is more than "
+                             f"{MAX_EVALUATIONS:,}: use a shorter window or a larger interval")
     return list(range(start_ms, end_ms + 1, interval_ms))
 
 
