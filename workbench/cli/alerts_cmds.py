@@ -118,8 +118,10 @@ def _emit(backtest, fmt: str) -> None:
              "end": al.iso(f.end_ms) or "(firing)", "value": f.value}
             for r in backtest.results for f in r.firing]
     what = "PromQL" if backtest.source == "promql" else "store equivalents, not PromQL"
-    print_table(rows, ["alert", "labels", "start", "end", "value"],
-                title=f"firing intervals ({what}), {al.iso(backtest.start_ms)} .. {al.iso(backtest.end_ms)}")
+    window = f"{al.iso(backtest.start_ms)} .. {al.iso(backtest.end_ms)}"
+    if rows:
+        print_table(rows, ["alert", "labels", "start", "end", "value"], title=f"firing intervals ({what})")
+    info(f"{len(rows)} firing interval(s), {window} ({what})")
     for r in backtest.results:
         info(f"{r.rule.alert}: {len(r.firing)} firing interval(s) in {r.evaluations} evaluations every "
              f"{al.format_prom_duration(r.rule.interval_ms)} (for {al.format_prom_duration(r.rule.for_ms)})"
