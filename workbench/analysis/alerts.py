@@ -33,6 +33,7 @@ import duckdb
 import pandas as pd
 import yaml
 
+from workbench.analysis import redis as rs
 from workbench.errors import WorkbenchError
 
 DEFAULT_INTERVAL_MS = 60_000      # Prometheus's global evaluation_interval default
@@ -129,7 +130,7 @@ def _strings(value: object, what: str, where: str) -> dict[str, str]:
             raise WorkbenchError(f"{where}: {what} name {k!r} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)")
         if isinstance(v, dict | list) or v is None:
             raise WorkbenchError(f"{where}: {what} {k!r} must be a string")
-        out[k] = str(v)
+        out[k] = str(v).lower() if isinstance(v, bool) else str(v)   # YAML true -> "true", as Prometheus reads it
     return out
 
 
@@ -197,7 +198,7 @@ def parse_rules(text: str, path: str = "rules", default_interval_ms: int = DEFAU
                              "an alert that reads its output finds it only if Prometheus recorded it)")
                 continue
             rules.append(Rule(
-                alert=name, expr=" ".join(str(expr).split()),
+                alert=name, expr=str(expr).strip(),   # as written: string literals may hold spaces
                 for_ms=_duration(rule["for"], "for", rwhere) if rule.get("for") is not None else 0,
                 keep_firing_for_ms=(_duration(rule["keep_firing_for"], "keep_firing_for", rwhere)
                                     if rule.get("keep_firing_for") is not None else 0),
@@ -479,8 +480,6 @@ def redis_hit_ratio(con: duckdb.DuckDBPyConnection, times: Sequence[int], window
     snapshots that lie inside (t - 5m, t] at each evaluation t. A restart or CONFIG RESETSTAT between
     two snapshots (`redis.reset_reasons`) counts the later snapshot's own counters, as `redis stats`
     does; no traffic in the window gives NaN, which a comparison drops."""
-    from workbench.analysis import redis as rs
-
     out = []
     for address in sorted(rs.servers(con)):
         snaps = [{k: (None if pd.isna(v) else v) for k, v in r.items()}
