@@ -228,6 +228,8 @@ def statement_candidates(store: Store, top: pd.DataFrame, sid: int,
             skipped.append({"queryid": r.get("queryid"), "why": f"a {parsed.kind} statement"})
             continue
         for table, use in parsed.uses.items():
+            if table not in cols:   # catalogs and tables the snapshot does not know: not ours to index
+                continue
             cands = candidates(use, existing.get(table, []))
             if cands:
                 out.append({"queryid": r.get("queryid"), "query": text, "calls": int(r.get("calls") or 0),
