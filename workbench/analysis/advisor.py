@@ -239,13 +239,12 @@ def statement_candidates(store: Store, top: pd.DataFrame, sid: int,
     return out, skipped
 
 
-def index_hints(store: Store, top: pd.DataFrame, sid: int, limit: int = TOP_STATEMENTS) -> dict[int, str]:
-    """queryid -> "Index candidate: table (columns)." by the unverified rule (the bottleneck findings' hint)."""
-    out: dict[int, str] = {}
+def index_hints(store: Store, top: pd.DataFrame, sid: int, limit: int = TOP_STATEMENTS) -> dict[int, list[dict]]:
+    """queryid -> [{table, columns}], the first candidate per table by the unverified rule (the hint the
+    bottleneck findings carry; `workbench advise` verifies it)."""
+    out: dict[int, list[dict]] = {}
     for c in statement_candidates(store, top, sid, limit)[0]:
-        cols = c["candidates"][0]
-        text = f"Index candidate: {c['table']} ({', '.join(cols)})."
-        out[c["queryid"]] = (out[c["queryid"]] + " " + text) if c["queryid"] in out else text
+        out.setdefault(c["queryid"], []).append({"table": c["table"], "columns": list(c["candidates"][0])})
     return out
 
 

@@ -204,7 +204,8 @@ def _database(store: Store, scope: Scope, sensitivity: str, rep: BottleneckRepor
                              " FROM pg_snapshots WHERE snapshot_id = ?", [sid]).fetchone()
     out += db_checks.indexes(pga.unused_indexes(store, sid), pga.duplicate_indexes(store, sid), ix_bytes,
                              sensitivity, stats_age_s=meta[0] if meta else None)
-    out += db_checks.hit_ratios(pga.hit_ratios(store, sid, fid), sensitivity)
+    hits = pga.hit_ratios(store, sid, fid)
+    out += db_checks.hit_ratios(hits, sensitivity)
     out += db_checks.maintenance(pga.vacuum_staleness(store, sid), pga.bloat(store, sid), sensitivity)
     sessions = [pga.sessions(store, int(s), RULES["database:long_transaction"].high) for s in snaps.snapshot_id]
     sessions = [s for s in sessions if not s.empty]
@@ -213,7 +214,7 @@ def _database(store: Store, scope: Scope, sensitivity: str, rep: BottleneckRepor
     usage = max((pga.connections(store, int(s)) for s in snaps.snapshot_id),
                 key=lambda c: c["usage_ratio"] if c["usage_ratio"] == c["usage_ratio"] else -1)
     out += db_checks.server(usage, worst, sensitivity)
-    return out
+    return db_checks.fold_symptoms(out, hits)
 
 
 def _runs_in(store: Store, scope: Scope) -> list[str]:

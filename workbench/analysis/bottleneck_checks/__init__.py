@@ -26,17 +26,18 @@ class Finding:
     confidence: float
     evidence: dict[str, Any] = field(default_factory=dict)
     recommendation: str = ""
+    weight: float = 1.0
 
     @property
     def score(self) -> float:
-        return score(self.impact, self.severity, self.confidence)
+        return score(self.impact, self.severity, self.confidence, self.weight)
 
     def to_dict(self) -> dict[str, Any]:
         """DESIGN.md's finding shape (component, item, score, evidence, threshold, recommendation) plus the
         check, the value and the factors."""
         return {"component": self.component, "check": self.check, "item": self.item, "score": self.score,
                 "factors": {"impact": _round(self.impact), "severity": _round(self.severity),
-                            "confidence": _round(self.confidence)},
+                            "confidence": _round(self.confidence), "weight": self.weight},
                 "value": _round(self.value), "unit": self.unit, "threshold": self.threshold,
                 "evidence": {k: _plain(v) for k, v in self.evidence.items()},
                 "recommendation": self.recommendation}
@@ -69,7 +70,7 @@ def finding(component: str, check: str, item: str, value: float, sensitivity: st
         return None
     return Finding(rule.component, rule.check, item, float(value), rule.threshold(sensitivity), rule.unit,
                    _clip(impact), rule.severity(float(value)), _clip(confidence), dict(evidence or {}),
-                   recommendation or rule.recommendation)
+                   recommendation or rule.recommendation, rule.weight)
 
 
 def _clip(x: float) -> float:

@@ -34,11 +34,12 @@ def _f(v: Any, default: float = 0.0) -> float:
 
 
 def statements(top: pd.DataFrame, sensitivity: str, *, reset: bool = False,
-               advice: Mapping[int, str] | None = None) -> list[Finding]:
+               advice: Mapping[int, list[dict]] | None = None) -> list[Finding]:
     """Statement time share (Pareto), mean time and temp-file spills, one finding per statement and check.
 
     TOP: `statement_deltas(...).statements` (calls, total/mean_exec_time_ms, time_share, temp_blks_written,
-    query). ADVICE: queryid -> an index recommendation (from the advisor's candidates), appended."""
+    query). ADVICE: queryid -> [{table, columns}], the advisor's index candidates, put first in the
+    recommendation and kept in the evidence (`index_candidates`)."""
     out: list[Finding] = []
     if top is None or top.empty:
         return out
@@ -50,7 +51,9 @@ def statements(top: pd.DataFrame, sensitivity: str, *, reset: bool = False,
               "mean_exec_time_ms": _f(r.get("mean_exec_time_ms")), "time_share": share,
               "rows": _f(r.get("rows")), "shared_blks_read": _f(r.get("shared_blks_read")),
               "hit_ratio": r.get("hit_ratio")}
-        extra = (advice or {}).get(r.get("queryid"))
+        cands = (advice or {}).get(r.get("queryid")) or []
+        extra = " ".join(f"Index candidate: CREATE INDEX CONCURRENTLY ON {c['table']} ({', '.join(c['columns'])})."
+                         for c in cands)
         item = statement_label(r)
         for check, value in (("statement_time", share), ("mean_time", _f(r.get("mean_exec_time_ms"))),
                              ("temp_spill", _f(r.get("temp_blks_written")) * BLOCK_BYTES)):
@@ -58,7 +61,7 @@ def statements(top: pd.DataFrame, sensitivity: str, *, reset: bool = False,
             if f is not None:
                 if extra:
                     f.recommendation = f"{extra} {f.recommendation}"
-                    f.evidence["index_candidate"] = extra
+                    f.evidence["index_candidates"] = cands
                 out.append(f)
     return out
 
@@ -191,4 +194,38 @@ def server(connections: Mapping[str, Any], sessions: pd.DataFrame, sensitivity: 
                         sensitivity, impact=1.0, evidence=ev)
         if f is not None:
             out.append(f)
+    return out
+
+
+def fold_symptoms(findings: list[Finding], hits: Mapping[str, pd.DataFrame] | None) -> list[Finding]:
+    """One root cause, one finding: a table's sequential scans and hit ratio (and the database's hit ratio,
+    when such tables make up most of its block reads) go into the evidence of the highest-scoring statement
+    whose index candidate is on that table, instead of standing as findings of their own."""
+    owner: dict[str, Finding] = {}
+    for f in sorted(findings, key=lambda f: -f.score):
+        for c in f.evidence.get("index_candidates") or []:
+            owner.setdefault(c["table"], f)
+            owner.setdefault(c["table"].split(".")[-1], f)
+    if not owner:
+        return findings
+    tables = (hits or {}).get("tables")
+    folded_reads = 0.0
+    if tables is not None and not tables.empty:
+        folded_reads = float(tables[tables["name"].isin(owner)]["blks_read"].fillna(0).sum())
+    out = []
+    for f in findings:
+        target = None
+        if f.check == "seq_scan":
+            target = owner.get(f.item)
+        elif f.check == "hit_ratio" and f.evidence.get("kind") == "tables":
+            target = owner.get(f.item.split(" ", 1)[1])
+        elif f.check == "hit_ratio" and f.evidence.get("kind") == "databases":
+            reads = float(f.evidence.get("blks_read") or 0)
+            if reads and folded_reads / reads >= 0.5:
+                target = max(owner.values(), key=lambda g: g.score)
+        if target is None or target is f:
+            out.append(f)
+            continue
+        target.evidence.setdefault("symptoms", []).append(
+            {"check": f.check, "item": f.item, "value": f.value, "score": f.score, "evidence": f.evidence})
     return out

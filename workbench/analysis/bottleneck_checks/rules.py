@@ -2,13 +2,16 @@
 
 Score of a finding (0-100)::
 
-    score = 100 x confidence x sqrt(impact x severity)
+    score = 100 x weight x confidence x sqrt(impact x severity)
 
 - impact (0-1): the share of the component's time, requests, lookups or bytes the item accounts for
   (1 for component-wide checks such as connections or the cache hit ratio);
 - severity (0-1): how far the measured value is past "fine", on a log-normal curve per check, the way
   Lighthouse scores a metric: the curve is anchored at GOOD (severity 0.1) and BAD (severity 0.5),
   ``severity(x) = Phi((ln x - ln BAD) / sigma)`` with ``sigma = (ln BAD - ln GOOD) / Phi^-1(0.9)``;
+- weight (0-1): per check, as Lighthouse weighs its metrics: 1 for a root cause (a statement, an
+  endpoint, the cache hit ratio), less for a symptom or a housekeeping item (a table's hit ratio, an
+  unused index);
 - confidence (0-1): lower when the evidence is thin (few calls, requests or lookups, few snapshots, a
   statistics reset in the interval) or the effect is not statistically clear (a p-value, a correlation).
 
@@ -20,7 +23,7 @@ their complement (miss ratio) so that every curve rises with the value.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 from scipy.stats import norm
@@ -45,6 +48,7 @@ class Rule:
     high: float
     impact: str                 # what the impact factor is a share of
     recommendation: str
+    weight: float = 1.0
 
     def threshold(self, sensitivity: str) -> float:
         if sensitivity not in SENSITIVITIES:
@@ -149,17 +153,26 @@ RULES: dict[str, Rule] = {f"{r.component}:{r.check}": r for r in [
 ]}
 
 
-def score(impact: float, severity: float, confidence: float) -> float:
-    """100 x confidence x sqrt(impact x severity), each factor clipped to 0..1, rounded to 0.1."""
-    f = [min(max(float(x), 0.0), 1.0) if x == x else 0.0 for x in (impact, severity, confidence)]
-    return round(100.0 * f[2] * math.sqrt(f[0] * f[1]), 1)
+# Lighthouse-style weights; checks not listed weigh 1.
+WEIGHTS = {"database:temp_spill": 0.8, "database:seq_scan": 0.8, "database:unused_index": 0.5,
+           "database:duplicate_index": 0.5, "database:hit_ratio": 0.7, "database:stale_stats": 0.6,
+           "database:bloat": 0.6, "database:long_transaction": 0.9, "cache:evictions": 0.8, "cache:memory": 0.8,
+           "cache:slow_command": 0.8, "api:checks": 0.8, "api:thresholds": 0.9, "api:latency_slope": 0.9,
+           "system:cpu": 0.9, "system:memory": 0.9}
+RULES = {k: replace(r, weight=WEIGHTS.get(k, 1.0)) for k, r in RULES.items()}
+
+
+def score(impact: float, severity: float, confidence: float, weight: float = 1.0) -> float:
+    """100 x weight x confidence x sqrt(impact x severity), each factor clipped to 0..1, rounded to 0.1."""
+    f = [min(max(float(x), 0.0), 1.0) if x == x else 0.0 for x in (impact, severity, confidence, weight)]
+    return round(100.0 * f[3] * f[2] * math.sqrt(f[0] * f[1]), 1)
 
 
 def rules_frame() -> pd.DataFrame:
     """The table as a DataFrame (docs/bottlenecks.md and notebook 60 render it)."""
     return pd.DataFrame([{"component": r.component, "check": r.check, "measures": r.measures, "unit": r.unit,
                           "good (sev 0.1)": r.good, "bad (sev 0.5)": r.bad, "low": r.low, "medium": r.medium,
-                          "high": r.high, "impact = share of": r.impact} for r in RULES.values()])
+                          "high": r.high, "weight": r.weight, "impact = share of": r.impact} for r in RULES.values()])
 
 
 def rules_markdown() -> str:
