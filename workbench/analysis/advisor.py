@@ -213,6 +213,9 @@ def statement_candidates(store: Store, top: pd.DataFrame, sid: int,
     mean_exec_time_ms, table, candidates}], and the statements skipped with why."""
     cols = table_columns(store, sid)
     existing = btree_prefixes(store, sid)
+    dbname = store.con.execute("SELECT dbname FROM pg_snapshots WHERE snapshot_id = ?", [sid]).fetchone()[0]
+    if "datname" in top.columns:   # the snapshot's tables are those of the database it connected to
+        top = top[top["datname"].isna() | (top["datname"] == dbname)]
     out, skipped = [], []
     for r in top.head(limit).to_dict("records"):
         text = r.get("query")
