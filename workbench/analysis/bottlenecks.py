@@ -339,3 +339,45 @@ def _system(store: Store, scope: Scope, sensitivity: str, rep: BottleneckReport,
 
 
 __all__ = ["Scope", "BottleneckReport", "find_bottlenecks", "resolve_scope", "rank", "rules_frame"]
+
+
+# -- the notebook's bundle ---------------------------------------------------------------------------------
+@dataclass
+class BottleneckBundle:
+    """What notebook 60 shows: the ranked report, the advisor's plan, and why either is missing."""
+
+    report: BottleneckReport | None
+    plan: Any = None               # advisor.AdvicePlan
+    note: str | None = None
+    plan_note: str | None = None
+
+    def headline(self) -> tuple[str, bool | None]:
+        """The verdict line: how many findings and the top one (True when nothing fired)."""
+        if self.report is None:
+            return (self.note or "No data.", None)
+        f = self.report.findings
+        if not f:
+            return (f"No bottleneck crossed a {self.report.sensitivity}-sensitivity threshold.", True)
+        top = f[0]
+        return (f"{len(f)} finding(s) at {self.report.sensitivity} sensitivity; top: {top.component} "
+                f"{top.check.replace('_', ' ')} — {top.item[:80]} (score {top.score:g})", None)
+
+
+def bottleneck_bundle(db: Any, run: str | None = None, label: str | None = None, sensitivity: str = "medium",
+                      dsn: str | None = None) -> BottleneckBundle:
+    """Open DB read-only, rank the findings of RUN / LABEL (default: everything), and write the advisor's
+    plan (verified on DSN when given, else unverified). Errors become notes (the notebook still renders)."""
+    from workbench.analysis.advisor import advise
+    from workbench.store import reading
+
+    try:
+        with reading(db) as store:
+            rep = find_bottlenecks(store, resolve_scope(store, run, label), sensitivity)
+            out = BottleneckBundle(rep)
+            try:
+                out.plan = advise(store, dsn, verify=dsn is not None)
+            except WorkbenchError as e:
+                out.plan_note = str(e)
+    except WorkbenchError as e:
+        return BottleneckBundle(None, note=f"No data: {e}")
+    return out
