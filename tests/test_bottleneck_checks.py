@@ -276,3 +276,25 @@ def test_rank_merges_checks_on_one_item():
     b = Finding("database", "mean_time", "SELECT 1", 300, 100, "ms", 0.5, 0.7, 1.0)
     out = rank([a, b])
     assert len(out) == 1 and out[0].check == "mean_time" and out[0].evidence["also"] == ["statement_time"]
+
+
+# -- docs and plots ------------------------------------------------------------------------------------------
+def test_docs_carry_the_rules_table():
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "bottlenecks.md").read_text()
+    table = doc.split("<!-- rules-table:")[1].split("-->", 1)[1].split("<!-- /rules-table -->")[0].strip()
+    assert table == rules.rules_markdown(), "docs/bottlenecks.md's table is stale: paste rules.rules_markdown()"
+
+
+def test_plots_draw_the_evidence(store):
+    from workbench.plots import bottlenecks as bplots
+
+    rep = find_bottlenecks(store, sensitivity="high")
+    fig = bplots.score_bars(rep.to_frame(), 10)
+    assert len(fig.axes[0].patches) == min(10, len(rep.findings))
+    calls, requests, _ = _n1_frames()
+    fig = bplots.n_plus_one_scatter(calls, requests, 111, "orders")
+    assert "11.0 calls per request" in fig.axes[0].get_legend().get_texts()[0].get_text()
+    buckets = rep.frames["api"]["lab"]["buckets"]
+    assert len(bplots.latency_vs_load(buckets).axes[0].collections) == buckets["endpoint"].nunique()
+    cpu = next(s for s in prom.series_sets(store.con) if s.kind == "cpu").frame
+    assert len(bplots.saturation_lines(cpu, 2.0, "cpu").axes[0].lines) == cpu["labels"].nunique()

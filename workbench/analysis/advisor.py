@@ -299,7 +299,7 @@ def advise(store: Store, dsn: str | None = None, *, min_savings: float = DEFAULT
 
     explainer = None
     if not verify:
-        plan.unverified_reason = "verification not requested (--no-verify)"
+        plan.unverified_reason = "verification not requested (`--no-verify`, or no server given to the report)"
     else:
         from workbench.sources.pg_explain import Explainer
 
