@@ -141,3 +141,15 @@ def test_candidates_equality_first_and_covered_skipped():
 def test_quoting():
     assert quote_ident("items") == "items" and quote_ident('Weird"Name') == '"Weird""Name"'
     assert quote_qualified("public.Orders") == 'public."Orders"'
+
+
+def test_bundle_shows_generic_plans_of_the_top_statements(pg_server, tenants):
+    from workbench.analysis.bottlenecks import bottleneck_bundle
+
+    bundle = bottleneck_bundle(tenants["db"], sensitivity="high", dsn=tenants["dsn"])
+    assert 0 < len(bundle.plans) <= 5
+    tev = [p for p in bundle.plans if "FROM tev" in p["query"]]
+    assert tev and tev[0]["cost"] > 0 and "tev" in tev[0]["plan"]
+    assert bundle.plan is not None and bundle.plan.verified
+    offline = bottleneck_bundle(tenants["db"])
+    assert offline.plans == [] and not offline.plan.verified

@@ -298,3 +298,12 @@ def test_plots_draw_the_evidence(store):
     assert len(bplots.latency_vs_load(buckets).axes[0].collections) == buckets["endpoint"].nunique()
     cpu = next(s for s in prom.series_sets(store.con) if s.kind == "cpu").frame
     assert len(bplots.saturation_lines(cpu, 2.0, "cpu").axes[0].lines) == cpu["labels"].nunique()
+
+
+def test_rate_confidence_follows_the_binomial_test():
+    from workbench.analysis.bottleneck_checks import rate_confidence
+
+    assert rate_confidence(232, 240, 0.2) == pytest.approx(1.0)          # 97% misses in 240 lookups: clear
+    borderline = rate_confidence(22, 100, 0.2)                            # 22% vs 20% in 100: not clear
+    assert 0.2 <= borderline < 0.7
+    assert rate_confidence(0, 0, 0.2) == 0.2

@@ -1,7 +1,7 @@
 """The bottleneck scenario on real servers: pgbench plus a shop API (PostgreSQL + a cold Redis cache) under
 a short k6 run, snapshots every 10 s; then the recommended index is created and the workload runs again.
 
-Budget: ~90 s (two k6 runs of 30 s and 20 s, a 500k-row table, pgbench in the background)."""
+Budget: ~90 s (two k6 runs of 30 s and 15 s, a 500k-row table, pgbench in the background)."""
 
 from __future__ import annotations
 
@@ -76,9 +76,15 @@ def scenario(pg_server, tmp_path_factory):
             plan = advise(store, dsn)
         with psycopg.connect(dsn, autocommit=True) as con:
             con.execute(plan.indexes[0].create_sql().rstrip(";"))   # the user applies the plan's first index
-        _run("after", db, dsn, redis_srv.url, f"http://127.0.0.1:{port}", pg_server, tmp, 20)
+        _run("after", db, dsn, redis_srv.url, f"http://127.0.0.1:{port}", pg_server, tmp, 15)
         with reading(db) as store:
             after = find_bottlenecks(store, resolve_scope(store, run="after"))
+        for name, rep in (("before", before), ("after", after)):   # the figures, for the record (-s shows them)
+            print(f"\n{name}:", *[f"\n  {f.score:5.1f} {f.component}/{f.check} {f.item[:70]} value={f.value:.4g}"
+                                  for f in rep.findings[:6]])
+        ix = plan.indexes[0]
+        print(f"\nadvisor: {ix.table} {ix.columns} saving {ix.saving:.1%} cost {ix.cost_before:.0f} -> "
+              f"{ix.cost_after:.0f}, size {ix.size_bytes / 1e6:.1f} MB")
         yield {"before": before, "after": after, "plan": plan, "dsn": dsn}
     finally:
         app.shutdown()

@@ -350,6 +350,7 @@ class BottleneckBundle:
     plan: Any = None               # advisor.AdvicePlan
     note: str | None = None
     plan_note: str | None = None
+    plans: list[dict[str, Any]] = field(default_factory=list)   # generic plans of the top five statements
 
     def headline(self) -> tuple[str, bool | None]:
         """The verdict line: how many findings and the top one (True when nothing fired)."""
@@ -378,6 +379,15 @@ def bottleneck_bundle(db: Any, run: str | None = None, label: str | None = None,
                 out.plan = advise(store, dsn, verify=dsn is not None)
             except WorkbenchError as e:
                 out.plan_note = str(e)
+        stmts = rep.frames.get("statements")
+        if dsn is not None and stmts is not None and not stmts.empty:
+            from workbench.sources.pg_explain import top_plans
+
+            pairs = [(int(q), t) for q, t in zip(stmts["queryid"], stmts["query"], strict=True) if isinstance(t, str)]
+            try:
+                out.plans = top_plans(dsn, pairs, 5)
+            except WorkbenchError as e:
+                out.plan_note = f"no generic plans: {e}"
     except WorkbenchError as e:
         return BottleneckBundle(None, note=f"No data: {e}")
     return out

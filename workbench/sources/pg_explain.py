@@ -130,3 +130,17 @@ def explain(dsn: str | None, query: str, **timeouts: int) -> Plan:
     """One statement's generic plan (`workbench pg explain`)."""
     with Explainer(dsn, **timeouts) as ex:
         return ex.generic_plan(query)
+
+
+def top_plans(dsn: str | None, statements: list[tuple[int, str]], n: int = 5, **timeouts: int) -> list[dict[str, Any]]:
+    """Generic plans of the first N (queryid, query) pairs that can be explained; a statement that cannot
+    (a utility statement, another database's table, no text) gets its reason instead of a plan."""
+    out: list[dict[str, Any]] = []
+    with Explainer(dsn, **timeouts) as ex:
+        for queryid, query in statements[:n]:
+            try:
+                plan = ex.generic_plan(query)
+                out.append({"queryid": queryid, "query": query, "cost": plan.cost, "plan": plan.text})
+            except WorkbenchError as e:
+                out.append({"queryid": queryid, "query": query, "cost": None, "plan": None, "why": str(e)})
+    return out

@@ -86,3 +86,15 @@ def volume_confidence(n: float, full: float, floor: float = 0.2) -> float:
     if n is None or not math.isfinite(float(n)) or n <= 0:
         return floor
     return min(1.0, floor + (1 - floor) * float(n) / full)
+
+
+def rate_confidence(events: float, trials: float, threshold: float, floor: float = 0.2) -> float:
+    """Confidence that a rate (misses / lookups, failures / requests) is really above THRESHOLD: one minus
+    the one-sided binomial test's p-value (H0: rate <= threshold), at least FLOOR."""
+    from scipy.stats import binom
+
+    if not trials or trials <= 0:
+        return floor
+    k, n = int(round(events)), int(round(trials))
+    p = float(binom.sf(k - 1, n, min(max(threshold, 1e-12), 1.0))) if k > 0 else 1.0
+    return max(floor, 1.0 - p)

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from workbench.analysis.bottleneck_checks import Finding, finding, volume_confidence
+from workbench.analysis.bottleneck_checks import Finding, finding, rate_confidence, volume_confidence
+from workbench.analysis.bottleneck_checks.rules import RULES
 
 MIN_BUCKET_REQUESTS = 5
 MIN_BUCKETS = 4
@@ -47,8 +48,9 @@ def errors(endpoints: pd.DataFrame, peaks: pd.DataFrame | None, sensitivity: str
         if r["endpoint"] in peak.index:
             ev.update(peak_error_rate=peak.at[r["endpoint"], "peak_error_rate"], peak_at=peak.at[r["endpoint"], "peak_at"])
         impact = r["requests"] / total if total else 0.0
+        limit = RULES["api:errors"].threshold(sensitivity)
         f = finding("api", "errors", f"endpoint {r['endpoint']} errors", rate, sensitivity, impact=impact,
-                    confidence=volume_confidence(r["requests"], 200, 0.3), evidence=ev)
+                    confidence=rate_confidence(rate * r["requests"], r["requests"], limit), evidence=ev)
         if f is None and ev.get("peak_error_rate") is not None:
             f = finding("api", "errors", f"endpoint {r['endpoint']} error spike", float(ev["peak_error_rate"]),
                         sensitivity, impact=impact, confidence=0.5, evidence=ev)
@@ -65,7 +67,8 @@ def checks(checks_table: pd.DataFrame, thresholds: pd.DataFrame, sensitivity: st
         for r in checks_table.to_dict("records"):
             n = float(r["passes"] + r["fails"])
             f = finding("api", "checks", f"check {r['check']!r}", float(r["fails"]) / n if n else 0.0, sensitivity,
-                        impact=n / total if total else 0.0, confidence=volume_confidence(n, 200, 0.3),
+                        impact=n / total if total else 0.0,
+                        confidence=rate_confidence(r["fails"], n, RULES["api:checks"].threshold(sensitivity)),
                         evidence={"run": run, "passes": int(r["passes"]), "fails": int(r["fails"])})
             if f is not None:
                 out.append(f)

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from workbench.analysis.bottleneck_checks import Finding, finding, volume_confidence
+from workbench.analysis.bottleneck_checks import Finding, finding, rate_confidence, volume_confidence
+from workbench.analysis.bottleneck_checks.rules import RULES
 
 MIN_LOOKUPS = 100
 MIN_COMMAND_CALLS = 10
@@ -20,7 +21,8 @@ def cache(summary: Mapping[str, Any], stats: Mapping[str, Any] | None, sensitivi
     lookups = hits + misses
     if lookups >= MIN_LOOKUPS:
         f = finding("cache", "hit_ratio", f"Redis {server} keyspace hit ratio", misses / lookups, sensitivity,
-                    impact=1.0, confidence=volume_confidence(lookups, 10_000, 0.3),
+                    impact=1.0,
+                    confidence=rate_confidence(misses, lookups, RULES["cache:hit_ratio"].threshold(sensitivity)),
                     evidence={"hit_ratio": hits / lookups, "keyspace_hits": hits, "keyspace_misses": misses,
                               "worst_interval_hit_ratio": summary.get("worst_hit_ratio"),
                               "intervals": summary.get("intervals"), "target": 0.8})
