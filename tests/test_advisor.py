@@ -153,3 +153,14 @@ def test_bundle_shows_generic_plans_of_the_top_statements(pg_server, tenants):
     assert bundle.plan is not None and bundle.plan.verified
     offline = bottleneck_bundle(tenants["db"])
     assert offline.plans == [] and not offline.plan.verified
+
+
+def test_write_heavy_tables_are_flagged():
+    import pandas as pd
+
+    from workbench.analysis.advisor import WRITE_HEAVY_RATIO, writes_per_scan
+
+    t = pd.DataFrame({"table": ["public.log", "public.items"], "seq_scan": [2, 300], "idx_scan": [0, 700],
+                      "writes": [50_000, 10]})
+    w = writes_per_scan(t)
+    assert w["public.log"] > WRITE_HEAVY_RATIO > w["public.items"]

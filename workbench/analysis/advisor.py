@@ -252,7 +252,9 @@ def index_hints(store: Store, top: pd.DataFrame, sid: int, limit: int = TOP_STAT
 
 
 # -- the plan ---------------------------------------------------------------------------------------------
-def _write_load(tables: pd.DataFrame) -> dict[str, float]:
+def writes_per_scan(tables: pd.DataFrame) -> dict[str, float]:
+    """table -> rows written (inserted, updated, deleted) per scan in the interval: above WRITE_HEAVY_RATIO a
+    new index costs every write more than it saves reads."""
     t = tables.set_index("table")
     scans = (t["seq_scan"].fillna(0) + t["idx_scan"].fillna(0)).clip(lower=1)
     return (t.get("writes", pd.Series(0.0, index=t.index)) / scans).to_dict()
@@ -295,7 +297,7 @@ def advise(store: Store, dsn: str | None = None, *, min_savings: float = DEFAULT
     top = rep.top.statements
     found, plan.skipped = statement_candidates(store, top, sid, limit)
     tables = _tables_with_writes(store, sid, rep.from_snap)
-    writes = _write_load(tables) if not tables.empty else {}
+    writes = writes_per_scan(tables) if not tables.empty else {}
 
     explainer = None
     if not verify:
