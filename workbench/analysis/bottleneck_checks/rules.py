@@ -28,6 +28,8 @@ from dataclasses import dataclass, replace
 import pandas as pd
 from scipy.stats import norm
 
+from workbench.errors import WorkbenchError
+
 SENSITIVITIES = ("low", "medium", "high")
 COMPONENTS = ("database", "api", "cache", "system")
 _Z90 = float(norm.ppf(0.9))
@@ -52,7 +54,6 @@ class Rule:
 
     def threshold(self, sensitivity: str) -> float:
         if sensitivity not in SENSITIVITIES:
-            from workbench.errors import WorkbenchError
             raise WorkbenchError(f"--sensitivity {sensitivity!r}: use one of {', '.join(SENSITIVITIES)}")
         return getattr(self, sensitivity)
 
