@@ -32,7 +32,7 @@ def bottlenecks_cmd(ctx: click.Context, run: str | None, label: str | None, star
                     cpu_cores: float | None, fmt: str) -> None:
     """Rank bottlenecks across the database, the API, the cache and the system.
 
-    Each finding has a score 0-100 = 100 x confidence x sqrt(impact x severity), the evidence, the
+    Each finding has a score 0-100 = 100 x weight x confidence x sqrt(impact x severity), the evidence, the
     threshold of the chosen sensitivity and a recommendation. Exit code 1 when --fail-above is given and
     a finding scores above it.
 

@@ -107,7 +107,7 @@ def pg_explain_cmd(ctx: click.Context, queryid: int, dsn: str | None, statement_
     \b
     Example:
         workbench pg top --limit 5
-        workbench pg explain -- -4383264861512389215 --dsn postgresql://app@db/app
+        workbench pg explain --dsn postgresql://app@db/app -- -4383264861512389215
     """
     from workbench.sources.pg_explain import explain
 
