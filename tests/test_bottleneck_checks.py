@@ -307,3 +307,18 @@ def test_rate_confidence_follows_the_binomial_test():
     borderline = rate_confidence(22, 100, 0.2)                            # 22% vs 20% in 100: not clear
     assert 0.2 <= borderline < 0.7
     assert rate_confidence(0, 0, 0.2) == 0.2
+
+
+def test_scope_by_label_and_by_time(store):
+    snaps = pga.snapshots(store)
+    s = resolve_scope(store, label="blocked")            # the third PostgreSQL sample's label
+    at = pd.Timestamp(snaps[snaps.label == "blocked"].taken_at.iloc[0])
+    assert s.start < at < s.end and s.label == "blocked"
+    lo, hi = pd.Timestamp(snaps.taken_at.iloc[1]), pd.Timestamp(snaps.taken_at.iloc[2])
+    window = resolve_scope(store, start=(lo - pd.Timedelta(seconds=1)).isoformat(),
+                           end=(hi + pd.Timedelta(seconds=1)).isoformat())
+    rep = find_bottlenecks(store, window, "medium", ["database"])
+    assert rep.frames["statements"]["calls"].sum() == pga.pg_top(store, 2, 3).statements["calls"].sum()
+    from workbench.errors import WorkbenchError
+    with pytest.raises(WorkbenchError, match="not after"):
+        resolve_scope(store, start=hi.isoformat(), end=lo.isoformat())
