@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTHON ?= python3
-APT_PACKAGES := postgresql-15 postgresql-contrib-15 redis-server redis-tools prometheus \
+APT_PACKAGES := postgresql-15 redis-server redis-tools prometheus \
                 prometheus-redis-exporter prometheus-postgres-exporter postgresql-15-hypopg
 
 .PHONY: demo test venv dev services lint bench samples clean

@@ -322,3 +322,19 @@ def test_scope_by_label_and_by_time(store):
     from workbench.errors import WorkbenchError
     with pytest.raises(WorkbenchError, match="not after"):
         resolve_scope(store, start=hi.isoformat(), end=lo.isoformat())
+
+
+def test_alert_timeline_draws_one_bar_per_firing_interval():
+    from workbench.plots import bottlenecks as bplots
+
+    t0 = pd.Timestamp("2026-01-01T00:00:00Z")
+    firing = pd.DataFrame({"alert": ["HighResponseTime", "HighResponseTime", "CacheHitRateLow"],
+                           "labels": ['{endpoint="events"}', '{endpoint="events"}', ""],
+                           "start": [t0 + pd.Timedelta(minutes=m) for m in (5, 20, 7)],
+                           "end": [t0 + pd.Timedelta(minutes=9), pd.NaT, t0 + pd.Timedelta(minutes=30)]})
+    fig = bplots.alert_timeline(firing, t0, t0 + pd.Timedelta(minutes=40))
+    bars = fig.axes[0].patches
+    assert len(bars) == 3
+    assert len(fig.axes[0].get_yticklabels()) == 2                  # one row per alert and label set
+    still_firing = bars[1]                                          # drawn to the window's end
+    assert still_firing.get_width() == pytest.approx(20 / (24 * 60))

@@ -351,6 +351,7 @@ class BottleneckBundle:
     note: str | None = None
     plan_note: str | None = None
     plans: list[dict[str, Any]] = field(default_factory=list)   # generic plans of the top five statements
+    alerts: pd.DataFrame | None = None   # the playbook's alerts firing in the window (alerts.firing_intervals)
 
     def headline(self) -> tuple[str, bool | None]:
         """The verdict line: how many findings and the top one (True when nothing fired)."""
@@ -369,12 +370,14 @@ def bottleneck_bundle(db: Any, run: str | None = None, label: str | None = None,
     """Open DB read-only, rank the findings of RUN / LABEL (default: everything), and write the advisor's
     plan (verified on DSN when given, else unverified). Errors become notes (the notebook still renders)."""
     from workbench.analysis.advisor import advise
+    from workbench.analysis.alerts import firing_intervals
     from workbench.store import reading
 
     try:
         with reading(db) as store:
             rep = find_bottlenecks(store, resolve_scope(store, run, label), sensitivity)
             out = BottleneckBundle(rep)
+            out.alerts = firing_intervals(store.con, rep.scope.start, rep.scope.end)
             try:
                 out.plan = advise(store, dsn, verify=dsn is not None)
             except WorkbenchError as e:

@@ -69,3 +69,19 @@ def saturation_lines(frame: pd.DataFrame, capacity: float, title: str) -> plt.Fi
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def alert_timeline(firing: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> plt.Figure:
+    """One row per alert (and label set): a bar from each firing interval's start to its end (the window's
+    end while still firing), over [START, END]."""
+    rows = [f"{a} {lab}".strip() for a, lab in zip(firing["alert"], firing["labels"].fillna(""), strict=True)]
+    names = list(dict.fromkeys(rows))
+    fig, ax = plt.subplots(figsize=(10, 0.45 * max(len(names), 1) + 1.4))
+    for name, s, e in zip(rows, firing["start"], firing["end"], strict=True):
+        stop = end if pd.isna(e) else e
+        ax.barh(name[:70], (stop - s) / pd.Timedelta(days=1), left=s, height=0.5, color="tab:red")
+    ax.set_xlim(start, end)
+    ax.set(xlabel="time (UTC)", title="firing alerts")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
