@@ -19,9 +19,9 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     try:
         rc = _main.main(args=args, prog_name="workbench", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(2)
+    except click.exceptions.Abort:   # Ctrl-C at a prompt
+        click.echo("interrupted", err=True)
+        sys.exit(130)
     except click.ClickException as e:   # bad usage: exit 2 (1 is kept for failed checks)
         e.show()
         sys.exit(2)
@@ -36,9 +36,9 @@ def main(argv: list[str] | None = None) -> None:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         click.echo(f"error: store: {redact_text(first)} (rerun with --debug for details)", err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(2)
+    except KeyboardInterrupt:   # an ingest rolls back first (Store.ingest) and says so as Interrupted
+        click.echo("interrupted: nothing more was written", err=True)
+        sys.exit(130)
     except Exception as e:  # a bug or an unforeseen fault: still one line, the traceback on request
         if debug:
             raise

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from workbench.cli.groups import db_of, main
+from workbench.cli.groups import db_of, given_db_of, main
 from workbench.cli.output import console, info, warn
 from workbench.errors import CheckFailed, WorkbenchError
 from workbench.store import db_path
@@ -81,7 +81,8 @@ def report(ctx: click.Context, notebooks: tuple[Path, ...], params: tuple[tuple[
 def demo(ctx: click.Context, out: Path, samples: Path | None) -> None:
     """The main job on the bundled real samples: rebuild a store, execute every notebook into reports/.
 
-    Uses its own data/demo.duckdb (or the --db / WORKBENCH_DB you give); never the default store.
+    Uses its own data/demo.duckdb and ignores WORKBENCH_DB. `--db PATH` is accepted only for a new file
+    or a store the demo made; any other existing file is refused (exit 2) and left untouched.
 
     \b
     Example:
@@ -89,7 +90,7 @@ def demo(ctx: click.Context, out: Path, samples: Path | None) -> None:
     """
     from workbench.demo import build_demo_store, demo_plan
 
-    target = Path(db_of(ctx)) if db_of(ctx) else None
+    target = Path(given_db_of(ctx)) if given_db_of(ctx) else None
     db, loaded = build_demo_store(target, samples, progress=info)
     for line in loaded:
         info(line)
