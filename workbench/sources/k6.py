@@ -693,7 +693,7 @@ def _ingest_summary(store: Store, path: Path, run: str, kind: str, ing: Ingest, 
             raise _AlreadyIngested(existing[0])
         if not replace:
             raise WorkbenchError(f"{path}: run {run!r} already has another summary (ingest {existing[0]}); a run "
-                                 "holds one summary: pass --replace to swap it, or use another --run")
+                                 "holds at most one summary: pass --replace to swap it, or use another --run")
         _delete_ingest(store, existing[0])
     store.con.execute("INSERT INTO k6_summaries VALUES (?, ?, ?, ?, ?)",
                       [run, ing.ingest_id, kind, duration, text])
