@@ -186,6 +186,7 @@ def _to_html(nb: Any) -> str:
 # --------------------------------------------------------------------------------------------------
 def update_index(out_dir: Path, reports: list[Report]) -> Path:
     """Merge REPORTS into OUT_DIR/index.json (newest per name wins) and rewrite OUT_DIR/index.html."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     manifest = out_dir / "index.json"
     entries: dict[str, dict] = {}
     if manifest.exists():

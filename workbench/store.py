@@ -67,7 +67,7 @@ def foreign_file_kind(p: Path) -> str | None:
         return None
     if head.startswith(b"SQLite format 3"):
         return "a SQLite database"
-    return "not a DuckDB database"
+    return "another kind of file (not DuckDB)"
 
 
 def writer_memory() -> str:
@@ -147,6 +147,7 @@ class Store:
             p = Path("..") / p   # a notebook runs with notebooks/ as its working directory
         if read_only and not p.exists():
             raise StoreMissing(f"no store at {p}: ingest or collect something first, or pass --db PATH")
+        _check_parent(p)
         kind = foreign_file_kind(p)
         if kind:
             raise WorkbenchError(f"{p} is {kind}, not a workbench store: left it untouched; pass --db with "
@@ -319,13 +320,15 @@ class Store:
             guard.check()
             self.con.execute("COMMIT")
         except BaseException as e:
-            guard.stop()
+            guard.disarm()
             try:
                 self.con.execute("ROLLBACK")
             except duckdb.Error:
                 pass   # the connection closes without committing: nothing of this ingest stays
-            if guard.fired or isinstance(e, duckdb.InterruptException):
-                raise Interrupted("interrupted: rolled back, nothing of this ingest was stored") from None
+            if isinstance(e, GeneratorExit):
+                raise
+            if guard.fired or isinstance(e, KeyboardInterrupt | duckdb.InterruptException):
+                raise Interrupted("interrupted (Ctrl-C): rolled back, nothing of this ingest was stored") from None
             if isinstance(e, duckdb.IOException) and ("ermission" in str(e) or "read-only" in str(e)):
                 raise WorkbenchError(f"cannot write store {self.path}: {_first_line(e)} (is the file or its "
                                      "directory read-only?); nothing was stored") from e
@@ -343,19 +346,26 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
-def _prepare_parent(p: Path) -> None:
-    """Create the store's directory; say in one line why not (a file in the way, no permission)."""
+def _check_parent(p: Path) -> None:
+    """One line when a parent of the store's path is a file."""
     for parent in [p.parent, *p.parent.parents]:
         if parent.exists() and not parent.is_dir():
-            raise WorkbenchError(f"cannot create store {p}: {parent} is a file, not a directory; "
+            raise WorkbenchError(f"cannot use store {p}: {parent} is a file, not a directory; "
                                  "pass --db with a path in a directory")
+
+
+def _prepare_parent(p: Path) -> None:
+    """Create the store's directory; say in one line why not (no permission, read-only)."""
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise WorkbenchError(f"cannot create store {p}: {e.strerror} ({p.parent})") from e
-    if not os.access(p.parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        where = p if p.exists() else p.parent
-        raise WorkbenchError(f"cannot write store {p}: {where} is read-only; pass --db with a writable path")
+    # DuckDB writes a .wal file beside the store: the directory must be writable, not only the file
+    for where in (p.parent, p):
+        if where.exists() and not os.access(where, os.W_OK):
+            what = "directory" if where.is_dir() else "file"
+            raise WorkbenchError(f"cannot write store {p}: the {what} {where} is read-only; nothing was "
+                                 "stored (make it writable, or pass --db with a writable path)")
 
 
 class _InterruptGuard:
@@ -367,6 +377,7 @@ class _InterruptGuard:
         self.con = con
         self.fired = False
         self._active = False
+        self._armed = True
 
     def start(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -397,7 +408,11 @@ class _InterruptGuard:
     def _on_signal(self, signum: int, frame: object) -> None:
         self.fired = True
         self.con.interrupt()
-        raise KeyboardInterrupt
+        if self._armed:   # stop Python work too; once rolling back, only record it
+            raise KeyboardInterrupt
+
+    def disarm(self) -> None:
+        self._armed = False
 
     def check(self) -> None:
         if self.fired:

@@ -23,6 +23,26 @@ def _value(text: str) -> object:
         return text
 
 
+def check_notebook(path: Path) -> None:
+    """A one-line error unless PATH is a Jupyter notebook (JSON with a list of cells)."""
+    try:
+        nb = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError) as e:
+        raise WorkbenchError(f"{path}: not a Jupyter notebook ({type(e).__name__}); pass an .ipynb file") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise WorkbenchError(f"{path}: not a Jupyter notebook (no cells); pass an .ipynb file")
+
+
+def check_store(db: Path) -> None:
+    """Could the notebooks open DB? A busy, foreign or outdated store is an error before anything runs
+    (exit 2, no failed report in the index); a missing one is fine (notebooks then say "no data")."""
+    from workbench.store import open_if_exists
+
+    store = open_if_exists(db)
+    if store is not None:
+        store.close()
+
+
 def run_reports(plan: list[tuple[Path, dict]], out: Path) -> list:
     """Execute each (notebook, params) with a progress bar; rebuild the index; return the reports."""
     from workbench.reports import execute_notebook, update_index
@@ -64,7 +84,11 @@ def report(ctx: click.Context, notebooks: tuple[Path, ...], params: tuple[tuple[
     chosen = list(notebooks) or sorted(Path("notebooks").glob("[0-9]*.ipynb"))
     if not chosen:
         raise WorkbenchError("no notebooks given and none in notebooks/: pass NOTEBOOK paths")
-    values = {"db": str(db_path(db_of(ctx)).resolve())}
+    for nb in chosen:
+        check_notebook(nb)
+    db = db_path(db_of(ctx))
+    check_store(db)
+    values = {"db": str(db.resolve())}
     values.update({k: _value(v) for k, v in params})
     reports = run_reports([(nb, dict(values)) for nb in chosen], out)
     failed = [r for r in reports if r.ok is False]

@@ -213,7 +213,10 @@ def ingest_file(store: Store, path: Path, run: str, *, label: str | None = None,
                                          f"({_first_line(e)}); nothing was stored") from None
                 cleaned = _clean_copy(path, kind, skip_bad_lines, store.scratch)
     finally:
-        store.con.execute("RESET preserve_insertion_order")   # the transaction has ended by now
+        try:
+            store.con.execute("RESET preserve_insertion_order")   # the transaction has ended by now
+        except duckdb.Error:
+            pass   # an interrupted ingest: the connection is being given up anyway
         if cleaned is not None:
             cleaned.path.unlink(missing_ok=True)
 

@@ -143,8 +143,8 @@ def connect(dsn: str | None = None, *, statement_timeout_ms: int = STATEMENT_TIM
                     f" -c lock_timeout={int(lock_timeout_ms)} -c idle_in_transaction_session_timeout=60000"),
     }
     if dsn and at_in_password(dsn):
-        raise WorkbenchError(f"invalid PostgreSQL DSN {redact_text(dsn)}: its password holds '@'; write it as %40 "
-                             "(postgresql://user:p%40ss@host/db) or use PGPASSWORD / ~/.pgpass")
+        raise WorkbenchError(f"invalid PostgreSQL DSN {redact_text(dsn)}: its password holds '@': write each '@' in "
+                             "the password as %40, or use PGPASSWORD / ~/.pgpass")
     try:
         given = conninfo_to_dict(dsn or "")
     except psycopg.Error as e:
