@@ -68,7 +68,8 @@ def made_by_demo(db: Path, samples: Path) -> bool:
     finally:
         con.close()
     root = samples.resolve()
-    return bool(sources) and all(Path(s).resolve().is_relative_to(root) for s in sources)
+    return bool(sources) and all(s.startswith("sample:") or Path(s).resolve().is_relative_to(root)
+                                 for s in sources)
 
 
 def build_demo_store(db: Path | None = None, samples: Path | None = None,
