@@ -38,13 +38,13 @@ def redact_url(url: str) -> str:
     """Return URL with any password in its userinfo replaced by ***."""
     try:
         parts = urlsplit(url)
-    except ValueError:
+        if parts.password is None:
+            return redact_text(url)
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+    except ValueError:   # a bad port (99999) or netloc: the text patterns still mask the password
         return redact_text(url)
-    if parts.password is None:
-        return redact_text(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
     user = parts.username or ""
     netloc = f"{user}:{MASK}@{host}" if user else f":{MASK}@{host}"
     return redact_text(urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))
