@@ -379,7 +379,7 @@ class _Rejected(Exception):
 
 _REJECTIONS = (duckdb.InvalidInputException, duckdb.ConstraintException, duckdb.ConversionException,
                duckdb.IOException)
-MAX_LINE_BYTES = 16 << 20   # DuckDB's JSON reader refuses longer objects: such a line is a bad line
+MAX_LINE_BYTES = 32 << 20   # DuckDB's JSON reader refuses longer objects: such a line is a bad line
 _TIME_RE = re.compile(rb"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|z|[+-]\d\d(:?\d\d)?)?")
 
 
