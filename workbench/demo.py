@@ -1,7 +1,8 @@
 """`workbench demo`: rebuild a store from data/samples/ and plan the notebooks to execute into reports/.
 
 Each source contributes `load_samples(store, source_dir)`, which ingests its bundled real captures
-from `source_dir` = `data/samples/<source>/`. The demo never touches the user's default store.
+from `source_dir` = `data/samples/<source>/`. The demo only ever deletes a store it made itself (marked
+`made_by = workbench demo` in store_meta); any other existing file is refused and left untouched.
 """
 
 from __future__ import annotations
@@ -10,7 +11,12 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-from workbench.store import DEMO_DB, Store
+import duckdb
+
+from workbench.errors import WorkbenchError
+from workbench.store import DEMO_DB, Store, foreign_file_kind
+
+DEMO_MARK = ("made_by", "workbench demo")
 
 # source name -> "module:function" taking (store, data/samples/<source>) and returning a short description
 SAMPLE_LOADERS: dict[str, str] = {
@@ -41,15 +47,48 @@ def sample_loader(source: str) -> Callable | None:
         return None
 
 
+def made_by_demo(db: Path, samples: Path) -> bool:
+    """Whether DB is a store the demo made: marked so, or (stores from before the mark) a workbench store
+    whose every ingest came from SAMPLES. A missing file is not."""
+    if not db.exists() or foreign_file_kind(db):
+        return False
+    try:
+        con = duckdb.connect(str(db), read_only=True, config={"enable_external_access": False})
+    except duckdb.Error as e:
+        if "Conflicting lock" in str(e):
+            raise WorkbenchError(f"{db} is busy (another process holds it): close it and run the demo again") from e
+        return False
+    try:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if "store_meta" in tables:
+            row = con.execute("SELECT value FROM store_meta WHERE key = ?", [DEMO_MARK[0]]).fetchone()
+            if row and row[0] == DEMO_MARK[1]:
+                return True
+        if not {"schema_migrations", "ingests"} <= tables:
+            return False
+        sources = [r[0] for r in con.execute("SELECT source FROM ingests").fetchall()]
+    finally:
+        con.close()
+    root = samples.resolve()
+    return bool(sources) and all(s.startswith("sample:") or Path(s).resolve().is_relative_to(root)
+                                 for s in sources)
+
+
 def build_demo_store(db: Path | None = None, samples: Path | None = None,
                      progress: Callable[[str], None] | None = None) -> tuple[Path, list[str]]:
-    """Delete and rebuild DB (default data/demo.duckdb) from SAMPLES (default data/samples)."""
+    """Rebuild DB (default data/demo.duckdb) from SAMPLES (default data/samples). DB must be missing or a
+    store the demo made; anything else is refused (exit 2) and left untouched."""
     db = Path(db or DEMO_DB)
     samples = Path(samples or "data/samples")
-    for p in (db, db.with_name(db.name + ".wal")):
-        p.unlink(missing_ok=True)
+    if db.exists() or db.is_symlink():
+        if not made_by_demo(db, samples):
+            raise WorkbenchError(f"{db} exists and was not made by `workbench demo`: left it untouched; give "
+                                 "the demo a new path with --db, or move that file away")
+        for p in (db, db.with_name(db.name + ".wal")):
+            p.unlink(missing_ok=True)
     loaded = []
-    with Store.open(db) as store:
+    with Store.open(db, files=[samples]) as store:
+        store.mark(*DEMO_MARK)
         for source in SAMPLE_LOADERS:
             loader = sample_loader(source)
             if loader is None or not (samples / source).exists():

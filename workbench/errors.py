@@ -15,3 +15,9 @@ class CheckFailed(WorkbenchError):
     """A check or gate failed (regression, missed target, crossed threshold): exit code 1."""
 
     exit_code = 1
+
+
+class Interrupted(WorkbenchError):
+    """Ctrl-C: what was in progress was rolled back; exit code 130 as shells expect."""
+
+    exit_code = 130

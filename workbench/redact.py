@@ -12,10 +12,11 @@ _KV_SECRET = re.compile(
     r"(?i)\b(password|passwd|pwd|token|secret|api[_-]?key|sslpassword)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)"
 )
 # user:password@ in any URL-ish string
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/@\s:]*):([^/@\s]*)@")
+# (the password may itself hold '@': it runs to the last '@' before the host)
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/@\s:]*):([^/\s]*)@")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
 # names of settings/parameters whose values are secrets
-SECRET_NAME = re.compile(r"(?i)(password|passwd|pwd|secret|token|api[_-]?key|credential)")
+SECRET_NAME = re.compile(r"(?i)(pass|pwd|secret|token|key|credential|auth|private)")
 
 
 def secrets_in(text: str) -> list[str]:
@@ -26,17 +27,24 @@ def secrets_in(text: str) -> list[str]:
     return [s for s in found if s and s != MASK]
 
 
+def at_in_password(url: str) -> bool:
+    """Whether URL's userinfo holds a raw '@' (user:p@ss@host): libpq would read the password up to the
+    first '@' and the rest as the host, so messages would quote part of the password."""
+    m = _URL_USERINFO.match(url.strip())
+    return bool(m) and "@" in m.group(3)
+
+
 def redact_url(url: str) -> str:
     """Return URL with any password in its userinfo replaced by ***."""
     try:
         parts = urlsplit(url)
-    except ValueError:
+        if parts.password is None:
+            return redact_text(url)
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+    except ValueError:   # a bad port (99999) or netloc: the text patterns still mask the password
         return redact_text(url)
-    if parts.password is None:
-        return redact_text(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
     user = parts.username or ""
     netloc = f"{user}:{MASK}@{host}" if user else f":{MASK}@{host}"
     return redact_text(urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))

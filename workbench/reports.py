@@ -60,17 +60,17 @@ def secret_values(params: dict[str, Any]) -> list[str]:
     passwords inside DSNs/URLs among the values."""
     found = []
     for name, value in params.items():
-        if not isinstance(value, str):
-            continue
-        if SECRET_NAME.search(name):
-            found.append(value)
-        found += secrets_in(value)
+        if SECRET_NAME.search(name) and value is not None and not isinstance(value, bool):
+            found.append(str(value))
+        if isinstance(value, str):
+            found += secrets_in(value)
     return [s for s in found if s and s != MASK]
 
 
 def scrub_params(params: dict[str, Any]) -> dict[str, Any]:
     """Parameters as they may be shown: secret-named values masked, DSN/URL passwords redacted."""
-    return {k: (MASK if SECRET_NAME.search(k) and v else redact_text(v) if isinstance(v, str) else v)
+    return {k: (MASK if SECRET_NAME.search(k) and v not in (None, "") and not isinstance(v, bool)
+                else redact_text(v) if isinstance(v, str) else v)
             for k, v in params.items()}
 
 
@@ -186,6 +186,7 @@ def _to_html(nb: Any) -> str:
 # --------------------------------------------------------------------------------------------------
 def update_index(out_dir: Path, reports: list[Report]) -> Path:
     """Merge REPORTS into OUT_DIR/index.json (newest per name wins) and rewrite OUT_DIR/index.html."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     manifest = out_dir / "index.json"
     entries: dict[str, dict] = {}
     if manifest.exists():

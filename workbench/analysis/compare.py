@@ -267,6 +267,8 @@ def load_targets(path: str | None) -> list[dict[str, Any]]:
         raise WorkbenchError(f"cannot read targets file {path}: {e.strerror}") from e
     except yaml.YAMLError as e:
         raise WorkbenchError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from e
+    except UnicodeDecodeError as e:
+        raise WorkbenchError(f"{path}: not a YAML text file (byte {e.start} is not UTF-8)") from None
     if isinstance(data, dict) and "targets" in data:
         data = data["targets"]
     if not isinstance(data, list):

@@ -57,12 +57,12 @@ def timeseries(con: duckdb.DuckDBPyConnection, run: str, bucket_s: int = 10) -> 
       quantile_cont(value, 0.5) FILTER (WHERE metric = 'http_req_duration') AS p50_ms,
       quantile_cont(value, 0.95) FILTER (WHERE metric = 'http_req_duration') AS p95_ms,
       quantile_cont(value, 0.99) FILTER (WHERE metric = 'http_req_duration') AS p99_ms,
-      count(*) FILTER (WHERE metric = 'http_reqs') / {bucket_s} AS rps,
+      count(*) FILTER (WHERE metric = 'http_reqs') / {int(bucket_s)} AS rps,
       avg(value) FILTER (WHERE metric = 'http_req_failed') AS error_rate,
       max(value) FILTER (WHERE metric = 'vus') AS vus,
-      coalesce(sum(value) FILTER (WHERE metric = 'data_received'), 0) / {bucket_s} AS received_bytes_per_s,
-      coalesce(sum(value) FILTER (WHERE metric = 'data_sent'), 0) / {bucket_s} AS sent_bytes_per_s,
-      count(*) FILTER (WHERE metric = 'iterations') / {bucket_s} AS iterations_per_s,
+      coalesce(sum(value) FILTER (WHERE metric = 'data_received'), 0) / {int(bucket_s)} AS received_bytes_per_s,
+      coalesce(sum(value) FILTER (WHERE metric = 'data_sent'), 0) / {int(bucket_s)} AS sent_bytes_per_s,
+      count(*) FILTER (WHERE metric = 'iterations') / {int(bucket_s)} AS iterations_per_s,
       quantile_cont(value, 0.95) FILTER (WHERE metric = 'iteration_duration') AS iteration_p95_ms
     FROM p GROUP BY t ORDER BY t
     """

@@ -12,6 +12,8 @@ from workbench.cli.groups import main as _main
 from workbench.errors import WorkbenchError
 from workbench.redact import redact_text
 
+INTERRUPTED = "error: interrupted (Ctrl-C): what was not committed yet was rolled back"
+
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI; turn WorkbenchError into one line on stderr and its exit code."""
@@ -19,9 +21,14 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     try:
         rc = _main.main(args=args, prog_name="workbench", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(2)
+    except click.exceptions.Abort as e:   # click turns Ctrl-C, and an EOFError from below, into Abort
+        if isinstance(e.__context__, EOFError):
+            if debug:
+                raise
+            click.echo(f"error: input ended early ({redact_text(str(e.__context__))}): a truncated file?", err=True)
+            sys.exit(2)
+        click.echo(INTERRUPTED, err=True)
+        sys.exit(130)
     except click.ClickException as e:   # bad usage: exit 2 (1 is kept for failed checks)
         e.show()
         sys.exit(2)
@@ -36,9 +43,9 @@ def main(argv: list[str] | None = None) -> None:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         click.echo(f"error: store: {redact_text(first)} (rerun with --debug for details)", err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(2)
+    except KeyboardInterrupt:   # an ingest rolls back first (Store.ingest) and says so as Interrupted
+        click.echo(INTERRUPTED, err=True)
+        sys.exit(130)
     except Exception as e:  # a bug or an unforeseen fault: still one line, the traceback on request
         if debug:
             raise

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 
 import click
+from click.core import ParameterSource
 
 from workbench import __version__
 
@@ -51,6 +52,7 @@ def main(ctx: click.Context, db: str | None, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["db"] = db
+    ctx.obj["db_given"] = ctx.get_parameter_source("db") == ParameterSource.COMMANDLINE
     ctx.obj["debug"] = debug
 
 
@@ -68,3 +70,9 @@ def collect() -> None:
 def db_of(ctx: click.Context) -> str | None:
     """The --db the user gave (None: WORKBENCH_DB or the default)."""
     return ctx.find_root().obj.get("db")
+
+
+def given_db_of(ctx: click.Context) -> str | None:
+    """The --db given on the command line only (WORKBENCH_DB ignored): what `demo` may use."""
+    obj = ctx.find_root().obj
+    return obj.get("db") if obj.get("db_given") else None

@@ -44,7 +44,8 @@ def ingest_k6(ctx: click.Context, files: tuple[str, ...], run: str, label: str |
         workbench ingest k6 run.json.gz summary.json --run pre --tag git_sha=abc123 --tag env=staging
     """
     tag_map = _parse_tags(tags)
-    with writing(db_of(ctx)) as store, Progress(
+    # DuckDB may read these files (and the store's scratch dir), nothing else
+    with writing(db_of(ctx), files=list(files)) as store, Progress(
         TextColumn("[bold]ingest[/bold] {task.description}"), BarColumn(), TimeElapsedColumn(),
         console=console, transient=True, disable=not console.is_terminal,
     ) as progress:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from workbench.cli.groups import db_of, main
+from workbench.cli.groups import db_of, given_db_of, main
 from workbench.cli.output import console, info, warn
 from workbench.errors import CheckFailed, WorkbenchError
 from workbench.store import db_path
@@ -21,6 +21,26 @@ def _value(text: str) -> object:
         return v if isinstance(v, int | float | bool) or v is None else text
     except json.JSONDecodeError:
         return text
+
+
+def check_notebook(path: Path) -> None:
+    """A one-line error unless PATH is a Jupyter notebook (JSON with a list of cells)."""
+    try:
+        nb = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError) as e:
+        raise WorkbenchError(f"{path}: not a Jupyter notebook ({type(e).__name__}); pass an .ipynb file") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise WorkbenchError(f"{path}: not a Jupyter notebook (no cells); pass an .ipynb file")
+
+
+def check_store(db: Path) -> None:
+    """Could the notebooks open DB? A busy, foreign or outdated store is an error before anything runs
+    (exit 2, no failed report in the index); a missing one is fine (notebooks then say "no data")."""
+    from workbench.store import open_if_exists
+
+    store = open_if_exists(db)
+    if store is not None:
+        store.close()
 
 
 def run_reports(plan: list[tuple[Path, dict]], out: Path) -> list:
@@ -64,7 +84,11 @@ def report(ctx: click.Context, notebooks: tuple[Path, ...], params: tuple[tuple[
     chosen = list(notebooks) or sorted(Path("notebooks").glob("[0-9]*.ipynb"))
     if not chosen:
         raise WorkbenchError("no notebooks given and none in notebooks/: pass NOTEBOOK paths")
-    values = {"db": str(db_path(db_of(ctx)).resolve())}
+    for nb in chosen:
+        check_notebook(nb)
+    db = db_path(db_of(ctx))
+    check_store(db)
+    values = {"db": str(db.resolve())}
     values.update({k: _value(v) for k, v in params})
     reports = run_reports([(nb, dict(values)) for nb in chosen], out)
     failed = [r for r in reports if r.ok is False]
@@ -81,7 +105,8 @@ def report(ctx: click.Context, notebooks: tuple[Path, ...], params: tuple[tuple[
 def demo(ctx: click.Context, out: Path, samples: Path | None) -> None:
     """The main job on the bundled real samples: rebuild a store, execute every notebook into reports/.
 
-    Uses its own data/demo.duckdb (or the --db / WORKBENCH_DB you give); never the default store.
+    Uses its own data/demo.duckdb and ignores WORKBENCH_DB. `--db PATH` is accepted only for a new file
+    or a store the demo made; any other existing file is refused (exit 2) and left untouched.
 
     \b
     Example:
@@ -89,7 +114,7 @@ def demo(ctx: click.Context, out: Path, samples: Path | None) -> None:
     """
     from workbench.demo import build_demo_store, demo_plan
 
-    target = Path(db_of(ctx)) if db_of(ctx) else None
+    target = Path(given_db_of(ctx)) if given_db_of(ctx) else None
     db, loaded = build_demo_store(target, samples, progress=info)
     for line in loaded:
         info(line)

@@ -10,6 +10,7 @@ Python pass find the bad line (and, for a truncated last line, keep every comple
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gzip
 import hashlib
 import json
@@ -17,6 +18,7 @@ import os
 import re
 import tempfile
 import threading
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from pathlib import Path
 import duckdb
 
 from workbench.errors import WorkbenchError
-from workbench.store import Ingest, Store
+from workbench.store import Ingest, Store, quote_ident, quote_literal
 
 # Tags with typed columns in k6_samples: k6 tag name -> column
 COMMON_TAGS = {
@@ -132,6 +134,10 @@ def _load_json_file(p: Path) -> dict:
             return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise WorkbenchError(f"{p}: invalid JSON ({e})") from e
+    except RecursionError:
+        raise WorkbenchError(f"{p}: JSON nested too deeply to be a k6 summary") from None
+    except (EOFError, OSError, zlib.error) as e:
+        raise WorkbenchError(f"{p}: cannot read ({_first_line(e)}: truncated or damaged file?)") from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -141,13 +147,22 @@ def ingest_files(store: Store, paths: list[str | os.PathLike], run: str, *, labe
                  tags: dict[str, str] | None = None, replace: bool = False,
                  skip_bad_lines: bool = False,
                  progress: Callable[[str | os.PathLike], None] | None = None) -> list[FileResult]:
-    """Ingest k6 files into RUN, one transaction per file. PROGRESS(path) is called before each file."""
-    results = []
+    """Ingest k6 files into RUN, one transaction per file. PROGRESS(path) is called before each file.
+    When a file fails, the error names the files of this call that were stored before it."""
+    results: list[FileResult] = []
     for path in paths:
         if progress:
             progress(path)
-        results.append(ingest_file(store, Path(path), run, label=label, tags=tags, replace=replace,
-                                   skip_bad_lines=skip_bad_lines))
+        try:
+            results.append(ingest_file(store, Path(path), run, label=label, tags=tags, replace=replace,
+                                       skip_bad_lines=skip_bad_lines))
+        except WorkbenchError as e:
+            stored = [r.path for r in results if not r.skipped]
+            if not stored:
+                raise
+            e.args = (f"{e.args[0]} [stored before it, and kept, in run {run!r}: {', '.join(stored)}; "
+                      f"not stored: {path} and any file after it]",)
+            raise
     return results
 
 
@@ -172,7 +187,7 @@ def ingest_file(store: Store, path: Path, run: str, *, label: str | None = None,
             try:
                 with store.ingest(f"k6-{kind}", str(path), run=run, label=label) as ing:
                     _ensure_run(store, run, label, tags or {})
-                    _load(store, path, kind, run, ing, cleaned, hasher)
+                    _load(store, path, kind, run, ing, cleaned, hasher, replace)
                     sha = hasher.result()
                     previous = store.find_ingest("k6-", sha, run)
                     if previous is not None and not replace:
@@ -190,14 +205,18 @@ def ingest_file(store: Store, path: Path, run: str, *, label: str | None = None,
                 result.warnings.append(f"{path}: already ingested into run {run!r} (ingest {e.args[0]}); "
                                        "nothing to do (use --replace to load it again)")
                 return result
-            except _Rejected:
+            except _Rejected as e:
                 # DuckDB refused something (the transaction is rolled back): find the bad lines in
                 # Python, keep the good ones in a temp file and load that instead.
                 if cleaned is not None:
-                    raise WorkbenchError(f"{path}: DuckDB rejected the file even after removing bad lines") from None
-                cleaned = _clean_copy(path, kind, skip_bad_lines)
+                    raise WorkbenchError(f"{path}: DuckDB rejected the file even after removing bad lines "
+                                         f"({_first_line(e)}); nothing was stored") from None
+                cleaned = _clean_copy(path, kind, skip_bad_lines, store.scratch)
     finally:
-        store.con.execute("RESET preserve_insertion_order")   # the transaction has ended by now
+        try:
+            store.con.execute("RESET preserve_insertion_order")   # the transaction has ended by now
+        except duckdb.Error:
+            pass   # an interrupted ingest: the connection is being given up anyway
         if cleaned is not None:
             cleaned.path.unlink(missing_ok=True)
 
@@ -207,10 +226,10 @@ class _AlreadyIngested(Exception):
 
 
 def _load(store: Store, path: Path, kind: str, run: str, ing: Ingest, cleaned: _Cleaned | None,
-          hasher: _Hasher) -> None:
+          hasher: _Hasher, replace: bool = False) -> None:
     ing.details["format"] = kind
     if kind in ("summary-export", "handle-summary"):
-        _ingest_summary(store, path, run, kind, ing)
+        _ingest_summary(store, path, run, kind, ing, hasher, replace)
         return
     src = cleaned.path if cleaned else path
     if kind == "json":
@@ -346,14 +365,44 @@ def _json_points_sql(src: str) -> str:
 
 
 def _sql_str(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+    return quote_literal(str(path))
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else type(e).__name__
 
 
 class _Rejected(Exception):
     """DuckDB's reader refused the file; the line-by-line pass will find out why."""
 
 
-_REJECTIONS = (duckdb.InvalidInputException, duckdb.ConstraintException, duckdb.ConversionException)
+_REJECTIONS = (duckdb.InvalidInputException, duckdb.ConstraintException, duckdb.ConversionException,
+               duckdb.IOException)
+MAX_LINE_BYTES = 32 << 20   # DuckDB's JSON reader refuses longer objects: such a line is a bad line
+_TIME_RE = re.compile(rb"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|z|[+-]\d\d(:?\d\d)?)?")
+
+
+def _valid_time(text: str | bytes) -> bool:
+    """An RFC 3339 time DuckDB can cast (month, day, hour... in range), or epoch digits (CSV)."""
+    raw = text.encode() if isinstance(text, str) else text
+    if raw.isdigit():
+        return True
+    if not _TIME_RE.fullmatch(raw.strip()):
+        return False
+    try:
+        dt.datetime.fromisoformat(raw[:19].decode().replace(" ", "T"))
+    except ValueError:
+        return False
+    return True
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("duplicate key")
+    return dict(pairs)
+
 
 
 def _ingest_json_points(store: Store, src: Path, run: str, ing: Ingest) -> None:
@@ -382,9 +431,11 @@ def _json_metric_defs(store: Store, src: Path, run: str, defs: list[dict] | None
 
 
 def _valid_json_line(line: bytes) -> bool:
+    if len(line) > MAX_LINE_BYTES:
+        return False
     try:
-        obj = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        obj = json.loads(line, object_pairs_hook=_no_duplicate_keys)
+    except (ValueError, RecursionError):   # bad JSON, bad UTF-8, duplicate keys, absurd nesting
         return False
     if not isinstance(obj, dict) or not isinstance(obj.get("data"), dict):
         return False
@@ -393,7 +444,7 @@ def _valid_json_line(line: bytes) -> bool:
     data = obj["data"]
     value = data.get("value")
     return (obj.get("type") == "Point" and isinstance(obj.get("metric"), str)
-            and isinstance(data.get("time"), str) and isinstance(value, int | float)
+            and isinstance(data.get("time"), str) and _valid_time(data["time"]) and isinstance(value, int | float)
             and not isinstance(value, bool) and (data.get("tags") is None or isinstance(data["tags"], dict)))
 
 
@@ -408,38 +459,50 @@ def _valid_csv_line(header: list[str]):
     width, vi, ti = len(header), header.index("metric_value"), header.index("timestamp")
 
     def valid(line: bytes) -> bool:
+        if len(line) > MAX_LINE_BYTES:
+            return False
         try:
             row = next(csv.reader([line.decode("utf-8")]))
             float(row[vi])
-            return len(row) == width and bool(row[ti]) and bool(row[0])
+            return len(row) == width and _valid_time(row[ti]) and bool(row[0])
         except (ValueError, StopIteration, IndexError, UnicodeDecodeError):
             return False
 
     return valid
 
 
-def _clean_copy(path: Path, kind: str, skip_bad_lines: bool) -> _Cleaned:
-    """Copy the valid lines to a temp file; a bad last line without a newline is a truncated tail
-    (warn, keep the rest); any other bad line fails the ingest unless SKIP_BAD_LINES."""
+def _clean_copy(path: Path, kind: str, skip_bad_lines: bool, scratch: Path | None = None) -> _Cleaned:
+    """Copy the valid lines to a temp file (in SCRATCH); a bad last line without a newline is a truncated
+    tail (warn, keep the rest); a .gz stream that ends early keeps its complete lines only with
+    SKIP_BAD_LINES; any other bad line fails the ingest unless SKIP_BAD_LINES."""
     is_csv = kind == "csv"
     valid = _valid_csv_line(_csv_header(path)) if is_csv else _valid_json_line
-    fd, name = tempfile.mkstemp(prefix="k6-clean-", suffix=".csv" if is_csv else ".json")
+    fd, name = tempfile.mkstemp(prefix="k6-clean-", suffix=".csv" if is_csv else ".json", dir=scratch)
     bad: list[int] = []
     last_no = 0
     last_bad_unterminated = False
+    cut: str | None = None   # why a compressed stream ended early
     with os.fdopen(fd, "wb") as out, _opener(path)() as f:
-        for no, line in enumerate(f, start=1):
-            last_no = no
-            if is_csv and no == 1:
-                out.write(line)
-            elif not line.strip():
-                continue
-            elif valid(line):
-                out.write(line if line.endswith(b"\n") else line + b"\n")
-            else:
-                bad.append(no)
-                last_bad_unterminated = not line.endswith(b"\n")
-    truncated_tail = bool(bad) and bad[-1] == last_no and last_bad_unterminated
+        try:
+            for no, line in enumerate(f, start=1):
+                last_no = no
+                if is_csv and no == 1:
+                    out.write(line)
+                elif not line.strip():
+                    continue
+                elif valid(line):
+                    out.write(line if line.endswith(b"\n") else line + b"\n")
+                else:
+                    bad.append(no)
+                    last_bad_unterminated = not line.endswith(b"\n")
+        except (EOFError, OSError, zlib.error) as e:   # a truncated or damaged .gz
+            cut = _first_line(e)
+    if cut is not None and not skip_bad_lines:
+        Path(name).unlink(missing_ok=True)
+        raise WorkbenchError(f"{path}:{last_no + 1}: the compressed stream ends there ({cut}: the file is "
+                             f"truncated); nothing was stored. Pass --skip-bad-lines to keep the {last_no:,} "
+                             "complete lines before it")
+    truncated_tail = cut is None and bool(bad) and bad[-1] == last_no and last_bad_unterminated
     middle = bad[:-1] if truncated_tail else bad
     warnings = []
     if middle and not skip_bad_lines:
@@ -452,6 +515,9 @@ def _clean_copy(path: Path, kind: str, skip_bad_lines: bool) -> _Cleaned:
                         f"complete lines before it")
     if middle:
         warnings.append(f"{path}: skipped {len(middle)} bad lines (first at line {middle[0]})")
+    if cut is not None:
+        warnings.append(f"{path}:{last_no + 1}: the compressed stream ends there (truncated file); ingested "
+                        "the complete lines before it")
     return _Cleaned(Path(name), bad, warnings)
 
 
@@ -491,17 +557,32 @@ def _kv_pairs_sql(col: str) -> str:
             f" lambda s: {{'key': split_part(s, '=', 1), 'value': substr(s, length(split_part(s, '=', 1)) + 2)}})")
 
 
+def _check_header(path: Path, header: list[str]) -> None:
+    """Column names become tag names (never SQL): each must be non-empty and unique (DuckDB's column
+    names ignore case)."""
+    seen: set[str] = set()
+    for name in header:
+        if not name:
+            raise WorkbenchError(f"{path}:1: the header has an empty column name; nothing was stored")
+        if name.lower() in seen:
+            raise WorkbenchError(f"{path}:1: the header names column {name!r} twice; nothing was stored")
+        seen.add(name.lower())
+
+
 def _csv_points_sql(path: Path, header: list[str]) -> str:
+    """The INSERT for a k6 CSV. Header names come from the file: each is a quoted identifier or literal
+    (quote_ident / quote_literal), never SQL text."""
+    _check_header(path, header)
     known = {"metric_name", "timestamp", "metric_value", "extra_tags", "metadata"}
     tag_names = [h for h in header if h not in known]
-    pairs = ", ".join(f"{{'key': '{t}', 'value': \"{t}\"}}" for t in tag_names)
+    pairs = ", ".join(f"{{'key': {quote_literal(t)}, 'value': {quote_ident(t)}}}" for t in tag_names)
     tag_list = f"list_filter([{pairs}], lambda e: e.value IS NOT NULL AND e.value <> '')" if pairs else "[]"
     if "extra_tags" in header:
         tag_list = f"list_concat({tag_list}, {_kv_pairs_sql('extra_tags')})"
     meta = (f"CASE WHEN coalesce(metadata, '') = '' THEN NULL ELSE to_json(map_from_entries("
             f"{_kv_pairs_sql('metadata')})) END") if "metadata" in header else "NULL"
-    cols = ", ".join(f"nullif(\"{t}\", '')" if t in header else "NULL" for t in COMMON_TAGS)
-    types = ", ".join(f"'{h}': '{'DOUBLE' if h == 'metric_value' else 'VARCHAR'}'" for h in header)
+    cols = ", ".join(f"nullif({quote_ident(t)}, '')" if t in header else "NULL" for t in COMMON_TAGS)
+    types = ", ".join(f"{quote_literal(h)}: '{'DOUBLE' if h == 'metric_value' else 'VARCHAR'}'" for h in header)
     return f"""
         INSERT INTO k6_samples
         SELECT ?, ?, metric_name, {_csv_time_expr(path)}, metric_value, {cols},
@@ -599,15 +680,26 @@ def normalise_summary(obj: dict, kind: str) -> tuple[dict, float | None]:
     return out, duration
 
 
-def _ingest_summary(store: Store, path: Path, run: str, kind: str, ing: Ingest) -> None:
+def _ingest_summary(store: Store, path: Path, run: str, kind: str, ing: Ingest, hasher: _Hasher,
+                    replace: bool) -> None:
     obj = _load_json_file(path)
-    metrics, duration = normalise_summary(obj, kind)
-    existing = store.con.execute("SELECT ingest_id FROM k6_summaries WHERE run = ?", [run]).fetchone()
+    try:
+        metrics, duration = normalise_summary(obj, kind)
+        text = json.dumps(metrics, allow_nan=False)
+    except (AttributeError, TypeError, ValueError, KeyError) as e:
+        raise WorkbenchError(f"{path}: a k6 summary of an unexpected shape ({type(e).__name__}: {e}); expected "
+                             "k6's --summary-export or handleSummary() JSON; nothing was stored") from None
+    existing = store.con.execute("SELECT s.ingest_id, i.sha256 FROM k6_summaries s JOIN ingests i USING "
+                                 "(ingest_id) WHERE s.run = ?", [run]).fetchone()
     if existing is not None:
-        raise WorkbenchError(f"{path}: run {run!r} already has a summary (ingest {existing[0]}); a run holds "
-                             "at most one summary — use another --run, or --replace with the same file")
+        if existing[1] == hasher.result() and not replace:
+            raise _AlreadyIngested(existing[0])
+        if not replace:
+            raise WorkbenchError(f"{path}: run {run!r} already has another summary (ingest {existing[0]}); a run "
+                                 "holds at most one summary: pass --replace to swap it, or use another --run")
+        _delete_ingest(store, existing[0])
     store.con.execute("INSERT INTO k6_summaries VALUES (?, ?, ?, ?, ?)",
-                      [run, ing.ingest_id, kind, duration, json.dumps(metrics)])
+                      [run, ing.ingest_id, kind, duration, text])
     for name, m in metrics.items():
         if "{" in name:
             continue

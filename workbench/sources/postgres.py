@@ -27,7 +27,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 
 from workbench.errors import WorkbenchError
-from workbench.redact import redact_text, redact_url
+from workbench.redact import at_in_password, redact_text, redact_url
 from workbench.sources import pg_sql
 from workbench.sources.pg_columns import HIDDEN_TEXT, NORMALISED_COLUMNS, normalise_row, unknown_columns
 from workbench.store import Store
@@ -119,6 +119,8 @@ def _parse_timestamps(row: dict[str, Any]) -> dict[str, Any]:
 # -- connecting ---------------------------------------------------------------------------------------
 def endpoint(dsn: str | None) -> str:
     """`user@host:port/dbname` for messages, from the DSN and libpq's environment (never the password)."""
+    if dsn and at_in_password(dsn):
+        return redact_text(dsn)
     try:
         d = conninfo_to_dict(dsn or "")
     except psycopg.Error:
@@ -140,6 +142,9 @@ def connect(dsn: str | None = None, *, statement_timeout_ms: int = STATEMENT_TIM
         "options": (f"-c default_transaction_read_only=on -c statement_timeout={int(statement_timeout_ms)}"
                     f" -c lock_timeout={int(lock_timeout_ms)} -c idle_in_transaction_session_timeout=60000"),
     }
+    if dsn and at_in_password(dsn):
+        raise WorkbenchError(f"invalid PostgreSQL DSN {redact_text(dsn)}: its password holds '@': write each '@' in "
+                             "the password as %40, or use PGPASSWORD / ~/.pgpass")
     try:
         given = conninfo_to_dict(dsn or "")
     except psycopg.Error as e:

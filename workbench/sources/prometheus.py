@@ -19,6 +19,7 @@ import os
 import re
 import ssl
 import time
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -75,6 +76,9 @@ def windows(start_ms: int, end_ms: int, step_ms: int, max_points: int = MAX_POIN
     if end_ms < start_ms:
         raise WorkbenchError("end is before start: swap --start and --end")
     n = (end_ms - start_ms) // step_ms + 1
+    if n > MAX_STEPS:   # checked before any list is built: a typo in --step must not eat the memory
+        raise WorkbenchError(f"{n:,} steps per series is more than this client fetches ({MAX_STEPS:,}): "
+                             "use a larger --step or a shorter range")
     out = []
     for first in range(0, n, max_points):
         last = min(first + max_points, n) - 1
@@ -114,8 +118,14 @@ def _value(v: object) -> float:
     return float(v)  # Prometheus sends "NaN", "+Inf", "-Inf" and decimal strings; float() reads them all
 
 
+_TS_RANGE_MS = (-62_135_596_800_000, 253_402_300_799_000)   # years 1 to 9999, as TIMESTAMPTZ holds them
+
+
 def _ts(v: object) -> int:
-    return round(float(v) * 1000)
+    t = float(v)
+    if not _TS_RANGE_MS[0] <= t * 1000 <= _TS_RANGE_MS[1]:   # also refuses NaN and Infinity
+        raise ValueError(f"timestamp {v!r} is not a time (unix seconds)")
+    return round(t * 1000)
 
 
 def error_message(doc: dict, where: str) -> str:
@@ -161,7 +171,7 @@ def parse_response(doc: object, where: str = "response") -> PromResult:
             series.append(Series({}, [_ts(t)], [_value(v)]))
         else:
             raise WorkbenchError(f"{where}: result type {rtype!r} holds no numbers (matrix, vector, scalar only)")
-    except (TypeError, ValueError, KeyError, AttributeError) as e:
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
         raise WorkbenchError(f"{where}: malformed {rtype} result ({type(e).__name__}: {e})") from e
     return PromResult(rtype, series, warnings)
 
@@ -186,9 +196,14 @@ def load_file(path: str | os.PathLike, raw: bytes | None = None) -> PromResult:
 
             raw = gzip.decompress(raw)
         doc = json.loads(raw.decode())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as e:
         line = f":{e.lineno}" if isinstance(e, json.JSONDecodeError) else ""
-        raise WorkbenchError(f"{p}{line}: not a JSON Prometheus response ({e})") from e
+        what = "truncated or damaged .gz" if isinstance(e, EOFError | OSError) else "not a JSON Prometheus response"
+        raise WorkbenchError(f"{p}{line}: {what} ({e}); nothing was stored") from e
+    except RecursionError:
+        raise WorkbenchError(f"{p}: JSON nested too deeply to be a Prometheus response; nothing was stored") from None
+    except zlib.error as e:
+        raise WorkbenchError(f"{p}: damaged .gz ({e}); nothing was stored") from e
     return parse_response(doc, str(p))
 
 
@@ -216,7 +231,11 @@ def stitch(parts: list[PromResult]) -> PromResult:
 # -- the client -----------------------------------------------------------------------------------
 def base_url(url: str) -> str:
     """The server's base URL: userinfo refused, a pasted /api/v1/... or /graph suffix dropped."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        parts.port   # noqa: B018 -- raises ValueError for a port outside 0-65535
+    except ValueError as e:
+        raise WorkbenchError(f"bad Prometheus URL {redact_url(url)!r} ({e}): use http(s)://host:port[/prefix]") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WorkbenchError(f"bad Prometheus URL {redact_url(url)!r}: use http(s)://host:port[/prefix]")
     if parts.password is not None or parts.username:
@@ -293,7 +312,7 @@ class PromClient:
                         f"{self.retries + 1} tries; try a smaller range, a larger --step or --timeout") from e
                 time.sleep(self.backoff_s * 2 ** attempt)
                 continue
-            except httpx.HTTPError as e:
+            except (httpx.HTTPError, httpx.InvalidURL) as e:
                 raise WorkbenchError(f"Prometheus at {self.where}: {self._say(str(e))}") from e
             if (resp.status_code >= 500 or resp.status_code == 429) and not last:
                 time.sleep(self.backoff_s * 2 ** attempt)
@@ -307,7 +326,13 @@ class PromClient:
         except ValueError:
             doc = None
         if isinstance(doc, dict) and "status" in doc:
-            return parse_response(doc, where)
+            # the server's words (errors, warnings) may quote the credentials in use: scrub them
+            try:
+                result = parse_response(doc, where)
+            except WorkbenchError as e:
+                raise WorkbenchError(self._say(str(e))) from None
+            result.warnings = [self._say(w) for w in result.warnings]
+            return result
         if resp.status_code in (401, 403):
             raise WorkbenchError(
                 f"Prometheus at {self.where} refused us (HTTP {resp.status_code}): "

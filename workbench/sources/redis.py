@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,11 +63,51 @@ def taken_at(info: Info, fallback: dt.datetime | None = None) -> dt.datetime:
     """The server's own clock (`server_time_usec`, Redis 6.2+) when present, else FALLBACK or now."""
     usec = info.num("server_time_usec")
     if usec:
-        return dt.datetime.fromtimestamp(usec / 1e6, dt.UTC)
+        try:
+            return dt.datetime.fromtimestamp(usec / 1e6, dt.UTC)
+        except (ValueError, OverflowError, OSError):
+            raise WorkbenchError(f"server_time_usec:{info.get('server_time_usec')} is not a time (microseconds "
+                                 "since 1970); nothing was stored") from None
     return fallback or utcnow()
 
 
+# Keys one of which any INFO text has (Server, Clients, Memory, Stats or Replication sections)
+KNOWN_KEYS = frozenset({"redis_version", "valkey_version", "run_id", "uptime_in_seconds", "connected_clients",
+                        "used_memory", "keyspace_hits", "total_commands_processed", "role"})
+
+
+def not_info_reason(data: bytes, info: Info) -> str | None:
+    """Why DATA is not the text of a Redis INFO reply, or None when it looks like one: text (no NUL
+    bytes, UTF-8), `# Section` headers and `key:value` lines, with at least one key INFO always has."""
+    if b"\x00" in data:
+        return "binary data or UTF-16 text, not the UTF-8 text redis-cli writes"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return f"not UTF-8 text (byte {e.start})"
+    if not info.sections:
+        return "no `# Section` header lines"
+    if not any(r.key in KNOWN_KEYS and r.field is None for r in info.rows):
+        return f"none of the keys INFO always has ({', '.join(sorted(KNOWN_KEYS)[:4])}, ...)"
+    lines = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    for no, line in enumerate(lines, start=1):
+        line = line.strip()
+        if line and not line.startswith("#") and ":" not in line and not re.fullmatch(r"\$-?\d+", line):
+            return f"line {no} is not `key:value`"
+    return None
+
+
 def _slowlog_rows(entries: list[dict], secrets: tuple[str, ...]) -> list[tuple]:
+    try:
+        return _slowlog_rows_of(entries, secrets)
+    except (AttributeError, TypeError, KeyError, ValueError, OverflowError, OSError) as e:
+        raise WorkbenchError(f"slowlog: an entry of an unexpected shape ({type(e).__name__}: {e}); expected a "
+                             "list of {id, start_time, duration, command}; nothing was stored") from None
+
+
+def _slowlog_rows_of(entries: list[dict], secrets: tuple[str, ...]) -> list[tuple]:
+    if not isinstance(entries, list):
+        raise TypeError(f"a JSON {type(entries).__name__}, not a list")
     rows = []
     for e in entries:
         cmd = e.get("command")
@@ -215,16 +256,21 @@ def ingest_file(store: Store, path: str | os.PathLike, *, label: str | None = No
     address = server or f"file:{info.get('tcp_port') or '?'}"
     if store.find_ingest("redis-file", sha, None) is not None:
         return Snapshot(None, address, info.run_id, 0, 0, skipped=True)
-    if not info.rows:
-        raise WorkbenchError(f"{p}: no INFO fields found (expected `redis-cli INFO ALL` output)")
+    reason = not_info_reason(data, info)
+    if reason:
+        raise WorkbenchError(f"{p}: not a Redis INFO text ({reason}); expected the output of "
+                             "`redis-cli INFO ALL`; nothing was stored")
     slowlog = []
     if slowlog_path:
         try:
             slowlog = json.loads(Path(slowlog_path).read_text())
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, RecursionError) as e:
             raise WorkbenchError(f"cannot read slowlog JSON {slowlog_path}: {e}") from e
-    return write_snapshot(store, info, source=str(p), address=address, source_kind="file", info_section="file",
-                          label=label, slowlog=slowlog, sha256=sha)
+    try:
+        return write_snapshot(store, info, source=str(p), address=address, source_kind="file",
+                              info_section="file", label=label, slowlog=slowlog, sha256=sha)
+    except WorkbenchError as e:
+        raise WorkbenchError(f"{slowlog_path if str(e).startswith('slowlog') else p}: {e}") from None
 
 
 def load_samples(store: Store, sample_dir: Path) -> str:
