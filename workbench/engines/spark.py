@@ -173,14 +173,19 @@ def _window_arrays(frame: dict[str, dict[int, float]], runs: list[str]) -> list[
     return out
 
 
+ALL = "\x00all"   # the group of every request (endpoint "all")
+_METRICS = ("http_req_duration", "http_req_failed", "dropped_iterations", "iterations")
+
+
 class SparkCompare:
-    """Per-window inputs of `workbench compare` for the runs of two arms, computed with Spark SQL."""
+    """Per-window inputs of `workbench compare` for the runs of both arms, in four Spark jobs: run bounds,
+    request counts per endpoint, exact order statistics (Spark's `percentile` at rank/(n-1)), and one
+    aggregation per (arm, metric, endpoint, run, window)."""
 
     def __init__(self, dest: str, con: duckdb.DuckDBPyConnection, opts: Any, spark: SparkSession | None = None):
         self.spark = spark or session()
         self.samples = read_table(self.spark, dest, "k6_samples")
         self.con, self.opts = con, opts
-        self._bounds: dict[tuple[str, ...], dict[str, tuple[float, float, float]]] = {}
 
     def bounds(self, runs: list[str]) -> dict[str, tuple[float, float, float]]:
         """run -> (lo, hi, window width) in epoch seconds, as `compare.load_arm` cuts them."""
@@ -188,9 +193,6 @@ class SparkCompare:
 
         from workbench.analysis.compare import steady_window
 
-        key = tuple(runs)
-        if key in self._bounds:
-            return self._bounds[key]
         t = F.unix_micros(F.col("ts")) / F.lit(1e6)
         rows = {r["run"]: (r["lo"], r["hi"]) for r in self.samples.where(F.col("run").isin(runs))
                 .groupBy("run").agg(F.min(t).alias("lo"), F.max(t).alias("hi")).collect()}
@@ -200,99 +202,85 @@ class SparkCompare:
                 raise WorkbenchError(f"k6 run {run!r} has no points in the dataset: compare needs --out json data")
             lo, hi = steady_window(run, rows[run][0], rows[run][1], self.opts)
             out[run] = (lo, hi, (hi - lo) / self.opts.windows)
-        self._bounds[key] = out
         return out
 
-    def _rows(self, runs: list[str], metric: str) -> DataFrame:
-        """Steady-state rows of METRIC in RUNS with their time window (partition-pruned by run and metric)."""
-        from pyspark.sql import functions as F
-
-        b = self.bounds(runs)
-        bounds = self.spark.createDataFrame([(r, lo, hi, w) for r, (lo, hi, w) in b.items()],
-                                            "run string, lo double, hi double, width double")
-        t = F.unix_micros(F.col("ts")) / F.lit(1e6)
-        df = (self.samples.where(F.col("run").isin(runs) & (F.col("metric") == F.lit(metric)))
-              .join(F.broadcast(bounds), "run")
-              .where((t >= F.col("lo")) & (t < F.col("hi"))))
-        if self.opts.scenario:
-            df = df.where(F.col("scenario") == F.lit(self.opts.scenario))
-        win = F.least(F.floor((t - F.col("lo")) / F.col("width")).cast("int"), F.lit(self.opts.windows - 1))
-        return df.select("run", "value", F.coalesce("name", "url", F.lit("")).alias("name"), "status",
-                         win.alias("window"))
-
-    def arm(self, runs: list[str]) -> dict[str, Any]:
-        """Everything compare needs of one arm, as small per-group / per-window tables."""
+    def inputs(self, arms: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+        """arm -> its per-group counts, quantiles (value, iid SE) and per-window aggregates."""
         from pyspark.sql import functions as F
 
         from workbench.analysis.compare import QUANTILES
 
-        lat = self._rows(runs, "http_req_duration").cache()
-        groups = lat.select("run", "value", "status", "window", F.col("name").alias("g")).unionByName(
-            lat.select("run", "value", "status", "window", F.lit("\x00all").alias("g")))
-        counts = {r["g"]: r["n"] for r in groups.groupBy("g").agg(F.count("*").alias("n")).collect()}
-        if not counts:
-            lat.unpersist()
-            raise WorkbenchError(f"no http_req_duration points in run(s) {', '.join(runs)} after --skip/--until")
-        # exact order statistics at the ranks `stats.quantile_se` reads (0-based, per group)
-        z = float(stats._st.norm.ppf(1 - 0.05 / 2))
-        wanted = []
-        for g, n in counts.items():
-            if n < 2:
-                continue
-            for q in QUANTILES.values():
-                pos = q * (n - 1)
-                half = z * math.sqrt(n * q * (1 - q))
-                fl = int(math.floor(pos))
-                for r in (fl, min(fl + 1, n - 1), max(int(math.floor(pos - half)), 0),
-                          min(int(math.ceil(pos + half)), n - 1)):
-                    wanted.append((g, r))
-        from pyspark.sql.window import Window
-
-        ranks = self.spark.createDataFrame(sorted(set(wanted)), "g string, r long")
-        ordered = groups.select("g", "value", (F.row_number().over(Window.partitionBy("g").orderBy("value")) - 1)
-                                .alias("r"))
-        order_stats = {(r["g"], r["r"]): r["value"] for r in ordered.join(F.broadcast(ranks), ["g", "r"]).collect()}
-        qv = {}
-        for g, n in counts.items():
-            if n < 2:
-                continue
-            for m, q in QUANTILES.items():
-                pos = q * (n - 1)
-                half = z * math.sqrt(n * q * (1 - q))
-                fl = int(math.floor(pos))
-                v0, v1 = order_stats[(g, fl)], order_stats[(g, min(fl + 1, n - 1))]
-                lo_r, hi_r = max(int(math.floor(pos - half)), 0), min(int(math.ceil(pos + half)), n - 1)
-                est = v0 + (pos - fl) * (v1 - v0)
-                width_ranks = hi_r - lo_r
-                se = ((order_stats[(g, hi_r)] - order_stats[(g, lo_r)]) / (2 * z) * (2 * half / width_ranks)
-                      if width_ranks > 0 else 0.0)
-                qv[(g, m)] = (float(est), float(se))
-        qtab = self.spark.createDataFrame([(g, m, v) for (g, m), (v, _) in qv.items()], "g string, m string, q double")
-        le = (groups.join(F.broadcast(qtab), "g").where(F.col("value") <= F.col("q"))
-              .groupBy("g", "m", "run", "window").agg(F.count("*").alias("le")).collect())
-        per_w = (groups.groupBy("g", "run", "window")
-                 .agg(F.count("*").alias("n"),
-                      F.sum(F.when(F.coalesce(F.col("status"), F.lit("")).startswith("5"), 1).otherwise(0))
-                      .alias("s5"))
-                 .collect())
-        fail = self._rows(runs, "http_req_failed")
-        fgroups = fail.select("run", "value", "window", F.col("name").alias("g")).unionByName(
-            fail.select("run", "value", "window", F.lit("\x00all").alias("g")))
-        fw = (fgroups.groupBy("g", "run", "window")
-              .agg(F.count("*").alias("n"), F.sum("value").alias("s"), F.sum(F.col("value") * F.col("value"))
-                   .alias("ss")).collect())
-        extra = dict(self.samples.where(F.col("run").isin(runs) & F.col("metric").isin(
-            "dropped_iterations", "iterations")).join(F.broadcast(self.spark.createDataFrame(
-                [(r, lo, hi) for r, (lo, hi, _) in self.bounds(runs).items()], "run string, lo double, hi double")),
-                "run").where((F.unix_micros("ts") / F.lit(1e6) >= F.col("lo")) &
-                             (F.unix_micros("ts") / F.lit(1e6) < F.col("hi")))
-            .groupBy("metric").agg(F.sum("value")).collect())
-        lat.unpersist()
-        return {"runs": runs, "counts": counts, "qv": qv, "le": le, "per_w": per_w, "fail": fw,
-                "bounds": self.bounds(runs), "extra": extra}
+        runs = sorted({r for rs in arms.values() for r in rs})
+        bounds = self.bounds(runs)
+        btab = self.spark.createDataFrame([(arm, r, *bounds[r]) for arm, rs in arms.items() for r in rs],
+                                          "arm string, run string, lo double, hi double, width double")
+        t = F.unix_micros(F.col("ts")) / F.lit(1e6)
+        rows = (self.samples.where(F.col("run").isin(runs) & F.col("metric").isin(*_METRICS))
+                .join(F.broadcast(btab), "run").where((t >= F.col("lo")) & (t < F.col("hi"))))
+        if self.opts.scenario:
+            rows = rows.where(F.col("scenario") == F.lit(self.opts.scenario))
+        win = F.least(F.floor((t - F.col("lo")) / F.col("width")).cast("int"), F.lit(self.opts.windows - 1))
+        rows = rows.select("arm", "run", "metric", "value", F.coalesce("name", "url", F.lit("")).alias("name"),
+                           "status", win.alias("window"))
+        groups = rows.withColumn("g", F.col("name")).unionByName(rows.withColumn("g", F.lit(ALL))).cache()
+        try:
+            lat = groups.where(F.col("metric") == "http_req_duration")
+            counts = {(r["arm"], r["g"]): r["n"] for r in lat.groupBy("arm", "g").agg(F.count("*").alias("n")).collect()}
+            # exact order statistics at the ranks `stats.quantile_se` reads, all groups in one pass
+            z = float(stats._st.norm.ppf(1 - 0.05 / 2))
+            plan, aggs = {}, []
+            for i, ((arm, g), n) in enumerate(sorted(counts.items())):
+                if n < 2:
+                    continue
+                ranks = {}
+                for m, q in QUANTILES.items():
+                    pos, half = q * (n - 1), z * math.sqrt(n * q * (1 - q))
+                    fl = int(math.floor(pos))
+                    ranks[m] = (pos, half, fl, min(fl + 1, n - 1), max(int(math.floor(pos - half)), 0),
+                                min(int(math.ceil(pos + half)), n - 1))
+                wanted = sorted({r for v in ranks.values() for r in v[2:]})
+                plan[(arm, g)] = (n, ranks, wanted, f"o{i}")
+                sel = F.when((F.col("arm") == F.lit(arm)) & (F.col("g") == F.lit(g)), F.col("value"))
+                aggs.append(F.percentile(sel, F.array(*[F.lit(r / (n - 1)) for r in wanted])).alias(f"o{i}"))
+            got = lat.agg(*aggs).first().asDict() if aggs else {}
+            qv: dict[tuple[str, str, str], tuple[float, float]] = {}
+            for (arm, g), (_n, ranks, wanted, col) in plan.items():
+                v = dict(zip(wanted, got[col], strict=True))
+                for m, (pos, half, fl, fl1, lo_r, hi_r) in ranks.items():
+                    est = v[fl] + (pos - fl) * (v[fl1] - v[fl])
+                    width_ranks = hi_r - lo_r
+                    se = (v[hi_r] - v[lo_r]) / (2 * z) * (2 * half / width_ranks) if width_ranks > 0 else 0.0
+                    qv[(arm, g, m)] = (float(est), float(se))
+            # one aggregation: per (arm, metric, group, run, window) count, sum, sum of squares, 5xx, <= each quantile
+            key = F.concat_ws("\x01", "arm", "g")
+            aggs = [F.count("*").alias("n"), F.sum("value").alias("s"), F.sum(F.col("value") * F.col("value")).alias("ss"),
+                    F.sum(F.when(F.coalesce(F.col("status"), F.lit("")).startswith("5"), 1).otherwise(0)).alias("s5")]
+            for m in QUANTILES:
+                pairs = [x for (arm, g, mm), (val, _) in qv.items() if mm == m for x in (F.lit(f"{arm}\x01{g}"), F.lit(val))]
+                if pairs:
+                    thr = F.element_at(F.create_map(*pairs), key)
+                    aggs.append(F.sum(F.when((F.col("metric") == "http_req_duration") & (F.col("value") <= thr), 1)
+                                      .otherwise(0)).alias("le_" + m))
+            per_w = groups.groupBy("arm", "metric", "g", "run", "window").agg(*aggs).collect()
+        finally:
+            groups.unpersist()
+        out: dict[str, dict[str, Any]] = {}
+        for arm, rs in arms.items():
+            mine = [r.asDict() for r in per_w if r["arm"] == arm]
+            extra: dict[str, float] = {}
+            for r in mine:
+                if r["g"] == ALL and r["metric"] in ("dropped_iterations", "iterations"):
+                    extra[r["metric"]] = extra.get(r["metric"], 0.0) + r["s"]
+            out[arm] = {"runs": rs, "bounds": {r: bounds[r] for r in rs}, "extra": extra,
+                        "counts": {g: n for (a, g), n in counts.items() if a == arm},
+                        "qv": {(g, m): v for (a, g, m), v in qv.items() if a == arm},
+                        "lat": [r for r in mine if r["metric"] == "http_req_duration"],
+                        "fail": [r for r in mine if r["metric"] == "http_req_failed"]}
+        return out
 
 
 def _arm_stat(arm: dict[str, Any], g: str, metric: str, windows: int) -> stats.BlockStat | None:
+    """One arm's BlockStat for group G and METRIC from its per-window inputs (None: too few requests)."""
     from workbench.analysis.compare import MIN_REQUESTS, QUANTILES
 
     runs = arm["runs"]
@@ -300,49 +288,46 @@ def _arm_stat(arm: dict[str, Any], g: str, metric: str, windows: int) -> stats.B
     n = arm["counts"].get(g, 0)
     if n < MIN_REQUESTS:
         return None
+    lat = [r for r in arm["lat"] if r["g"] == g]
     nw: dict[str, dict[int, float]] = {}
-    s5: dict[str, dict[int, float]] = {}
-    for r in arm["per_w"]:
-        if r["g"] == g:
-            nw.setdefault(r["run"], {})[r["window"]] = r["n"]
-            s5.setdefault(r["run"], {})[r["window"]] = r["s5"]
-    active = sum(len(w) for w in nw.values())
+    for r in lat:
+        nw.setdefault(r["run"], {})[r["window"]] = r["n"]
+    active = len(lat)
     if metric in QUANTILES:
         q = QUANTILES[metric]
         value, se_iid = arm["qv"][(g, metric)]
         inv_f = se_iid / math.sqrt(q * (1 - q) / n) if 0 < q < 1 else math.nan
-        le: dict[str, dict[int, float]] = {}
-        for r in arm["le"]:
-            if r["g"] == g and r["m"] == metric:
-                le.setdefault(r["run"], {})[r["window"]] = r["le"]
-        resid = {run: {w: (q * c - le.get(run, {}).get(w, 0)) * inv_f for w, c in ws.items()} for run, ws in nw.items()}
+        resid: dict[str, dict[int, float]] = {}
+        for r in lat:   # the window's sum of (q - 1{x <= Q}) / f(Q)
+            resid.setdefault(r["run"], {})[r["window"]] = (q * r["n"] - r["le_" + metric]) * inv_f
         return _block_from_windows(value, n, _window_arrays(resid, runs), se_iid, active, multi)
     if metric == "rps":
         counts, lengths, run_of = [], [], []
         for run in runs:
-            width = arm["bounds"][run][2]
             c = np.zeros(windows)
             for w, k in nw.get(run, {}).items():
                 c[w] = k
             counts.append(c)
-            lengths.append(np.full(windows, width))
+            lengths.append(np.full(windows, arm["bounds"][run][2]))
             run_of += [run] * windows
         return stats.block_rate(np.concatenate(counts), np.concatenate(lengths), np.asarray(run_of) if multi else None)
     if metric == "rate_5xx":
-        m = sum(sum(w.values()) for w in s5.values()) / n
-        resid = {run: {w: s5[run][w] - m * c for w, c in ws.items()} for run, ws in nw.items()}
-        se_iid = math.sqrt(max(n * m * (1 - m), 0.0) / (n - 1)) / math.sqrt(n) if n > 1 else math.nan
+        m = sum(r["s5"] for r in lat) / n
+        resid = {}
+        for r in lat:
+            resid.setdefault(r["run"], {})[r["window"]] = r["s5"] - m * r["n"]
+        se_iid = math.sqrt(n * m * (1 - m) / (n - 1)) / math.sqrt(n) if n > 1 else math.nan
         return _block_from_windows(m, n, _window_arrays(resid, runs), se_iid, active, multi)
     if metric == "error_rate":
         rows = [r for r in arm["fail"] if r["g"] == g]
         nf = sum(r["n"] for r in rows)
         if nf < MIN_REQUESTS:
             return None
-        total, ss = sum(r["s"] for r in rows), sum(r["ss"] for r in rows)
-        m = total / nf
-        resid: dict[str, dict[int, float]] = {}
+        m = sum(r["s"] for r in rows) / nf
+        resid = {}
         for r in rows:
             resid.setdefault(r["run"], {})[r["window"]] = r["s"] - m * r["n"]
+        ss = sum(r["ss"] for r in rows)
         se_iid = math.sqrt(max(ss - nf * m * m, 0.0) / (nf - 1)) / math.sqrt(nf) if nf > 1 else math.nan
         return _block_from_windows(m, nf, _window_arrays(resid, runs), se_iid, len(rows), multi)
     raise ValueError(metric)
@@ -358,15 +343,19 @@ def compare_runs(dest: str, con: duckdb.DuckDBPyConnection, before: str | list[s
     opts = opts or cmp.Options()
     rb, ra = cmp.split_runs(before), cmp.split_runs(after)
     cmp._check_runs(con, rb + ra)
-    engine = SparkCompare(dest, con, opts, spark)
-    arms = [engine.arm(rb), engine.arm(ra)]
+    got = SparkCompare(dest, con, opts, spark).inputs({"before": rb, "after": ra})
+    arms = [got["before"], got["after"]]
+    for arm in arms:
+        if not arm["counts"]:
+            raise WorkbenchError(f"no http_req_duration points in run(s) {', '.join(arm['runs'])} after "
+                                 "--skip/--until: check the run names and the time window")
     open_model = [_open_model(con, arm) for arm in arms]
-    names = [{g for g in arm["counts"] if g != "\x00all"} for arm in arms]
+    names = [{g for g in arm["counts"] if g != ALL} for arm in arms]
     common = sorted(g for g in names[0] & names[1] if g)
     endpoints = common if len(common) == 1 and len(names[0]) == 1 else ["all"] + common
     rows = []
     for ep in endpoints:
-        g = "\x00all" if ep == "all" else ep
+        g = ALL if ep == "all" else ep
         for m in cmp.METRICS:
             if m == "rps" and any(open_model):
                 continue
@@ -403,7 +392,7 @@ def _arrival(con: duckdb.DuckDBPyConnection, arm: dict[str, Any]) -> dict[str, A
                     target = float(tags[key])
                 except ValueError:
                     pass
-    n = arm["counts"].get("\x00all", 0)
+    n = arm["counts"].get(ALL, 0)
     return {"achieved_iterations_per_s": (arm["extra"].get("iterations") or 0.0) / dur if dur else None,
             "achieved_rps": n / dur if dur else None, "target_rate": target,
             "dropped_iterations": arm["extra"].get("dropped_iterations") or 0.0}
@@ -412,18 +401,38 @@ def _arrival(con: duckdb.DuckDBPyConnection, arm: dict[str, Any]) -> dict[str, A
 # -- PostgreSQL statement deltas ---------------------------------------------------------------------
 def statement_deltas(dest: str, from_snapshot: int, to_snapshot: int,
                      spark: SparkSession | None = None) -> list[dict[str, Any]]:
-    """pg_stat_statements deltas between two snapshots of one server (calls, total time, rows, blocks),
-    per (queryid, dbid, userid, toplevel); a counter that went down (reset) counts from zero."""
+    """pg_stat_statements deltas between two snapshots of one server, per (queryid, dbid, userid,
+    toplevel), by the rules of `workbench.analysis.postgres.statement_deltas`: a statement that is new,
+    whose counters went down, whose stats_since moved past the first snapshot, or any statement after a
+    pg_stat_statements reset counts in full; statements without calls in between are dropped."""
+    from pyspark.sql import functions as F
+
+    from workbench.analysis.postgres import COUNTERS, KEY
+
     spark = spark or session()
+    snaps = {r["snapshot_id"]: r for r in read_table(spark, dest, "pg_snapshots")
+             .where(F.col("snapshot_id").isin(int(from_snapshot), int(to_snapshot)))
+             .select("snapshot_id", "taken_at", "pgss_stats_reset").collect()}
+    if len(snaps) < 2:
+        raise WorkbenchError(f"snapshots {from_snapshot} and {to_snapshot} are not both in {dest}")
+    from_at = snaps[from_snapshot]["taken_at"]
+    r_from, r_to = snaps[from_snapshot]["pgss_stats_reset"], snaps[to_snapshot]["pgss_stats_reset"]
+    global_reset = bool(r_to is not None and (r_from is None or r_to != r_from) and r_to > from_at)
     st = read_table(spark, dest, "pg_statements")
-    st.createOrReplaceTempView("wb_pg_statements")
-    cols = ["calls", "total_exec_time_ms", "rows", "shared_blks_hit", "shared_blks_read"]
-    delta = ", ".join(f"CASE WHEN b.{c} >= coalesce(a.{c}, 0) THEN b.{c} - coalesce(a.{c}, 0) ELSE b.{c} END AS {c}"
-                      for c in cols)
-    rows = spark.sql(
-        f"SELECT b.queryid, b.dbid, b.userid, b.toplevel, {delta} FROM "
-        "(SELECT * FROM wb_pg_statements WHERE snapshot_id = :to) b LEFT JOIN "
-        "(SELECT * FROM wb_pg_statements WHERE snapshot_id = :frm) a "
-        "ON a.queryid <=> b.queryid AND a.dbid = b.dbid AND a.userid = b.userid AND a.toplevel <=> b.toplevel "
-        "ORDER BY total_exec_time_ms DESC", args={"to": int(to_snapshot), "frm": int(from_snapshot)}).collect()
-    return [r.asDict() for r in rows if r["calls"]]
+    cols = [c for c in COUNTERS if c in st.columns]
+    t = st.where(F.col("snapshot_id") == int(to_snapshot)).select(*KEY, "stats_since", *cols)
+    f = st.where(F.col("snapshot_id") == int(from_snapshot)).select(
+        *[F.col(k).alias("f_" + k) for k in KEY], *[F.col(c).alias("f_" + c) for c in cols])
+    on = [F.col(k).eqNullSafe(F.col("f_" + k)) for k in KEY]
+    m = t.join(f, on[0] & on[1] & on[2] & on[3], "left")
+    is_new = F.col("f_dbid").isNull()
+    went_down = F.lit(False)
+    for c in cols:
+        went_down = went_down | F.coalesce(F.col(c).cast("double") < F.col("f_" + c).cast("double") - 1e-6,
+                                           F.lit(False))
+    since_moved = F.col("stats_since").isNotNull() & (F.col("stats_since") > F.lit(from_at)) & ~is_new
+    whole = is_new | went_down | since_moved | F.lit(global_reset)
+    out = m.select(*KEY, *[F.greatest(F.when(whole, F.col(c).cast("double")).otherwise(
+        F.col(c).cast("double") - F.coalesce(F.col("f_" + c).cast("double"), F.lit(0.0))), F.lit(0.0)).alias(c)
+        for c in cols])
+    return [r.asDict() for r in out.where(F.col("calls") > 0).orderBy(F.desc("total_exec_time_ms")).collect()]
