@@ -30,6 +30,8 @@ def _connect(tmp: Path) -> duckdb.DuckDBPyConnection:
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"SET memory_limit = '{STREAM_MEMORY}'")
     con.execute("SET preserve_insertion_order = false")
+    # partitioned writes buffer rows per open partition outside the buffer pool: flush them early
+    con.execute("SET partitioned_write_flush_threshold = 65536")
     con.execute(f"SET temp_directory = {k6._sql_str(tmp)}")
     return con
 
@@ -60,7 +62,7 @@ def _stream_json(path: Path, run: str, d: Dest, done: dict, label: str | None, t
     result = k6.FileResult(str(path), "json")
     started = utcnow()
     hasher = k6._Hasher(path)
-    hasher.run()   # one pass: sha256 + the `Metric` definition lines (uncompressed files)
+    hasher.start()   # one pass: sha256 + the `Metric` definition lines (uncompressed files)
     sha = hasher.result()
     key = f"k6:{run}:{sha}"
     h = unit_hash(key)
@@ -160,3 +162,28 @@ def _summaries(paths: list[Path], run: str, dest: str, label: str | None,
     finally:
         store.close()
     return results
+
+
+def repeat_points(src: str | os.PathLike, out: str | os.PathLike, copies: int) -> int:
+    """Write OUT: the real k6 JSON output SRC (plain or .gz) repeated COPIES times, copy k shifted by k days,
+    `Metric` lines kept once. For tests and benchmarks at fleet scale from real
+    lines; returns the bytes written."""
+    import datetime as dt
+    import re
+
+    with k6._opener(Path(src))() as f:
+        data = f.read()
+    m = re.search(rb'"time":"(\d{4}-\d{2}-\d{2})T', data)
+    if not m:
+        raise WorkbenchError(f"{src}: no k6 points found")
+    day = dt.date.fromisoformat(m.group(1).decode())
+    points = b"\n".join(line for line in data.split(b"\n") if b'"type":"Point"' in line) + b"\n"
+    written = 0
+    with open(out, "wb") as f:
+        for k in range(copies):
+            block = data if k == 0 else points
+            shifted = (day + dt.timedelta(days=k)).isoformat().encode()
+            block = block.replace(b'"time":"' + m.group(1) + b"T", b'"time":"' + shifted + b"T")
+            f.write(block if block.endswith(b"\n") else block + b"\n")
+            written += len(block)
+    return written
