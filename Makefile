@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTHON ?= python3
 APT_PACKAGES := postgresql-15 postgresql-contrib-15 redis-server redis-tools prometheus \
-                prometheus-redis-exporter prometheus-postgres-exporter
+                prometheus-redis-exporter prometheus-postgres-exporter openjdk-17-jre-headless
 
 .PHONY: demo test venv dev services lint bench samples clean
 
@@ -48,6 +48,7 @@ lint: dev
 bench: dev
 	$(PY) benchmarks/bench_k6_ingest.py
 	$(PY) benchmarks/bench_stats.py
+	$(PY) benchmarks/bench_parquet.py
 
 ## samples: re-capture data/samples/ from real k6, PostgreSQL, Redis and Prometheus
 samples: dev services

@@ -16,7 +16,7 @@ from fixtures.parquet import assert_same
 
 from workbench.cli.groups import main as cli
 from workbench.dataset import MANIFEST_DIR
-from workbench.sources.k6_stream import repeat_points
+from workbench.lab.scale import repeat_points
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples" / "k6"
 

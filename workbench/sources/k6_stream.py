@@ -163,27 +163,3 @@ def _summaries(paths: list[Path], run: str, dest: str, label: str | None,
         store.close()
     return results
 
-
-def repeat_points(src: str | os.PathLike, out: str | os.PathLike, copies: int) -> int:
-    """Write OUT: the real k6 JSON output SRC (plain or .gz) repeated COPIES times, copy k shifted by k days,
-    `Metric` lines kept once. For tests and benchmarks at fleet scale from real
-    lines; returns the bytes written."""
-    import datetime as dt
-    import re
-
-    with k6._opener(Path(src))() as f:
-        data = f.read()
-    m = re.search(rb'"time":"(\d{4}-\d{2}-\d{2})T', data)
-    if not m:
-        raise WorkbenchError(f"{src}: no k6 points found")
-    day = dt.date.fromisoformat(m.group(1).decode())
-    points = b"\n".join(line for line in data.split(b"\n") if b'"type":"Point"' in line) + b"\n"
-    written = 0
-    with open(out, "wb") as f:
-        for k in range(copies):
-            block = data if k == 0 else points
-            shifted = (day + dt.timedelta(days=k)).isoformat().encode()
-            block = block.replace(b'"time":"' + m.group(1) + b"T", b'"time":"' + shifted + b"T")
-            f.write(block if block.endswith(b"\n") else block + b"\n")
-            written += len(block)
-    return written
