@@ -249,19 +249,18 @@ def _select(table: str, cols: list[tuple[str, str]], unit: Unit) -> tuple[str, l
 def _copy(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any], root: Path, table: str, stem: str,
           partitions: tuple[str, ...]) -> int:
     """COPY one SELECT to ROOT/TABLE as zstd Parquet (hive-partitioned when PARTITIONS); rows written."""
-    n = con.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
+    target = root / table
+    if partitions:   # one pass: an empty result writes no file
+        target.mkdir(parents=True, exist_ok=True)
+        return con.execute(f"COPY ({sql}) TO {_q(str(target))} (FORMAT parquet, COMPRESSION zstd, "
+                           f"PARTITION_BY ({', '.join(partitions)}), FILENAME_PATTERN {_q(stem + '_{i}')}, "
+                           "OVERWRITE_OR_IGNORE true)", params).fetchone()[0]
+    n = con.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]   # small tables: no empty files
     if not n:
         return 0
-    target = root / table
-    if partitions:
-        target.mkdir(parents=True, exist_ok=True)
-        con.execute(f"COPY ({sql}) TO {_q(str(target))} (FORMAT parquet, COMPRESSION zstd, "
-                    f"PARTITION_BY ({', '.join(partitions)}), FILENAME_PATTERN {_q(stem + '_{i}')}, "
-                    "OVERWRITE_OR_IGNORE true)", params)
-    else:
-        target.mkdir(parents=True, exist_ok=True)
-        con.execute(f"COPY ({sql}) TO {_q(str(target / (stem + '.parquet')))} (FORMAT parquet, COMPRESSION zstd)",
-                    params)
+    target.mkdir(parents=True, exist_ok=True)
+    con.execute(f"COPY ({sql}) TO {_q(str(target / (stem + '.parquet')))} (FORMAT parquet, COMPRESSION zstd)",
+                params)
     return n
 
 
