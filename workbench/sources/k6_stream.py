@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -72,8 +74,7 @@ def _stream_json(path: Path, run: str, d: Dest, done: dict, label: str | None, t
         return result
     ingest_id = int(sha[:15], 16)   # stable across writers; a store's own ingest ids are small integers
     with d.staging() as root:
-        tmp = root / ".tmp" if not d.is_s3 else root.parent / (root.name + "-spill")
-        tmp.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix="workbench-spill-"))   # DuckDB's spill files, this process only
         con = _connect(tmp)
         cleaned = None
         try:
@@ -109,8 +110,6 @@ def _stream_json(path: Path, run: str, d: Dest, done: dict, label: str | None, t
             con.close()
             if cleaned is not None:
                 cleaned.path.unlink(missing_ok=True)
-            import shutil
-
             shutil.rmtree(tmp, ignore_errors=True)
     entry = {"hash": h, "key": key, "family": "k6", "label": f"k6 run {run} file {path.name} (streamed)",
              "rows": {"k6_samples": rows}, "written_at": utcnow().isoformat(), "workbench_version": __version__}
