@@ -52,6 +52,7 @@ def test_cli_engine_spark_reads_the_attached_dataset(samples_store, samples_data
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)   # ~10 min on a loaded 2-core machine (building and exporting 10M points included)
 def test_ten_million_points_from_four_instances(big_store, big_dataset, spark):
     con = open_dataset(str(big_dataset))
     with Store.open(big_store, read_only=True) as store:
@@ -66,8 +67,8 @@ def test_ten_million_points_from_four_instances(big_store, big_dataset, spark):
     assert_same(_without_engine(sp.compare_runs(str(big_dataset), con, "after", "big", spark=spark)), theirs)
 
 
-def test_spark_reads_only_the_asked_for_runs(big_dataset, spark):
-    df = sp.read_table(spark, str(big_dataset), "k6_samples")
+def test_spark_reads_only_the_asked_for_runs(samples_dataset, spark):
+    df = sp.read_table(spark, str(samples_dataset), "k6_samples")
     q = df.where(df.run == "before").groupBy("metric").count()
     plan = q._jdf.queryExecution().executedPlan().toString()
     filters = re.search(r"PartitionFilters: \[([^\]]*)\]", plan)
@@ -88,7 +89,7 @@ def test_spark_reads_only_the_asked_for_runs(big_dataset, spark):
             walk(children.apply(i))
 
     walk(q._jdf.queryExecution().executedPlan())
-    all_partitions = {p.parent for p in big_dataset.glob("k6_samples/run=*/metric=*/*.parquet")}
+    all_partitions = {p.parent for p in samples_dataset.glob("k6_samples/run=*/metric=*/*.parquet")}
     before_partitions = {p for p in all_partitions if p.parent.name == "run=before"}
     assert scans and scans[0]["numPartitions"] == len(before_partitions) < len(all_partitions)
 
