@@ -78,9 +78,15 @@ def attach_cmd(ctx: click.Context, dest: str) -> None:
         workbench --db fleet.duckdb attach exports/
         workbench --db fleet.duckdb k6 summary --run before
     """
+    from pathlib import Path
+
     from workbench.dataset import attach
+    from workbench.errors import WorkbenchError
     from workbench.store import writing
 
+    if dest.startswith("s3://") or not Path(dest).is_dir():   # before the store is created or touched
+        raise WorkbenchError(f"{dest}: not a directory holding a dataset (for s3://, sync it to a directory "
+                             "first: aws s3 sync s3://... DIR)")
     with writing(db_of(ctx)) as store:
         tables = attach(store, dest)
         path = store.path
