@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTHON ?= python3
 APT_PACKAGES := postgresql-15 redis-server redis-tools prometheus \
-                prometheus-redis-exporter prometheus-postgres-exporter postgresql-15-hypopg
+                prometheus-redis-exporter prometheus-postgres-exporter postgresql-15-hypopg \
+                openjdk-17-jre-headless
 
 .PHONY: demo test venv dev services lint bench samples clean
 
@@ -49,6 +50,7 @@ bench: dev
 	$(PY) benchmarks/bench_k6_ingest.py
 	$(PY) benchmarks/bench_stats.py
 	$(PY) benchmarks/bench_roi.py
+	$(PY) benchmarks/bench_parquet.py
 
 ## samples: re-capture data/samples/ from real k6, PostgreSQL, Redis and Prometheus
 samples: dev services

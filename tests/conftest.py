@@ -14,6 +14,7 @@ pytest_plugins = [
     "fixtures.postgres",
     "fixtures.redis",
     "fixtures.prometheus",
+    "fixtures.parquet",
 ]
 
 os.environ.setdefault("MPLBACKEND", "Agg")

@@ -202,7 +202,7 @@ class Store:
 
     def _restrict_files(self, files: Sequence[str | os.PathLike]) -> None:
         """Disable DuckDB's file system access for this database, except FILES and the scratch dir."""
-        resolved = [Path(x).resolve() for x in files]
+        resolved = [Path(x).resolve() for x in files] + self._attached_datasets()
         if not self.read_only:
             self.scratch = Path(tempfile.mkdtemp(prefix="wb-scratch-"))
             resolved.append(self.scratch)
@@ -213,6 +213,14 @@ class Store:
         if dirs:
             self.con.execute(f"SET allowed_directories = [{', '.join(dirs)}]")
         self.con.execute("SET enable_external_access = false")
+
+    def _attached_datasets(self) -> list[Path]:
+        """The Parquet directories `workbench attach` pointed this store's views at (readers need them)."""
+        try:
+            rows = self.con.execute("SELECT dest FROM dataset_attachments").fetchall()
+        except duckdb.Error:   # a new store, or one from before attach existed
+            return []
+        return [Path(r[0]) for r in rows if r[0] and "://" not in r[0]]
 
     def _check_workbench(self) -> None:
         """Refuse an existing DuckDB database that holds tables but no workbench schema."""

@@ -95,7 +95,11 @@ def _span(con: duckdb.DuckDBPyConnection, run: str, opts: Options) -> tuple[floa
     row = con.execute("SELECT epoch(min(ts)), epoch(max(ts)) FROM k6_points WHERE run = ?", [run]).fetchone()
     if row is None or row[0] is None:
         raise WorkbenchError(f"k6 run {run!r} has no points (only a summary?): compare needs --out json/csv data")
-    start, end = row
+    return steady_window(run, row[0], row[1], opts)
+
+
+def steady_window(run: str, start: float, end: float, opts: Options) -> tuple[float, float]:
+    """[lo, hi) in epoch seconds of RUN's steady state, from its first and last point and --skip/--until."""
     lo = start + max(opts.skip_s, 0.0)
     hi = end if opts.until_s is None else (start + opts.until_s if opts.until_s >= 0 else end + opts.until_s)
     hi = min(hi, end)
@@ -308,6 +312,14 @@ def compare_runs(con: duckdb.DuckDBPyConnection, before: str | list[str], after:
     rb, ra = split_runs(before), split_runs(after)
     a, b = load_arm(con, rb, opts), load_arm(con, ra, opts)
     rows = compare_arms(a, b, opts)
+    arrival = {"before": _arrival(a), "after": _arrival(b)} if a.open_model or b.open_model else None
+    return compare_result(con, rb, ra, rows, opts, targets, arrival)
+
+
+def compare_result(con: duckdb.DuckDBPyConnection, rb: list[str], ra: list[str], rows: list[dict[str, Any]],
+                   opts: Options, targets: list[dict] | None, arrival: dict[str, Any] | None) -> dict[str, Any]:
+    """The `compare` result from its endpoint x metric ROWS (from the store, or another engine's per-window
+    inputs): resources, targets, the gate, notes."""
     resources = resource_rows(con, rb, ra, opts)
     if targets is None:
         targets = load_targets(None) + [{"endpoint": r["endpoint"], "metric": r["metric"], "change_pct": -20.0,
@@ -322,8 +334,8 @@ def compare_runs(con: duckdb.DuckDBPyConnection, before: str | list[str], after:
     out: dict[str, Any] = {"before": ",".join(rb), "after": ",".join(ra), "passed": not (regressed or missed),
                            "results": rows, "targets": tg, "resources": resources, "notes": notes,
                            "options": _opts_dict(opts)}
-    if a.open_model or b.open_model:
-        out["arrival_rate"] = {"before": _arrival(a), "after": _arrival(b)}
+    if arrival is not None:
+        out["arrival_rate"] = arrival
         out["notes"].append("arrival-rate executor: rps is set by the test, so achieved vs target rate and "
                             "dropped_iterations are reported instead of an rps comparison")
     return out

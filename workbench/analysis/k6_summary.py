@@ -119,26 +119,53 @@ def evaluate_threshold(expr: str, mtype: str, values: dict[str, float], extra: d
     return None if actual is None else bool(_OPS[op](actual, num))
 
 
-def run_duration(con: duckdb.DuckDBPyConnection, run: str) -> tuple[float | None, str]:
+class DuckDBPoints:
+    """The k6 points engine over the store's own tables and views (the default; `--engine duckdb`).
+    `workbench.engines.spark.SparkPoints` answers the same three questions over Parquet with Spark SQL."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+
+    def has_points(self, run: str) -> bool:
+        return bool(self.con.execute("SELECT count(*) > 0 FROM k6_samples WHERE run = ?", [run]).fetchone()[0])
+
+    def span_ms(self, run: str) -> float | None:
+        """Milliseconds from the run's first to its last point."""
+        span = self.con.execute("SELECT epoch_ms(max(ts)) - epoch_ms(min(ts)) FROM k6_samples WHERE run = ?",
+                                [run]).fetchone()[0]
+        return float(span) if span else None
+
+    def values(self, run: str, requests: list[tuple[str, str, str, dict[str, str], list[str]]],
+               duration_s: float | None) -> dict[str, dict | None]:
+        """NAME -> k6's values for each (name, metric, type, tags, trend stats) request (None: no points)."""
+        return {name: _values(self.con, run, base, mtype, tags, stats, duration_s)
+                for name, base, mtype, tags, stats in requests}
+
+
+def run_duration(con: duckdb.DuckDBPyConnection, run: str, points: DuckDBPoints | None = None
+                 ) -> tuple[float | None, str]:
     """(test duration in ms, source): the summary's when known, else the first-to-last point span."""
     row = con.execute("SELECT test_run_duration_ms, format FROM k6_summaries WHERE run = ?", [run]).fetchone()
     if row and row[0]:
         return row[0], "summary"
-    span = con.execute("SELECT epoch_ms(max(ts)) - epoch_ms(min(ts)) FROM k6_samples WHERE run = ?",
-                       [run]).fetchone()[0]
-    return (float(span) if span else None), "points (approximate: first-to-last sample)"
+    return (points or DuckDBPoints(con)).span_ms(run), "points (approximate: first-to-last sample)"
 
 
-def k6_summary(con: duckdb.DuckDBPyConnection, run: str, trend_stats: str | list[str] | None = None) -> dict:
-    """The run's summary in k6's shape: {"run", "metrics": {NAME: {stat: value, "thresholds"?}}, ...}."""
+def k6_summary(con: duckdb.DuckDBPyConnection, run: str, trend_stats: str | list[str] | None = None,
+               points: DuckDBPoints | None = None) -> dict:
+    """The run's summary in k6's shape: {"run", "metrics": {NAME: {stat: value, "thresholds"?}}, ...}.
+
+    CON holds the run's metadata (k6_runs, k6_metrics, k6_summaries); POINTS computes the aggregations
+    over its points (default: DuckDB over the same store; Spark: `workbench.engines.spark`)."""
     stats = parse_trend_stats(trend_stats)
+    points = points or DuckDBPoints(con)
     if con.execute("SELECT count(*) FROM k6_runs WHERE run = ?", [run]).fetchone()[0] == 0:
         known = [r[0] for r in con.execute("SELECT run FROM k6_runs ORDER BY run").fetchall()]
         raise WorkbenchError(f"no run {run!r} in the store; runs: {', '.join(known) or 'none (ingest one)'}")
     summary_row = con.execute("SELECT metrics FROM k6_summaries WHERE run = ?", [run]).fetchone()
     summary = json.loads(summary_row[0]) if summary_row else {}
-    has_points = con.execute("SELECT count(*) > 0 FROM k6_samples WHERE run = ?", [run]).fetchone()[0]
-    duration_ms, source = run_duration(con, run)
+    has_points = points.has_points(run)
+    duration_ms, source = run_duration(con, run, points)
     notes: list[str] = []
     if not has_points:
         if not summary:
@@ -153,7 +180,7 @@ def k6_summary(con: duckdb.DuckDBPyConnection, run: str, trend_stats: str | list
                      "ingest the run's handleSummary()/--summary-export file for k6's exact duration")
     defs = con.execute("SELECT metric, type, type_source, thresholds, submetrics FROM k6_metrics WHERE run = ?"
                        " ORDER BY metric", [run]).fetchall()
-    metrics: dict[str, dict] = {}
+    plan: list[tuple[str, str, str, dict[str, str], list[str], list[str]]] = []
     for metric, mtype, type_source, thresholds, submetrics in defs:
         if type_source == "inferred":
             summary_type = (summary.get(metric) or {}).get("type")
@@ -167,31 +194,45 @@ def k6_summary(con: duckdb.DuckDBPyConnection, run: str, trend_stats: str | list
             names.append("http_req_duration{expected_response:true}")
         for name in dict.fromkeys(names):
             base, tags = split_submetric(name)
-            values = _values(con, run, base, mtype, tags, stats, duration_s)
-            if values is None:
-                continue
-            entry: dict[str, Any] = dict(values)
-            verdicts = _thresholds(name, mtype, values, summary, thresholds if name == metric else [],
-                                   con, run, tags, duration_s)
-            if verdicts:
-                entry["thresholds"] = verdicts
-            metrics[name] = entry
+            declared = list(thresholds or []) if name == metric else []
+            plan.append((name, base, mtype, tags, _with_threshold_stats(name, mtype, stats, summary, declared),
+                         declared))
+    computed = points.values(run, [(n, b, t, tg, st) for n, b, t, tg, st, _ in plan], duration_s)
+    metrics: dict[str, dict] = {}
+    for name, _base, mtype, _tags, _st, declared in plan:
+        values = computed.get(name)
+        if values is None:
+            continue
+        shown = {k: v for k, v in values.items() if mtype != "trend" or k in stats}
+        entry: dict[str, Any] = dict(shown)
+        verdicts = _thresholds(name, mtype, shown, summary, declared, values)
+        if verdicts:
+            entry["thresholds"] = verdicts
+        metrics[name] = entry
     return {"run": run, "metrics": metrics, "test_run_duration_ms": duration_ms, "duration_source": source,
             "source": "raw points", "notes": notes}
 
 
+def _with_threshold_stats(name: str, mtype: str, stats: list[str], summary: dict, declared: list[str]) -> list[str]:
+    """STATS plus the trend aggregations that declared thresholds ask for (e.g. p(99) for `p(99)<800`)."""
+    if mtype != "trend" or (summary.get(name) or {}).get("thresholds"):
+        return stats
+    extra = []
+    for expr in declared:
+        m = _THRESHOLD_RE.match(expr)
+        if m and m.group(1) not in stats and _STAT_RE.match(m.group(1)):
+            extra.append(m.group(1))
+    return stats + list(dict.fromkeys(extra))
+
+
 def _thresholds(name: str, mtype: str, values: dict, summary: dict, declared: list[str],
-                con: duckdb.DuckDBPyConnection, run: str, tags: dict, duration_s: float | None) -> dict:
+                computed: dict) -> dict:
     from_summary = (summary.get(name) or {}).get("thresholds") or {}
     if from_summary:
         return {expr: {"ok": bool(v["ok"])} for expr, v in from_summary.items()}
     out = {}
     for expr in declared:
-        m = _THRESHOLD_RE.match(expr)
-        extra = {}
-        if m and mtype == "trend" and m.group(1) not in values:
-            extra = _trend_values(con, run, split_submetric(name)[0], tags, [m.group(1)]) or {}
-        ok = evaluate_threshold(expr, mtype, values, extra)
+        ok = evaluate_threshold(expr, mtype, values, computed)
         if ok is not None:
             out[expr] = {"ok": ok}
     return out

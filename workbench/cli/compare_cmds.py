@@ -99,11 +99,15 @@ def _emit(result: dict, fmt: str, junit: str | None, markdown: str | None, what:
 @main.command("compare")
 @click.option("--before", required=True, metavar="RUN[,RUN...]", help="Baseline run(s).")
 @click.option("--after", required=True, metavar="RUN[,RUN...]", help="Candidate run(s).")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+              help="Where the per-window inputs are computed: DuckDB, or Spark over the attached/--parquet dataset.")
+@click.option("--parquet", default=None, metavar="DEST",
+              help="Read a Parquet dataset (export parquet / --to-parquet) instead of the store.")
 @_window_options
 @click.pass_context
-def compare_cmd(ctx: click.Context, before: str, after: str, alpha: float, skip: str, until: str | None,
-                scenario: str | None, adjust: str, windows: int, targets_file: str | None, junit: str | None,
-                markdown: str | None, fmt: str) -> None:
+def compare_cmd(ctx: click.Context, before: str, after: str, engine: str, parquet: str | None, alpha: float,
+                skip: str, until: str | None, scenario: str | None, adjust: str, windows: int,
+                targets_file: str | None, junit: str | None, markdown: str | None, fmt: str) -> None:
     """Compare k6 runs per endpoint: p50/p95/p99, rps, error rate, 5xx rate, with CIs; exit 1 on a regression.
 
     Intervals allow for drift within a run (time windows); several runs per arm bring run-to-run
@@ -113,13 +117,20 @@ def compare_cmd(ctx: click.Context, before: str, after: str, alpha: float, skip:
     Example:
         workbench compare --before pre --after post --skip 30s
         workbench compare --before pre1,pre2 --after post1,post2 --targets targets.yml --junit compare.xml
+        workbench compare --before pre --after post --engine spark --parquet exports/
     """
     from workbench.analysis import compare as cmp
+    from workbench.engines import open_source
 
     opts = _opts(alpha, skip, until, scenario, adjust, windows)
     targets = cmp.load_targets(targets_file)
-    with Store.open(db_of(ctx), read_only=True) as store:
-        result = cmp.compare_runs(store.con, before, after, opts, targets)
+    with open_source(db_of(ctx), engine, parquet) as src:
+        if engine == "spark":
+            from workbench.engines.spark import compare_runs
+
+            result = compare_runs(src.dest, src.con, before, after, opts, targets)
+        else:
+            result = cmp.compare_runs(src.con, before, after, opts, targets)
     _emit(result, fmt, junit, markdown, "compare")
 
 

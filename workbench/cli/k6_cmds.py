@@ -10,7 +10,7 @@ from workbench.cli.groups import db_of, ingest, main
 from workbench.cli.output import console, format_option, info, print_json, print_table, warn
 from workbench.errors import WorkbenchError
 from workbench.sources import k6 as k6_source
-from workbench.store import reading, writing
+from workbench.store import writing
 
 
 def _parse_tags(values: tuple[str, ...]) -> dict[str, str]:
@@ -30,9 +30,12 @@ def _parse_tags(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Kept with the run (git SHA, env...).")
 @click.option("--replace", is_flag=True, help="Load a file again that this run already holds.")
 @click.option("--skip-bad-lines", is_flag=True, help="Skip corrupt lines instead of failing the ingest.")
+@click.option("--to-parquet", "to_parquet", default=None, metavar="DEST",
+              help="Stream the points into a Parquet dataset (directory or s3://) instead of the store, "
+                   "with bounded memory (docs/scale.md); read it back with `workbench attach DEST`.")
 @click.pass_context
 def ingest_k6(ctx: click.Context, files: tuple[str, ...], run: str, label: str | None, tags: tuple[str, ...],
-              replace: bool, skip_bad_lines: bool) -> None:
+              replace: bool, skip_bad_lines: bool, to_parquet: str | None) -> None:
     """Load k6 outputs into RUN: --out json/csv (plain or .gz), --summary-export, handleSummary JSON.
 
     The format is sniffed from the content. A run holds one points file per k6 instance (JSON and CSV
@@ -42,8 +45,20 @@ def ingest_k6(ctx: click.Context, files: tuple[str, ...], run: str, label: str |
     Example:
         k6 run --out json=run.json.gz --summary-export=summary.json script.js
         workbench ingest k6 run.json.gz summary.json --run pre --tag git_sha=abc123 --tag env=staging
+        workbench ingest k6 pod-*.json.gz --run nightly --to-parquet s3://perf-data/workbench
     """
     tag_map = _parse_tags(tags)
+    if to_parquet:
+        from workbench.sources.k6_stream import stream_files
+
+        if replace:
+            raise WorkbenchError("--replace does not apply to --to-parquet (a dataset's files are never rewritten)")
+        for r in stream_files(list(files), run, to_parquet, label=label, tags=tag_map, skip_bad_lines=skip_bad_lines):
+            for w in r.warnings:
+                warn(w)
+            if not r.skipped:
+                info(f"{r.path}: {r.format}, {r.rows:,} rows -> run {run!r} in {to_parquet}")
+        return
     # DuckDB may read these files (and the store's scratch dir), nothing else
     with writing(db_of(ctx), files=list(files)) as store, Progress(
         TextColumn("[bold]ingest[/bold] {task.description}"), BarColumn(), TimeElapsedColumn(),
@@ -75,17 +90,25 @@ def k6_group() -> None:
 @click.option("--run", required=True, help="Run id.")
 @click.option("--trend-stats", default=None, metavar="LIST",
               help="Trend stats in k6's --summary-trend-stats syntax, e.g. avg,min,med,max,p(90),p(99.9),count.")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+              help="Where the points are aggregated: DuckDB, or Spark over the attached/--parquet dataset.")
+@click.option("--parquet", default=None, metavar="DEST",
+              help="Read a Parquet dataset (export parquet / --to-parquet) instead of the store.")
 @format_option()
 @click.pass_context
-def k6_summary_cmd(ctx: click.Context, run: str, trend_stats: str | None, fmt: str) -> None:
+def k6_summary_cmd(ctx: click.Context, run: str, trend_stats: str | None, engine: str, parquet: str | None,
+                   fmt: str) -> None:
     """k6's end-of-test summary for RUN, recomputed from the raw points (k6's own keys and percentiles).
 
     \b
     Example:
         workbench k6 summary --run pre --trend-stats 'avg,med,p(95),p(99),count' --format json
+        workbench k6 summary --run nightly --engine spark --parquet s3a-synced/dataset
     """
-    with reading(db_of(ctx)) as store:
-        summary = k6_summary(store.con, run, trend_stats)
+    from workbench.engines import open_source, points_engine
+
+    with open_source(db_of(ctx), engine, parquet) as src:
+        summary = k6_summary(src.con, run, trend_stats, points_engine(engine, src))
     if fmt == "json":
         print_json(summary)
         return

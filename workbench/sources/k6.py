@@ -351,17 +351,23 @@ def _warn_if_duplicate_test(store: Store, run: str, ing: Ingest) -> None:
 # --------------------------------------------------------------------------------------------------
 # JSON points
 # --------------------------------------------------------------------------------------------------
-def _json_points_sql(src: str) -> str:
-    tag_cols = ", ".join(f"nullif(t.\"{tag}\", '')" for tag in COMMON_TAGS)
+def json_points_select(src: str, json_as: str = "JSON") -> str:
+    """SELECT of a k6 JSON file's points in k6_samples' column order (run and ingest_id are the first two
+    parameters); JSON_AS VARCHAR keeps tags/metadata as text (for Parquet)."""
+    tag_cols = ", ".join(f"nullif(t.\"{tag}\", '') AS {col}" for tag, col in COMMON_TAGS.items())
     return f"""
-        INSERT INTO k6_samples
-        SELECT ?, ?, metric, ts, value, {tag_cols}, tags, metadata
+        SELECT ?::VARCHAR AS run, ?::BIGINT AS ingest_id, metric, ts, value, {tag_cols},
+               CAST(tags AS {json_as}) AS tags, CAST(metadata AS {json_as}) AS metadata
         FROM (SELECT metric, data.time AS ts, data.value AS value, data.tags AS tags,
                      data.metadata AS metadata, json_transform(data.tags, '{_TAG_STRUCT}') AS t
               FROM read_json({src}, format = 'newline_delimited', compression = 'auto',
                              columns = {_JSON_SCHEMA})
               WHERE type = 'Point')
     """
+
+
+def _json_points_sql(src: str) -> str:
+    return "INSERT INTO k6_samples " + json_points_select(src)
 
 
 def _sql_str(path: Path) -> str:

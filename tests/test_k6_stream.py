@@ -1,0 +1,72 @@
+"""`workbench ingest k6 FILE... --run RUN --to-parquet DEST`: points go straight into the Parquet layout with
+bounded memory; several instances' files land side by side; `attach` + `k6 summary` then equals the
+ordinary ingest of the same files. (The 3 GB case is benchmarks/bench_parquet.py: too slow for the suite;
+here peak RSS is shown to stay flat while the file grows fourfold.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+from fixtures.parquet import assert_same
+
+from workbench.cli.groups import main as cli
+from workbench.dataset import MANIFEST_DIR
+from workbench.lab.scale import repeat_points
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples" / "k6"
+
+
+def _summary(db: Path, run: str) -> dict:
+    res = CliRunner().invoke(cli, ["--db", str(db), "k6", "summary", "--run", run, "--format", "json"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.output)
+
+
+def test_instances_side_by_side_equal_the_ordinary_ingest(tmp_path):
+    files = [str(SAMPLES / "before.json.gz"), str(SAMPLES / "after.json.gz")]   # two instances of one run
+    dest = tmp_path / "ds"
+    for f in files:   # one process per instance, as k6-operator pods would upload
+        res = CliRunner().invoke(cli, ["ingest", "k6", f, "--run", "fleet", "--label", "two pods", "--to-parquet",
+                                       str(dest)])
+        assert res.exit_code == 0, res.output
+    assert len(list((dest / MANIFEST_DIR).glob("*.json"))) == 2
+    # the same file again: skipped, nothing rewritten
+    mtimes = {p: p.stat().st_mtime_ns for p in dest.rglob("*.parquet")}
+    res = CliRunner().invoke(cli, ["ingest", "k6", files[0], "--run", "fleet", "--to-parquet", str(dest)])
+    assert res.exit_code == 0 and "already in" in res.output
+    assert {p: p.stat().st_mtime_ns for p in dest.rglob("*.parquet")} == mtimes
+    fleet, plain = tmp_path / "fleet.duckdb", tmp_path / "plain.duckdb"
+    assert CliRunner().invoke(cli, ["--db", str(fleet), "attach", str(dest)]).exit_code == 0
+    assert CliRunner().invoke(cli, ["--db", str(plain), "ingest", "k6", *files, "--run", "fleet"]).exit_code == 0
+    ours, theirs = _summary(fleet, "fleet"), _summary(plain, "fleet")
+    assert ours["metrics"]["http_reqs"]["count"] > 40_000
+    assert_same(ours, theirs)
+
+
+def _peak_rss_mb(args: list[str]) -> float:
+    # a smaller buffer pool than the default (384MB) so that the plateau shows on files this test can afford
+    env = {**os.environ, "WORKBENCH_STREAM_MEMORY": "160MB"}
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    assert status == 0, proc.stderr.read().decode()
+    return usage.ru_maxrss / 1024
+
+
+def test_memory_stays_flat_as_the_file_grows(tmp_path):
+    workbench = [sys.executable, "-m", "workbench"]
+    peaks, sizes = [], []
+    for copies in (1, 4):
+        src = tmp_path / f"points-{copies}.json"
+        sizes.append(repeat_points(SAMPLES / "before.json.gz", src, copies) / 1e6)
+        peaks.append(_peak_rss_mb([*workbench, "ingest", "k6", str(src), "--run", f"r{copies}", "--to-parquet",
+                                   str(tmp_path / "ds")]))
+        src.unlink()
+    assert sizes[1] > 250
+    assert peaks[1] < 1024
+    # four times the data, far less than four times the memory (the buffer pool is bounded)
+    assert peaks[1] - peaks[0] < 0.25 * (sizes[1] - sizes[0]), (sizes, peaks)
