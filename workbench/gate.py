@@ -299,12 +299,13 @@ def adjust(p: np.ndarray, method: str = "holm") -> np.ndarray:
     ps = np.take_along_axis(pp, order, axis=1)
     i = np.arange(p.shape[1])[None, :]
     ps = np.where(np.isfinite(ps), ps, 1.0)          # NaNs sort last; their slots are masked below
+    inside = i < m
     if method == "holm":
-        adj = np.maximum.accumulate(np.minimum((m - i) * ps, 1.0), axis=1)
+        adj = np.maximum.accumulate(np.where(inside, np.minimum((m - i) * ps, 1.0), 1.0), axis=1)
     elif method == "hochberg":
-        adj = np.minimum.accumulate(np.minimum((m - i) * ps, 1.0)[:, ::-1], axis=1)[:, ::-1]
+        adj = np.minimum.accumulate(np.where(inside, np.minimum((m - i) * ps, 1.0), 1.0)[:, ::-1], axis=1)[:, ::-1]
     else:
-        adj = np.minimum.accumulate((m * ps / (i + 1))[:, ::-1], axis=1)[:, ::-1]
+        adj = np.minimum.accumulate(np.where(inside, m * ps / (i + 1), 1.0)[:, ::-1], axis=1)[:, ::-1]
         adj = np.minimum(adj, 1.0)
     out = np.empty_like(adj)
     np.put_along_axis(out, order, adj, axis=1)
@@ -357,3 +358,43 @@ def gate(diffs: list[Diff], tol_lo: list[float], tol_hi: list[float], higher_is_
     verdict, negligible = decide(est, lo, hi, p_adj, np.asarray(tol_lo)[None, :], np.asarray(tol_hi)[None, :],
                                  np.asarray(higher_is_better)[None, :], alpha)
     return p_adj, verdict, negligible
+
+
+# -- planning -----------------------------------------------------------------------------------------
+def design_mde(base: RunEst, runs_per_arm: int, requests_per_run: float | None = None, tol_pct: float = 5.0,
+               alpha: float = 0.05, power: float = 0.8, run_sd: float = 0.02, sims: int = 4000,
+               seed: int = 0) -> float:
+    """Smallest increase (%) that the gate calls `regressed` with POWER, by simulation from baseline runs.
+
+    BASE: the baseline's per-run estimates (shape (1, R), log scale). Each simulated run draws its
+    estimate from N(0, tau^2 + v) with tau the baseline's between-run sd (DerSimonian-Laird; the
+    assumed RUN_SD with one baseline run) and v its mean within-run variance scaled to
+    REQUESTS_PER_RUN, and its variance estimate from v * chi^2_df / df (df = the runs' EWC cosines).
+    The simulated arms then go through `combine` and `decide` exactly as in compare; because the
+    difference is shift-equivariant, one set of draws serves every candidate change.
+    """
+    y, var = np.atleast_2d(base.y), np.atleast_2d(base.var)
+    tau = float(between_sd(base)[0]) if y.shape[1] > 1 else run_sd
+    n0 = float(np.mean(base.n))
+    v = float(np.mean(var)) * (n0 / requests_per_run if requests_per_run else 1.0)
+    dfw = max(float(np.mean(base.df)), 1.0)
+    rng = np.random.default_rng(seed)
+
+    def arm() -> RunEst:
+        shape = (sims, runs_per_arm)
+        yy = rng.normal(0.0, math.sqrt(tau ** 2 + v), shape)
+        vv = v * rng.chisquare(dfw, shape) / dfw
+        z = np.zeros(shape, dtype=bool)
+        return RunEst(yy, vv, np.full(shape, dfw), np.exp(yy), np.full(shape, requests_per_run or n0), z)
+
+    d = combine(arm(), arm(), alpha, run_sd)
+    grid = np.concatenate([np.arange(0.25, 20, 0.25), np.arange(20, 200, 1.0)])
+    tol_lo, tol_hi = math.log1p(-min(tol_pct, 99.0) / 100), math.log1p(tol_pct / 100)
+    for pct in grid:
+        est = d.est + math.log1p(pct / 100)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = 2 * _st.t.sf(np.abs(est / d.se), np.where(np.isfinite(d.df), d.df, 1e9))
+        verdict, _ = decide(est, est - (d.hi - d.est), est + (d.hi - d.est), p, tol_lo, tol_hi, False, alpha)
+        if np.mean(verdict == "regressed") >= power:
+            return float(pct)
+    return math.inf

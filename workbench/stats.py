@@ -20,6 +20,7 @@ __all__ = [
     "TestResult", "SRMResult", "welch_t", "welch_t_from_stats", "mann_whitney", "hodges_lehmann", "quantile_diff",
     "quantile_se", "proportion_diff", "srm_check", "adjust", "power", "mde", "sequential_quantile_diff",
     "BlockStat", "EWC_B", "block_quantile", "block_mean", "block_rate", "block_diff", "wilson_interval",
+    "design_mde",
 ]
 
 
@@ -563,3 +564,24 @@ def _satterthwaite(va: float, dfa: float, vb: float, dfb: float) -> float:
     num = (va + vb) ** 2
     den = va ** 2 / dfa + vb ** 2 / dfb
     return num / den if den > 0 else math.inf
+
+
+def design_mde(baseline_runs: Sequence[Any], runs_per_arm: int = 3, requests_per_run: float | None = None,
+               q: float = 0.95, tolerance_pct: float = 5.0, alpha: float = 0.05, power: float = 0.8,
+               windows: int = 40, run_sd: float = 0.02, sims: int = 4000, seed: int = 0) -> float:
+    """The smallest quantile increase (%) the CI gate would call regressed with POWER, for RUNS_PER_ARM
+    runs of REQUESTS_PER_RUN requests (default: the baseline's), simulated from the baseline runs
+    themselves: their between-run sd and within-run variance (each run: latencies in arrival order,
+    cut into WINDOWS equal-count windows). See `workbench.gate.design_mde`."""
+    from workbench import gate
+
+    ests = []
+    for run in baseline_runs:
+        x = np.asarray(run, dtype=float)
+        x = x[np.isfinite(x)]
+        if x.size < 20:
+            raise ValueError("each baseline run needs at least 20 finite latencies")
+        w = np.minimum(np.arange(x.size) * windows // x.size, windows - 1)
+        ests.append(gate.run_quantile(x[None, :], w[None, :], windows, q))
+    return gate.design_mde(gate.stack(ests), runs_per_arm, requests_per_run, tolerance_pct, alpha, power, run_sd,
+                           sims, seed)

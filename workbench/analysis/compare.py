@@ -350,7 +350,8 @@ def compare_arms(a: Arm, b: Arm, opts: Options, metrics: tuple[str, ...] = METRI
     endpoint x metric; endpoints in one arm only are `missing` rows. PAIRED: the arms share one run's
     time windows (abtest), so their difference is taken window by window."""
     rows, diffs, no_p, tols = [], [], [], []
-    same = a.runs == b.runs and a.lat.equals(b.lat)
+    same = sorted(a.runs) == sorted(b.runs) and len(a.lat) == len(b.lat) and \
+        sorted(a.window_s.items()) == sorted(b.window_s.items()) and not paired
     eps, one_side = _endpoints(a, b)
     for ep in eps:
         for m in metrics:
@@ -392,22 +393,26 @@ def compare_arms(a: Arm, b: Arm, opts: Options, metrics: tuple[str, ...] = METRI
 
 
 # -- targets ------------------------------------------------------------------------------------------
-def load_targets(path: str | None) -> list[dict[str, Any]]:
-    """A YAML list of {metric, change_pct, endpoint: all, required: true}; None -> the playbook's,
-    reported but not required."""
-    if path is None:
-        return [dict(t) for t in PLAYBOOK_TARGETS]
+def _read_yaml(path: str) -> Any:
     import yaml
 
     try:
         with open(path) as f:
-            data = yaml.safe_load(f)
+            return yaml.safe_load(f)
     except OSError as e:
         raise WorkbenchError(f"cannot read targets file {path}: {e.strerror}") from e
     except yaml.YAMLError as e:
         raise WorkbenchError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from e
-    if isinstance(data, dict) and "targets" in data:
-        data = data["targets"]
+
+
+def load_targets(path: str | None) -> list[dict[str, Any]]:
+    """A YAML list of {metric, change_pct, endpoint: all, required: true} (or a mapping whose `targets:`
+    holds it); None -> the playbook's, reported but not required."""
+    if path is None:
+        return [dict(t) for t in PLAYBOOK_TARGETS]
+    data = _read_yaml(path)
+    if isinstance(data, dict):
+        data = data.get("targets", [] if "tolerance" in data else None)
     if not isinstance(data, list):
         raise WorkbenchError(f"{path}: expected a YAML list of targets (- metric: p95_ms, change_pct: -20)")
     out = []
@@ -418,6 +423,21 @@ def load_targets(path: str | None) -> list[dict[str, Any]]:
         out.append({"endpoint": str(t.get("endpoint", "all")), "metric": t["metric"],
                     "change_pct": float(t["change_pct"]), "required": bool(t.get("required", True))})
     return out
+
+
+def load_tolerances(path: str | None) -> dict[str, Tolerance]:
+    """The `tolerance:` mapping of a targets file ({p95_ms: 5%, error_rate: 0.2pp+10%}); {} without one."""
+    if path is None:
+        return {}
+    data = _read_yaml(path)
+    if not isinstance(data, dict) or "tolerance" not in data:
+        return {}
+    if not isinstance(data["tolerance"], dict):
+        raise WorkbenchError(f"{path}: tolerance must be a mapping, e.g. tolerance: {{p95_ms: 5%}}")
+    try:
+        return parse_tolerances(data["tolerance"])
+    except WorkbenchError as e:
+        raise WorkbenchError(f"{path}: {e}") from e
 
 
 def evaluate_targets(targets: list[dict], rows: list[dict]) -> list[dict[str, Any]]:
@@ -439,8 +459,13 @@ def evaluate_targets(targets: list[dict], rows: list[dict]) -> list[dict[str, An
 
 # -- entry points -------------------------------------------------------------------------------------
 def compare_runs(con: duckdb.DuckDBPyConnection, before: str | list[str], after: str | list[str],
-                 opts: Options | None = None, targets: list[dict] | None = None) -> dict[str, Any]:
-    """`workbench compare`: the DESIGN.md JSON shape (+ notes, arrival_rate, options)."""
+                 opts: Options | None = None, targets: list[dict] | None = None,
+                 power: bool = False) -> dict[str, Any]:
+    """`workbench compare`: the DESIGN.md JSON shape (+ notes, arrival_rate, options; `power` with POWER).
+
+    Each result row carries endpoint, metric, before, after, change_pct, ci_low_pct, ci_high_pct,
+    p_value, p_adjusted, verdict (the stable fields other modules read), plus n/runs/windows,
+    tolerance, df, between_run_sd_pct, reason and note where they apply."""
     opts = opts or Options()
     rb, ra = split_runs(before), split_runs(after)
     a, b = load_arm(con, rb, opts), load_arm(con, ra, opts)
@@ -457,6 +482,8 @@ def compare_runs(con: duckdb.DuckDBPyConnection, before: str | list[str], after:
     out: dict[str, Any] = {"before": ",".join(rb), "after": ",".join(ra), "passed": gate_passed(rows, opts) and not missed,
                            "results": rows, "targets": tg, "resources": resources, "notes": notes,
                            "options": _opts_dict(opts)}
+    if power:
+        out["power"] = power_rows(a, opts)
     if a.open_model or b.open_model:
         out["arrival_rate"] = {"before": _arrival(a), "after": _arrival(b)}
         out["notes"].append("arrival-rate executor: rps is set by the test, so achieved vs target rate and "
@@ -482,6 +509,28 @@ def run_notes(n_before: int, n_after: int, opts: Options) -> list[str]:
         return [f"run-to-run variation estimated from the {many} arm's runs only (the other arm has one run)"]
     return [f"runs as the unit: {n_before} vs {n_after} runs, random-effects intervals with "
             f"{n_before + n_after - 2} degrees of freedom"]
+
+
+POWER_RUNS = (1, 2, 3, 5)
+
+
+def power_rows(base: Arm, opts: Options) -> list[dict[str, Any]]:
+    """--power: per endpoint, the smallest p95 increase that 1, 2, 3 and 5 runs per arm of the baseline's
+    length would call regressed with 80% power (`gate.design_mde`, simulated from the baseline runs)."""
+    out = []
+    for ep in ["all"] + sorted(set(base.lat["name"].unique()) - {""}):
+        am = arm_metric(base, ep, "p95_ms", opts)
+        if len(am.runs) == 0 or am.n < MIN_REQUESTS:
+            continue
+        per_run = am.n / len(am.runs)
+        tol = _tolerance(opts, ep, "p95_ms").rel_pct
+        for r in POWER_RUNS:
+            mde = gate.design_mde(gate.stack(am.runs), r, per_run, tol, opts.alpha, 0.8, opts.run_sd)
+            out.append({"endpoint": ep, "metric": "p95_ms", "runs_per_arm": r, "requests_per_run": round(per_run),
+                        "mde_pct": mde if math.isfinite(mde) else None,
+                        "between_run_sd_pct": float(gate.between_sd(gate.stack(am.runs))[0]) * 100
+                        if len(am.runs) > 1 else None})
+    return out
 
 
 def learn_tolerance(base: Arm, opts: Options) -> dict[tuple[str, str], Tolerance]:
@@ -644,6 +693,10 @@ def _fmt(v: Any, nd: int = 1) -> str:
     return f"{v:+.{nd}f}" if isinstance(v, float) else str(v)
 
 
+def _num(v: Any) -> str:
+    return "n/a" if v is None else f"{v:.6g}"
+
+
 def _arms(result: dict) -> tuple[str, str]:
     return (result.get("before", result.get("control")), result.get("after", result.get("treatment")))
 
@@ -657,11 +710,11 @@ def to_junit(result: dict[str, Any], suite: str = "workbench compare") -> str:
     cases = []
     for r in result["results"]:
         case = ET.Element("testcase", classname=f"{suite}.{r['endpoint']}", name=r["metric"])
-        msg = (f"{r['metric']} {r['endpoint']}: {a} {r['before']:.6g} -> {b} {r['after']:.6g} "
+        msg = (f"{r['metric']} {r['endpoint']}: {a} {_num(r['before'])} -> {b} {_num(r['after'])} "
                f"({_fmt(r['change_pct'])}%, CI {_fmt(r.get('ci_low_pct'))}..{_fmt(r.get('ci_high_pct'))}%, "
                f"p_adj={_fmt(r.get('p_adjusted'), 4)})")
-        if r["verdict"] == "regressed":
-            ET.SubElement(case, "failure", message="regressed: " + msg, type="regression").text = msg
+        if r["verdict"] in ("regressed", "missing"):
+            ET.SubElement(case, "failure", message=f"{r['verdict']}: " + msg, type=r["verdict"]).text = msg
         else:
             ET.SubElement(case, "system-out").text = f"{r['verdict']}: {msg}"
         cases.append(case)
@@ -682,22 +735,22 @@ def to_junit(result: dict[str, Any], suite: str = "workbench compare") -> str:
 def to_markdown(result: dict[str, Any]) -> str:
     """A Markdown summary for a pull-request comment: verdict line, table, targets, notes."""
     a, b = _arms(result)
-    reg = [r for r in result["results"] if r["verdict"] == "regressed"]
-    imp = [r for r in result["results"] if r["verdict"] == "improved"]
     head = "✅ passed" if result["passed"] else "❌ failed"
     lines = [f"### Performance comparison: {a} → {b} — {head}", ""]
-    lines.append(f"{len(imp)} improved, {len(reg)} regressed, "
-                 f"{len(result['results']) - len(imp) - len(reg)} no change (significance after multiple-testing "
-                 "adjustment).")
+    count = {v: sum(r["verdict"] == v for r in result["results"]) for v in gate.VERDICTS}
+    lines.append(f"{count['improved']} improved, {count['regressed']} regressed, {count['no_change']} no change, "
+                 f"{count['inconclusive']} inconclusive, {count['missing']} missing (significant after multiple-testing "
+                 "adjustment and beyond the metric's tolerance).")
     if result.get("srm"):
         srm = result["srm"]
         lines.append(f"SRM check: {'ok' if srm['passed'] else '**SAMPLE RATIO MISMATCH**'} "
                      f"(counts {srm['counts']}, p={srm['p_value']:.3g}).")
     lines += ["", f"| endpoint | metric | {a} | {b} | change % | CI % | p adj. | verdict |",
               "|---|---|---:|---:|---:|---|---:|---|"]
-    icon = {"improved": "🟢 improved", "regressed": "🔴 regressed", "no_change": "no change"}
+    icon = {"improved": "🟢 improved", "regressed": "🔴 regressed", "no_change": "no change",
+            "inconclusive": "❔ inconclusive", "missing": "⚠️ missing"}
     for r in result["results"]:
-        lines.append(f"| {r['endpoint']} | {r['metric']} | {r['before']:.4g} | {r['after']:.4g} | "
+        lines.append(f"| {r['endpoint']} | {r['metric']} | {_num(r['before'])} | {_num(r['after'])} | "
                      f"{_fmt(r['change_pct'])} | {_fmt(r.get('ci_low_pct'))} .. {_fmt(r.get('ci_high_pct'))} | "
                      f"{_fmt(r.get('p_adjusted'), 4).lstrip('+')} | {icon[r['verdict']]} |")
     if result.get("targets"):
