@@ -27,7 +27,7 @@ import numpy as np
 from scipy import stats as _st
 
 EWC_B = 6                 # cosines when the window sums show no persistence
-DRIFT_MIN_RATIO = 0.8     # fewest cosines' mean spectral ratio (AR(1) fit) that we accept / correct for
+DRIFT_MIN_RATIO = 0.85     # fewest cosines' mean spectral ratio (AR(1) fit) that we accept / correct for
 MIN_TAIL = 10             # requests above a quantile in each arm before it gets a p-value
 HK_FLOOR = True
 
@@ -54,22 +54,31 @@ def window_sums(e: np.ndarray, win: np.ndarray, g: int) -> np.ndarray:
     return np.bincount(flat, weights=e.ravel(), minlength=s * g).reshape(s, g)
 
 
-def ewc(sums: np.ndarray, b_max: int = EWC_B) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def lag1(series: np.ndarray) -> np.ndarray:
+    """Lag-1 autocorrelation of each row with Kendall's small-sample bias correction, in [0, 0.98]."""
+    g = series.shape[1]
+    c = series - series.mean(axis=1, keepdims=True)
+    den = (c * c).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.where(den > 0, (c[:, 1:] * c[:, :-1]).sum(axis=1) / den, 0.0)
+    return np.clip(rho + (1 + 3 * rho) / g, 0.0, 0.98)
+
+
+def ewc(sums: np.ndarray, b_max: int = EWC_B, rho: np.ndarray | None = None
+        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(variance of the total, df, refused, AR(1) coefficient) from (S, G) window sums in time order.
 
     The window sums are projected on the B lowest cosines (Lazarus, Lewis, Stock & Watson 2018); their
     mean square estimates the long-run variance of a window sum when the spectrum is flat over those
     frequencies. Drift with a memory of several windows makes it fall: the lag-1 autocorrelation of
-    the sums (bias-corrected, read as an AR(1)) says by how much, so B is the largest number of cosines
-    whose mean spectral ratio stays >= DRIFT_MIN_RATIO, and the estimate is divided by that ratio.
-    When even two cosines fall short, the run is `refused` (too short for its drift).
+    the sums (or RHO, measured on a less noisy series of the same run; the larger is used), read as an
+    AR(1), says by how much, so B is the largest number of cosines whose mean spectral ratio stays
+    >= DRIFT_MIN_RATIO, and the estimate is divided by that ratio. When even two cosines fall short,
+    the run is `refused` (too short for its drift).
     """
     s, g = sums.shape
-    c = sums - sums.mean(axis=1, keepdims=True)
-    den = (c * c).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rho = np.where(den > 0, (c[:, 1:] * c[:, :-1]).sum(axis=1) / den, 0.0)
-    rho = np.clip(rho + (1 + 3 * rho) / g, 0.0, 0.98)           # Kendall's small-sample bias correction
+    own = lag1(sums)
+    rho = own if rho is None else np.maximum(own, rho)
     bmax = max(1, min(b_max, g - 1))
     j = np.arange(1, bmax + 1)
     om = np.pi * j / g
@@ -84,6 +93,21 @@ def ewc(sums: np.ndarray, b_max: int = EWC_B) -> tuple[np.ndarray, np.ndarray, n
     keep = j[None, :] <= b[:, None]
     lrv = (lam2 * keep).sum(axis=1) / b / mean_ratio[np.arange(s), b - 1]
     return g * lrv, b.astype(float), refused, rho
+
+
+def level_rho(x: np.ndarray, win: np.ndarray, g: int) -> np.ndarray:
+    """Persistence of a run's latency level: the larger `lag1` of two per-window series to which every
+    request contributes (mean log latency, and the share of requests below the run's median), so drift
+    shows far more clearly than in a tail quantile's own influence sums."""
+    lx = np.log(np.maximum(x, 1e-12))
+    cnt = window_sums(np.ones_like(lx), win, g)
+    below = (x <= np.median(x, axis=1, keepdims=True)).astype(float)
+    out = np.zeros(x.shape[0])
+    for series in (lx - lx.mean(axis=1, keepdims=True), below - below.mean(axis=1, keepdims=True)):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m = np.where(cnt > 0, window_sums(series, win, g) / cnt, 0.0)
+        out = np.maximum(out, lag1(m))
+    return out
 
 
 def resolution(xs: np.ndarray) -> np.ndarray:
@@ -116,6 +140,7 @@ def run_quantiles(x: np.ndarray, win: np.ndarray, g: int, qs: tuple[float, ...],
     xs = np.sort(x, axis=1)
     r = resolution(xs)
     tied = np.flatnonzero(r > 0)
+    level = level_rho(x, win, g)
     z = _st.norm.ppf(0.975)
     out = []
     for q in qs:
@@ -140,7 +165,7 @@ def run_quantiles(x: np.ndarray, win: np.ndarray, g: int, qs: tuple[float, ...],
             inv_f[tied] = n * (hi_v - lo_v + rt) / count
             gfrac = np.clip((qs_t[:, None] - x[tied] + rt[:, None] / 2) / rt[:, None], 0.0, 1.0)
             share[tied] = (q - gfrac) * inv_f[tied][:, None]
-        var_tot, df, refused, rho = ewc(window_sums(share, win, g))
+        var_tot, df, refused, rho = ewc(window_sums(share, win, g), rho=level)
         var = var_tot / n ** 2
         with np.errstate(divide="ignore", invalid="ignore"):
             y = np.log(est) if log else est
