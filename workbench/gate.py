@@ -47,10 +47,16 @@ class RunEst:
 
 
 # -- per-run long-run variance ------------------------------------------------------------------------
-def window_sums(e: np.ndarray, win: np.ndarray, g: int) -> np.ndarray:
-    """(S, n) residuals and window indices 0..g-1 -> (S, g) per-window sums."""
+def window_index(win: np.ndarray, g: int) -> np.ndarray:
+    """(S, n) window indices -> flat bin numbers row * g + window (compute once, sum many series)."""
+    win = np.atleast_2d(win)
+    return ((np.arange(win.shape[0]) * g)[:, None] + np.clip(win, 0, g - 1)).ravel()
+
+
+def window_sums(e: np.ndarray, win: np.ndarray, g: int, flat: np.ndarray | None = None) -> np.ndarray:
+    """(S, n) residuals and window indices 0..g-1 -> (S, g) per-window sums (FLAT: `window_index`)."""
     s = e.shape[0]
-    flat = (np.arange(s)[:, None] * g + np.clip(win, 0, g - 1)).ravel()
+    flat = window_index(win, g) if flat is None else flat
     return np.bincount(flat, weights=e.ravel(), minlength=s * g).reshape(s, g)
 
 
@@ -95,17 +101,20 @@ def ewc(sums: np.ndarray, b_max: int = EWC_B, rho: np.ndarray | None = None
     return g * lrv, b.astype(float), refused, rho
 
 
-def level_rho(x: np.ndarray, win: np.ndarray, g: int) -> np.ndarray:
+def level_rho(x: np.ndarray, win: np.ndarray, g: int, flat: np.ndarray | None = None,
+              median: np.ndarray | None = None) -> np.ndarray:
     """Persistence of a run's latency level: the larger `lag1` of two per-window series to which every
     request contributes (mean log latency, and the share of requests below the run's median), so drift
     shows far more clearly than in a tail quantile's own influence sums."""
+    flat = window_index(win, g) if flat is None else flat
     lx = np.log(np.maximum(x, 1e-12))
-    cnt = window_sums(np.ones_like(lx), win, g)
-    below = (x <= np.median(x, axis=1, keepdims=True)).astype(float)
+    cnt = window_sums(np.ones_like(lx), win, g, flat)
+    med = np.median(x, axis=1) if median is None else median
+    below = (x <= med[:, None]).astype(float)
     out = np.zeros(x.shape[0])
     for series in (lx - lx.mean(axis=1, keepdims=True), below - below.mean(axis=1, keepdims=True)):
         with np.errstate(invalid="ignore", divide="ignore"):
-            m = np.where(cnt > 0, window_sums(series, win, g) / cnt, 0.0)
+            m = np.where(cnt > 0, window_sums(series, win, g, flat) / cnt, 0.0)
         out = np.maximum(out, lag1(m))
     return out
 
@@ -140,7 +149,8 @@ def run_quantiles(x: np.ndarray, win: np.ndarray, g: int, qs: tuple[float, ...],
     xs = np.sort(x, axis=1)
     r = resolution(xs)
     tied = np.flatnonzero(r > 0)
-    level = level_rho(x, win, g)
+    flat = window_index(win, g)
+    level = level_rho(x, win, g, flat, xs[:, (n - 1) // 2])
     z = _st.norm.ppf(0.975)
     out = []
     for q in qs:
@@ -165,7 +175,7 @@ def run_quantiles(x: np.ndarray, win: np.ndarray, g: int, qs: tuple[float, ...],
             inv_f[tied] = n * (hi_v - lo_v + rt) / count
             gfrac = np.clip((qs_t[:, None] - x[tied] + rt[:, None] / 2) / rt[:, None], 0.0, 1.0)
             share[tied] = (q - gfrac) * inv_f[tied][:, None]
-        var_tot, df, refused, rho = ewc(window_sums(share, win, g), rho=level)
+        var_tot, df, refused, rho = ewc(window_sums(share, win, g, flat), rho=level)
         var = var_tot / n ** 2
         with np.errstate(divide="ignore", invalid="ignore"):
             y = np.log(est) if log else est
