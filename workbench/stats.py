@@ -170,9 +170,9 @@ def _kth_pairwise_diff(c: np.ndarray, t: np.ndarray, k: int) -> float:
             i = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(a, lens)
             vals = t[j] - c[i]
             r = k - clo - 1
-            if vals.size:
-                return float(np.partition(vals, min(max(r, 0), vals.size - 1))[min(max(r, 0), vals.size - 1)])
-            return _real_diff_at_or_above(c, t, hi)
+            if 0 <= r < vals.size:
+                return float(np.partition(vals, r)[r])
+            return _real_diff_at_or_above(c, t, hi if r >= vals.size else lo)
         mid = 0.5 * (lo + hi)
         if mid <= lo or mid >= hi:
             break
