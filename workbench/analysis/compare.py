@@ -823,6 +823,13 @@ def verdict_text(result: dict[str, Any]) -> tuple[str, bool]:
                      "broken, so the comparison below cannot be trusted.")
     parts.append(f"{b} vs {a}: " + (f"improved {'; '.join(imp)}." if imp else "no significant improvement."))
     parts.append(f"Regressed: {'; '.join(reg)}." if reg else "No metric regressed significantly.")
+    unsure = sum(r["verdict"] == "inconclusive" for r in result["results"])
+    missing = sorted({r["endpoint"] for r in result["results"] if r["verdict"] == "missing"})
+    if unsure:
+        parts.append(f"{unsure} metric{'s' if unsure > 1 else ''} inconclusive (the interval reaches past the "
+                     "tolerance: more runs or requests would settle it).")
+    if missing:
+        parts.append(f"In one arm only: {', '.join(missing)}.")
     for t in result.get("targets", []):
         if t["met"] is None:
             continue
