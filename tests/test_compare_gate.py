@@ -138,3 +138,19 @@ def test_abtest_srm_counts_follow_the_window(sample_db: Path) -> None:  # noqa: 
     assert sum(cut["srm"]["counts"].values()) < sum(full["srm"]["counts"].values())
     assert "paired by time window" in full["notes"][-1]
     assert rows_of(full)[("events", "p95_ms")]["method"].startswith("paired")
+
+
+def test_metric_absent_in_both_arms_is_skipped_in_one_is_missing() -> None:
+    rng = np.random.default_rng(9)
+
+    def arm(run: str, fail: bool) -> cmp.Arm:
+        t = np.sort(rng.uniform(0, 60, 2000))
+        lat = pd.DataFrame({"run": run, "window": np.minimum((t // 1.5).astype(int), 39), "t_s": t,
+                            "value": rng.lognormal(3, 0.4, t.size), "name": "api", "status": "200"})
+        f = lat[["run", "window", "name"]].assign(value=0.0)
+        return cmp.Arm([run], lat, f if fail else f.iloc[:0], {run: 1.5}, 40)
+
+    rows = {r["metric"]: r for r in cmp.compare_arms(arm("a", False), arm("b", False), cmp.Options())}
+    assert "error_rate" not in rows and rows["p95_ms"]["verdict"] in ("no_change", "inconclusive")
+    rows = {r["metric"]: r for r in cmp.compare_arms(arm("a", True), arm("b", False), cmp.Options())}
+    assert rows["error_rate"]["verdict"] == "missing" and "after arm" in rows["error_rate"]["reason"]

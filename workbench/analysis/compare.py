@@ -359,8 +359,11 @@ def compare_arms(a: Arm, b: Arm, opts: Options, metrics: tuple[str, ...] = METRI
                 continue
             row, d, skip, tol = _row(ep, m, arm_metric(a, ep, m, opts), arm_metric(b, ep, m, opts), opts, paired,
                                      same)
+            if d is None and row["before"] is None and row["after"] is None:
+                continue              # neither arm has this metric (e.g. no http_req_failed samples)
             if d is None:
                 row["verdict"] = "missing"
+                row["reason"] = f"no {m} data in the {'before' if row['before'] is None else 'after'} arm"
                 row["p_adjusted"] = None
                 rows.append(row)
                 continue
