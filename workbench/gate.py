@@ -29,7 +29,6 @@ from scipy import stats as _st
 EWC_B = 6                 # cosines when the window sums show no persistence
 DRIFT_MIN_RATIO = 0.85     # fewest cosines' mean spectral ratio (AR(1) fit) that we accept / correct for
 MIN_TAIL = 10             # requests above a quantile in each arm before it gets a p-value
-HK_FLOOR = True
 
 
 @dataclass
@@ -289,7 +288,7 @@ def combine(a: RunEst, b: RunEst, alpha: float = 0.05, run_sd: float = 0.0) -> D
         est = mb - ma
         var0 = 1 / wa2.sum(axis=1) + 1 / wb2.sum(axis=1)
         s2 = ((wa2 * (ya - ma[:, None]) ** 2).sum(axis=1) + (wb2 * (yb - mb[:, None]) ** 2).sum(axis=1)) / (k - 2)
-        var = (np.maximum(s2, 1.0) if HK_FLOOR else s2) * var0
+        var = np.maximum(s2, 1.0) * var0          # modified Knapp-Hartung (Röver et al. 2015)
         df = np.full(ya.shape[0], float(k - 2))
         refused = np.zeros(ya.shape[0], dtype=bool)
         method = "runs as the unit: DerSimonian-Laird random effects, Knapp-Hartung t"
