@@ -162,3 +162,37 @@ def test_split_runs_dedupes_and_rejects_empty() -> None:
     assert parse_duration("1m30s") == 90 and parse_duration("-30s") == -30 and parse_duration("500ms") == 0.5
     with pytest.raises(WorkbenchError):
         parse_duration("5 minutes")
+
+
+def test_hodges_lehmann_returns_real_pairwise_differences_on_ties() -> None:
+    """Rounded data: the estimate and both bounds are differences that occur (no 2e-16 bisection artefacts)."""
+    rng = np.random.default_rng(12)
+    for _ in range(50):
+        c = np.round(rng.lognormal(1, 0.5, rng.integers(5, 300)), 1)
+        t = np.round(rng.lognormal(1, 0.5, rng.integers(5, 300)), 1)
+        est, lo, hi = stats.hodges_lehmann(c, t)
+        d = np.sort((t[:, None] - c[None, :]).ravel())
+        assert lo in set(d.tolist()) and hi in set(d.tolist())
+        k = d.size
+        assert est == (d[(k - 1) // 2] if k % 2 else 0.5 * (d[k // 2 - 1] + d[k // 2]))
+    same = np.round(rng.lognormal(1, 0.5, 400), 0)
+    assert stats.hodges_lehmann(same, same)[0] == 0.0
+
+
+def test_sequential_interval_is_the_running_intersection() -> None:
+    rng = np.random.default_rng(13)
+    for i in range(40):
+        c = rng.lognormal(3, 0.5, 2000)
+        t = rng.lognormal(3, 0.5, 2000) * (0.92 if i % 2 else 1.0)
+        r = stats.sequential_quantile_diff(c, t, q=0.95, looks=10)
+        assert (r.ci_low > 0 or r.ci_high < 0) == r.significant
+
+
+def test_design_mde_falls_with_more_runs() -> None:
+    rng = np.random.default_rng(14)
+    base = [rng.lognormal(np.log(40) + rng.normal(0, 0.02), 0.5, 6000) for _ in range(3)]
+    mde = {r: stats.design_mde(base, runs_per_arm=r, sims=2000) for r in (1, 3, 5)}
+    assert mde[5] <= mde[3] <= mde[1] and mde[5] >= 5.0   # never below the 5% tolerance
+    assert stats.design_mde(base, runs_per_arm=3, requests_per_run=60_000, sims=2000) <= mde[3]
+    with pytest.raises(ValueError):
+        stats.design_mde([[1.0, 2.0]])

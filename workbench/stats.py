@@ -20,6 +20,7 @@ __all__ = [
     "TestResult", "SRMResult", "welch_t", "welch_t_from_stats", "mann_whitney", "hodges_lehmann", "quantile_diff",
     "quantile_se", "proportion_diff", "srm_check", "adjust", "power", "mde", "sequential_quantile_diff",
     "BlockStat", "EWC_B", "block_quantile", "block_mean", "block_rate", "block_diff", "wilson_interval",
+    "design_mde",
 ]
 
 
@@ -171,7 +172,7 @@ def _kth_pairwise_diff(c: np.ndarray, t: np.ndarray, k: int) -> float:
             r = k - clo - 1
             if 0 <= r < vals.size:
                 return float(np.partition(vals, r)[r])
-            return float(hi)
+            return _real_diff_at_or_above(c, t, hi if r >= vals.size else lo)
         mid = 0.5 * (lo + hi)
         if mid <= lo or mid >= hi:
             break
@@ -180,7 +181,17 @@ def _kth_pairwise_diff(c: np.ndarray, t: np.ndarray, k: int) -> float:
             hi, chi = mid, cm
         else:
             lo, clo = mid, cm
-    return float(hi)
+    return _real_diff_at_or_above(c, t, hi)
+
+
+def _real_diff_at_or_above(c: np.ndarray, t: np.ndarray, v: float) -> float:
+    """The smallest pairwise difference t_j - c_i >= V (the largest one when none is): bisection bounds
+    are not data, and a bound must be a difference that occurs (no 2e-16 artefacts on tied data)."""
+    i = np.searchsorted(c, t - v, side="right") - 1          # largest c_i <= t_j - v
+    ok = i >= 0
+    cand = t[ok] - c[i[ok]]
+    cand = cand[cand >= v]
+    return float(cand.min()) if cand.size else float(t[-1] - c[0])
 
 
 def hodges_lehmann(control: Sequence[float], treatment: Sequence[float], alpha: float = 0.05
@@ -376,11 +387,13 @@ def sequential_quantile_diff(control: Sequence[float], treatment: Sequence[float
     spaced ones) the quantile difference and its SE are computed, and the normal-mixture
     sequential probability ratio (Johari et al., "always valid p-values") with mixing scale TAU
     (default: 10% of the control quantile at the first look) gives an always-valid p-value (the
-    running minimum of 1/Lambda) and a confidence sequence at the last look.
+    running minimum of 1/Lambda) and a confidence sequence; the interval reported is the running
+    intersection of the looks' intervals, so it excludes 0 exactly when the p-value is below ALPHA.
     """
     c, t = np.asarray(control, dtype=float), np.asarray(treatment, dtype=float)
     fr = np.linspace(0, 1, looks + 1)[1:] if isinstance(looks, int) else np.asarray(looks, dtype=float)
     p_run, stop_at, last = 1.0, None, None
+    lo_run, hi_run = -math.inf, math.inf
     for i, f in enumerate(fr):
         nc, nt = max(int(round(f * c.size)), 2), max(int(round(f * t.size)), 2)
         qc, sc = quantile_se(c[:nc], q, alpha)
@@ -395,13 +408,17 @@ def sequential_quantile_diff(control: Sequence[float], treatment: Sequence[float
         p_run = min(p_run, math.exp(-log_lam) if log_lam > 0 else 1.0)
         if p_run < alpha and stop_at is None:
             stop_at = i
+        half = math.sqrt(v * (v + t2) / t2 * (math.log((v + t2) / v) - 2 * math.log(alpha)))
+        lo_run, hi_run = max(lo_run, d - half), min(hi_run, d + half)
         last = (d, v, qc, qt, nc, nt)
     if last is None:
         raise ValueError("no look had a usable variance")
     d, v, qc, qt, nc, nt = last
-    t2 = tau * tau
-    half = math.sqrt(v * (v + t2) / t2 * (math.log((v + t2) / v) - 2 * math.log(alpha)))
-    return TestResult(estimate=d, ci_low=d - half, ci_high=d + half, p_value=p_run,
+    if lo_run > hi_run:   # the looks' intervals do not overlap: keep the last look's (still excludes 0)
+        t2 = tau * tau
+        half = math.sqrt(v * (v + t2) / t2 * (math.log((v + t2) / v) - 2 * math.log(alpha)))
+        lo_run, hi_run = d - half, d + half
+    return TestResult(estimate=d, ci_low=lo_run, ci_high=hi_run, p_value=p_run,
                       significant=bool(p_run < alpha), method=f"sequential_quantile_diff p{100 * q:g} (mSPRT)",
                       n_control=nc, n_treatment=nt, alpha=alpha, control=qc, treatment=qt,
                       extra={"looks": len(fr), "stopped_at_look": stop_at, "tau": tau})
@@ -563,3 +580,24 @@ def _satterthwaite(va: float, dfa: float, vb: float, dfb: float) -> float:
     num = (va + vb) ** 2
     den = va ** 2 / dfa + vb ** 2 / dfb
     return num / den if den > 0 else math.inf
+
+
+def design_mde(baseline_runs: Sequence[Any], runs_per_arm: int = 3, requests_per_run: float | None = None,
+               q: float = 0.95, tolerance_pct: float = 5.0, alpha: float = 0.05, power: float = 0.8,
+               windows: int = 40, run_sd: float = 0.02, sims: int = 4000, seed: int = 0) -> float:
+    """The smallest quantile increase (%) the CI gate would call regressed with POWER, for RUNS_PER_ARM
+    runs of REQUESTS_PER_RUN requests (default: the baseline's), simulated from the baseline runs
+    themselves: their between-run sd and within-run variance (each run: latencies in arrival order,
+    cut into WINDOWS equal-count windows). See `workbench.gate.design_mde`."""
+    from workbench import gate
+
+    ests = []
+    for run in baseline_runs:
+        x = np.asarray(run, dtype=float)
+        x = x[np.isfinite(x)]
+        if x.size < 20:
+            raise ValueError("each baseline run needs at least 20 finite latencies")
+        w = np.minimum(np.arange(x.size) * windows // x.size, windows - 1)
+        ests.append(gate.run_quantile(x[None, :], w[None, :], windows, q))
+    return gate.design_mde(gate.stack(ests), runs_per_arm, requests_per_run, tolerance_pct, alpha, power, run_sd,
+                           sims, seed)

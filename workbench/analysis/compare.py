@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from workbench import stats
+from workbench import gate, stats
 from workbench.durations import parse_duration_s
 from workbench.errors import WorkbenchError
 
@@ -50,6 +50,12 @@ class Options:
     alpha: float = 0.05
     adjust: str = "holm"              # holm | bh | none
     windows: int = 40                 # time windows per run (drift-aware SEs work on window sums)
+    tolerance: dict[str, Tolerance] = field(default_factory=dict)   # metric -> tolerance (else the defaults)
+    auto_tolerance: dict[tuple[str, str], Tolerance] | None = None  # learned from baseline runs
+    run_sd: float = 0.02              # assumed run-to-run sd (log scale) when each arm has one run
+    min_tail: int = gate.MIN_TAIL     # requests above a quantile in each arm before it gets a p-value
+    strict: bool = False              # the gate also fails on inconclusive rows
+    allow_missing: bool = False       # endpoints in one arm only do not fail the gate
 
 
 @dataclass
@@ -112,15 +118,9 @@ def load_arm(con: duckdb.DuckDBPyConnection, runs: list[str], opts: Options,
              variant_tag: str | None = None, variant: str | None = None) -> Arm:
     """Steady-state request rows of RUNS (optionally only tag VARIANT_TAG == VARIANT)."""
     _check_runs(con, runs)
-    lats, fails, wlen = [], [], {}
-    total_windows, dropped, iters, dur = 0, 0.0, 0.0, 0.0
-    open_model, target = False, None
+    frames, bounds = [], {}
     for run in runs:
-        lo, hi = _span(con, run, opts)
-        width = (hi - lo) / opts.windows
-        wlen[run] = width
-        total_windows += opts.windows
-        dur += hi - lo
+        lo, hi = bounds[run] = _span(con, run, opts)
         where = "run = ? AND ts >= to_timestamp(?) AND ts < to_timestamp(?)"
         params: list[Any] = [run, lo, hi]
         if opts.scenario:
@@ -129,18 +129,42 @@ def load_arm(con: duckdb.DuckDBPyConnection, runs: list[str], opts: Options,
         if variant_tag is not None:
             where += " AND tags->>? = ?"
             params += [variant_tag, variant]
-        q = (f"SELECT epoch(ts) - ? AS t_s, value, coalesce(name, url, '') AS name, status FROM k6_points "
-             f"WHERE metric = ? AND {where}")
+        frames.append(con.execute(
+            f"SELECT run, metric, epoch(ts) - ? AS t_s, value, coalesce(name, url, '') AS name, status "
+            f"FROM k6_points WHERE metric IN ('http_req_duration', 'http_req_failed', 'dropped_iterations', "
+            f"'iterations') AND {where}", [lo, *params]).df())
+    arm = arm_from_rows(con, runs, pd.concat(frames, ignore_index=True), bounds, opts)
+    if arm.lat.empty:
+        what = f" with {variant_tag}={variant}" if variant_tag else ""
+        scen = f" in scenario {opts.scenario!r}" if opts.scenario else ""
+        raise WorkbenchError(f"no http_req_duration points{what}{scen} in run(s) {', '.join(runs)} "
+                             "after --skip/--until: check the run names, the tag and the time window")
+    return arm
+
+
+def arm_from_rows(con: duckdb.DuckDBPyConnection, runs: list[str], rows: pd.DataFrame,
+                  bounds: dict[str, tuple[float, float]], opts: Options) -> Arm:
+    """An Arm from RUNS' steady-state rows (run, metric, t_s, value, name, status; from the store or from
+    another engine's scan) and each run's [lo, hi) window; CON gives the runs' executor metadata."""
+    lats, fails, wlen = [], [], {}
+    total_windows, dropped, iters, dur = 0, 0.0, 0.0, 0.0
+    open_model, target = False, None
+    cols = ["t_s", "value", "name", "status"]
+    for run in runs:
+        lo, hi = bounds[run]
+        width = (hi - lo) / opts.windows
+        wlen[run] = width
+        total_windows += opts.windows
+        dur += hi - lo
+        mine = rows[rows["run"] == run]
         for metric, sink in (("http_req_duration", lats), ("http_req_failed", fails)):
-            df = con.execute(q, [lo, metric, *params]).df()
+            df = mine.loc[mine["metric"] == metric, cols].reset_index(drop=True)
             df["run"] = run
             df["window"] = np.minimum((df["t_s"] // width).astype(int), opts.windows - 1)
             sink.append(df)
-        counts = dict(con.execute(
-            f"SELECT metric, sum(value) FROM k6_points WHERE metric IN ('dropped_iterations', 'iterations') "
-            f"AND {where} GROUP BY metric", params).fetchall())
-        dropped += counts.get("dropped_iterations") or 0.0
-        iters += counts.get("iterations") or 0.0
+        counts = mine[mine["metric"].isin(["dropped_iterations", "iterations"])].groupby("metric")["value"].sum()
+        dropped += float(counts.get("dropped_iterations", 0.0))
+        iters += float(counts.get("iterations", 0.0))
         tags = con.execute("SELECT tags FROM k6_runs WHERE run = ?", [run]).fetchone()[0] or {}
         has_dropped = con.execute("SELECT count(*) FROM k6_metrics WHERE run = ? AND metric = 'dropped_iterations'",
                                   [run]).fetchone()[0]
@@ -153,128 +177,264 @@ def load_arm(con: duckdb.DuckDBPyConnection, runs: list[str], opts: Options,
                 except ValueError:
                     pass
     lat, fail = pd.concat(lats, ignore_index=True), pd.concat(fails, ignore_index=True)
-    if lat.empty:
-        what = f" with {variant_tag}={variant}" if variant_tag else ""
-        scen = f" in scenario {opts.scenario!r}" if opts.scenario else ""
-        raise WorkbenchError(f"no http_req_duration points{what}{scen} in run(s) {', '.join(runs)} "
-                             "after --skip/--until: check the run names, the tag and the time window")
     return Arm(runs, lat, fail, wlen, total_windows, dropped, iters, dur, open_model, target)
 
 
 # -- per-endpoint statistics --------------------------------------------------------------------------
-def _window_counts(arm: Arm, mask: pd.Series | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Requests per window in time order (zeros included), window lengths (s) and the run of each."""
-    lat = arm.lat if mask is None else arm.lat[mask]
-    per_run = int(round(arm.windows / len(arm.window_s)))
-    counts, lengths, runs = [], [], []
-    for run, width in arm.window_s.items():
-        w = lat.loc[lat["run"] == run, "window"].to_numpy(dtype=np.int64)
-        counts.append(np.bincount(w, minlength=per_run)[:per_run])
-        lengths.append(np.full(per_run, width))
-        runs += [run] * per_run
-    return np.concatenate(counts).astype(float), np.concatenate(lengths), np.asarray(runs)
+@dataclass
+class ArmMetric:
+    """One arm's per-run estimates of one endpoint x metric (`workbench.gate`), pooled value and counts."""
+
+    runs: list[gate.RunEst]
+    value: float | None               # over all the arm's requests (k6's definition), None when empty
+    n: int
+    active: int                       # (run, window) pairs holding requests
+    windows: np.ndarray | None = None  # per-request window index (one run: for pairing A/B arms)
 
 
-def arm_stat(arm: Arm, endpoint: str, metric: str) -> stats.BlockStat | None:
-    """One arm's drift-aware statistic for ENDPOINT ('all' = every request) and METRIC, or None."""
-    sel = arm.lat if endpoint == "all" else arm.lat[arm.lat["name"] == endpoint]
-    if len(sel) < MIN_REQUESTS:
-        return None
-    multi = len(arm.runs) > 1
-    runs = sel["run"].to_numpy() if multi else None
-    if metric in QUANTILES:
-        return stats.block_quantile(sel["value"].to_numpy(), sel["window"].to_numpy(), QUANTILES[metric], runs)
-    if metric == "rps":
-        counts, lengths, run_of = _window_counts(arm, None if endpoint == "all" else arm.lat["name"] == endpoint)
-        return stats.block_rate(counts, lengths, run_of if multi else None)
-    if metric == "rate_5xx":
-        st = sel["status"].fillna("").astype(str)
-        return stats.block_mean(st.str.startswith("5").to_numpy(dtype=float), sel["window"].to_numpy(), runs)
+def _finite(df: pd.DataFrame) -> pd.DataFrame:
+    return df[np.isfinite(df["value"].to_numpy(dtype=float))]
+
+
+def arm_metric(arm: Arm, endpoint: str, metric: str, opts: Options) -> ArmMetric:
+    """Per-run estimates of ENDPOINT ('all' = every request) x METRIC for one arm (NaN values dropped)."""
+    lat = _finite(arm.lat if endpoint == "all" else arm.lat[arm.lat["name"] == endpoint])
+    src = lat
     if metric == "error_rate":
-        f = arm.fail if endpoint == "all" else arm.fail[arm.fail["name"] == endpoint]
-        if len(f) < MIN_REQUESTS:
-            return None
-        return stats.block_mean(f["value"].to_numpy(), f["window"].to_numpy(), f["run"].to_numpy() if multi else None)
-    raise ValueError(metric)
-
-
-def _row(endpoint: str, metric: str, a: stats.BlockStat, b: stats.BlockStat, alpha: float) -> dict[str, Any]:
-    prop = metric in PROPORTIONS
-    row: dict[str, Any] = {"endpoint": endpoint, "metric": metric, "before": a.value, "after": b.value}
-    rel = stats.block_diff(a, b, alpha, log_scale=True, label=metric)
-    change = (b.value / a.value - 1) * 100 if a.value > 0 else (0.0 if b.value == a.value else None)
-    row["change_pct"] = change
-    row["ci_low_pct"] = rel.ci_low * 100 if math.isfinite(rel.ci_low) else None
-    row["ci_high_pct"] = rel.ci_high * 100 if math.isfinite(rel.ci_high) else None
-    test = rel
-    if prop:
-        diff = stats.block_diff(a, b, alpha, log_scale=False, label=metric)
-        row.update(change_pp=diff.estimate * 100, ci_low_pp=diff.ci_low * 100, ci_high_pp=diff.ci_high * 100)
-        test = diff
-    if a.se == 0 and b.se == 0 and a.value == b.value:
-        p = 1.0
-    elif min(a.active, b.active) < MIN_ACTIVE_WINDOWS:
-        p = None  # e.g. a login burst inside one window: no honest interval
-        for k in ("ci_low_pct", "ci_high_pct", "ci_low_pp", "ci_high_pp"):
-            if k in row:
-                row[k] = None
+        src = _finite(arm.fail if endpoint == "all" else arm.fail[arm.fail["name"] == endpoint])
+    g = opts.windows
+    runs, wins = [], []
+    for run, width in arm.window_s.items():
+        part = src[src["run"] == run]
+        w = part["window"].to_numpy(dtype=np.int64)
+        if metric == "rps":
+            runs.append(gate.run_rate(np.bincount(w, minlength=g)[None, :g], np.full((1, g), width)))
+            continue
+        if len(part) < 2:
+            continue
+        x = part["value"].to_numpy(dtype=float)
+        if metric in QUANTILES:
+            runs.append(gate.run_quantile(x[None, :], w[None, :], g, QUANTILES[metric], width))
+        else:
+            if metric == "rate_5xx":
+                x = part["status"].fillna("").astype(str).str.startswith("5").to_numpy(dtype=float)
+            runs.append(gate.run_mean(x[None, :], w[None, :], g, width))
+        wins.append(w)
+    n = len(src)
+    if metric in QUANTILES:
+        value = float(np.quantile(src["value"].to_numpy(dtype=float), QUANTILES[metric])) if n else None
+    elif metric == "rps":
+        value = n / sum(width * g for width in arm.window_s.values())
+    elif metric == "rate_5xx":
+        value = float(src["status"].fillna("").astype(str).str.startswith("5").mean()) if n else None
     else:
-        p = test.p_value
-    row["p_value"] = p if p is not None and math.isfinite(p) else None
-    row.update(n_before=a.n, n_after=b.n, windows_before=a.windows, windows_after=b.windows)
-    return row
+        value = float(src["value"].mean()) if n else None
+    active = int(src.groupby(["run", "window"]).ngroups) if n else 0
+    return ArmMetric(runs, value, n, active, wins[0] if len(wins) == 1 else None)
 
 
-def _verdicts(rows: list[dict], alpha: float, method: str) -> None:
-    p = [r["p_value"] if r["p_value"] is not None else math.nan for r in rows]
-    adj = np.asarray(p, dtype=float) if method == "none" else stats.adjust(p, method)
-    for r, pa in zip(rows, adj, strict=True):
-        r["p_adjusted"] = float(pa) if math.isfinite(pa) else None
-        r["verdict"] = "no_change"
-        if r["p_adjusted"] is not None and r["p_adjusted"] < alpha:
-            up = (r["after"] > r["before"])
-            better = up if r["metric"] in HIGHER_IS_BETTER else not up
-            r["verdict"] = "improved" if better else "regressed"
+@dataclass
+class Tolerance:
+    """A metric's practical-change tolerance: REL_PCT of the baseline, plus ABS_PP percentage points
+    for proportions (error_rate, rate_5xx)."""
+
+    rel_pct: float
+    abs_pp: float = 0.0
+
+    def text(self, metric: str) -> str:
+        if metric in PROPORTIONS:
+            return f"±({self.abs_pp:g}pp + {self.rel_pct:g}%)"
+        return f"±{self.rel_pct:g}%"
+
+    def bounds(self, metric: str, before: float | None) -> tuple[float, float]:
+        """(low, high) on the test scale: log ratio for latency and rps, difference for proportions."""
+        if metric in PROPORTIONS:
+            t = self.abs_pp / 100 + self.rel_pct / 100 * (before or 0.0)
+            return -t, t
+        return math.log1p(-min(self.rel_pct, 99.0) / 100), math.log1p(self.rel_pct / 100)
 
 
-def _endpoints(a: Arm, b: Arm) -> list[str]:
-    common = [e for e in sorted(set(a.lat["name"].unique()) & set(b.lat["name"].unique())) if e]
-    return common if len(common) == 1 and len(a.lat["name"].unique()) == 1 else ["all"] + common
+DEFAULT_TOLERANCE = {"p50_ms": Tolerance(5.0), "p95_ms": Tolerance(5.0), "p99_ms": Tolerance(5.0),
+                     "rps": Tolerance(5.0), "error_rate": Tolerance(10.0, 0.1), "rate_5xx": Tolerance(10.0, 0.1)}
+AUTO_TOLERANCE_K = 3.0      # --tolerance auto: this many baseline run-to-run sds
+AUTO_TOLERANCE_FLOOR_PCT = 1.0
 
 
-def compare_arms(a: Arm, b: Arm, opts: Options, metrics: tuple[str, ...] = METRICS) -> list[dict[str, Any]]:
-    """Result rows (DESIGN.md compare shape, plus n/windows and pp columns) for every endpoint x metric."""
-    rows = []
-    for ep in _endpoints(a, b):
+def parse_tolerances(specs: list[str] | tuple[str, ...] | dict | None) -> dict[str, Tolerance]:
+    """'p95_ms=5%', 'error_rate=0.2pp+10%', 'rps=8' (percent) -> {metric: Tolerance}; a dict (targets
+    file) maps metric -> the same strings. 'auto' is handled by the caller."""
+    out: dict[str, Tolerance] = {}
+    items = specs.items() if isinstance(specs, dict) else [str(s).split("=", 1) for s in specs or []]
+    for item in items:
+        if len(item) != 2 or item[0].strip() not in METRICS:
+            raise WorkbenchError(f"--tolerance {'='.join(map(str, item))}: use METRIC=5% or METRIC=0.2pp+10% "
+                                 f"with METRIC one of {', '.join(METRICS)}")
+        metric, text = item[0].strip(), str(item[1]).replace(" ", "")
+        m = re.fullmatch(r"(?:(\d+(?:\.\d+)?)pp)?\+?(?:(\d+(?:\.\d+)?)%?)?", text)
+        if not text or m is None or (m.group(1) is None and m.group(2) is None):
+            raise WorkbenchError(f"--tolerance {metric}={text}: use a percentage (5%) or, for rates, "
+                                 "points plus a percentage (0.2pp+10%)")
+        out[metric] = Tolerance(float(m.group(2) or 0.0), float(m.group(1) or 0.0))
+    return out
+
+
+def _tolerance(opts: Options, endpoint: str, metric: str) -> Tolerance:
+    return (opts.auto_tolerance or {}).get((endpoint, metric)) or opts.tolerance.get(metric) \
+        or DEFAULT_TOLERANCE[metric]
+
+
+def _diff(a: ArmMetric, b: ArmMetric, metric: str, opts: Options, paired: bool) -> gate.Diff:
+    if paired and a.windows is not None and b.windows is not None and metric != "rps":
+        return gate.paired(a.runs[0], a.windows, b.runs[0], b.windows, opts.windows, opts.alpha)
+    run_sd = opts.run_sd if metric not in PROPORTIONS else 0.0
+    return gate.combine(gate.stack(a.runs), gate.stack(b.runs), opts.alpha, run_sd)
+
+
+def _pct(v: float) -> float | None:
+    return float(v) if math.isfinite(v) else None
+
+
+def _row(endpoint: str, metric: str, a: ArmMetric, b: ArmMetric, opts: Options, paired: bool,
+         same: bool) -> tuple[dict[str, Any], gate.Diff | None, bool, Tolerance]:
+    """A result row and the statistics behind it: (row, diff or None, no p-value, tolerance)."""
+    prop = metric in PROPORTIONS
+    tol = _tolerance(opts, endpoint, metric)
+    row: dict[str, Any] = {"endpoint": endpoint, "metric": metric, "before": a.value, "after": b.value,
+                           "change_pct": None, "ci_low_pct": None, "ci_high_pct": None, "p_value": None,
+                           "n_before": a.n, "n_after": b.n, "runs_before": len(a.runs), "runs_after": len(b.runs),
+                           "windows_before": a.active, "windows_after": b.active, "tolerance": tol.text(metric)}
+    if a.value is None or b.value is None:
+        return row, None, True, tol
+    if a.value > 0:
+        row["change_pct"] = (b.value / a.value - 1) * 100
+    elif b.value == a.value:
+        row["change_pct"] = 0.0
+    reason = None
+    if min(a.n, b.n) < MIN_REQUESTS or not a.runs or not b.runs:
+        reason = f"fewer than {MIN_REQUESTS} requests in an arm"
+    elif metric in QUANTILES and min(a.n, b.n) * (1 - QUANTILES[metric]) < opts.min_tail:
+        reason = (f"fewer than {opts.min_tail} requests above {metric[:-3]} in an arm "
+                  f"(n*(1-q) = {min(a.n, b.n) * (1 - QUANTILES[metric]):.1f}): no p-value for this tail")
+    elif min(a.active, b.active) < MIN_ACTIVE_WINDOWS:
+        reason = f"requests fall into fewer than {MIN_ACTIVE_WINDOWS} time windows (a burst): no honest interval"
+    if reason is not None and not same:
+        row["reason"] = reason
+        if prop:
+            row["change_pp"] = (b.value - a.value) * 100
+        est = (b.value - a.value) if prop else (math.log(b.value / a.value) if a.value > 0 and b.value > 0 else 0.0)
+        nan = np.array([math.nan])
+        return row, gate.Diff(np.array([est]), nan, nan, nan, nan, nan, nan, np.array([False])), True, tol
+    if same:
+        z = np.zeros(1)
+        d = gate.Diff(z, z, np.full(1, np.inf), np.ones(1), z, z, z, np.array([False]), "same runs")
+    else:
+        d = _diff(a, b, metric, opts, paired)
+    est, lo, hi = float(d.est[0]), float(d.lo[0]), float(d.hi[0])
+    if prop:
+        row.update(change_pp=est * 100, ci_low_pp=_pct(lo * 100), ci_high_pp=_pct(hi * 100))
+        if a.value > 0:
+            row.update(ci_low_pct=_pct(lo / a.value * 100), ci_high_pct=_pct(hi / a.value * 100))
+    else:
+        row.update(change_pct=math.expm1(est) * 100, ci_low_pct=_pct(math.expm1(lo) * 100),
+                   ci_high_pct=_pct(math.expm1(hi) * 100))
+    row["p_value"] = _pct(float(d.p[0]))
+    row["df"] = _pct(float(d.df[0]))
+    row["method"] = d.method
+    if len(a.runs) + len(b.runs) > 2 and not paired:
+        row["between_run_sd_pct" if not prop else "between_run_sd_pp"] = float(d.tau[0]) * 100
+    if bool(d.refused[0]):
+        mem = max(float(np.max(r.memory_s)) for r in a.runs + b.runs)
+        row["reason"] = (f"run too short for its drift: the latency level wanders with a memory of ~{mem:.0f} s, "
+                         "too slow to tell from a real change within one run; run longer or pass several runs "
+                         "per arm (RUN,RUN,...)")
+        row.update(p_value=None, ci_low_pct=None, ci_high_pct=None)
+        return row, d, True, tol
+    return row, d, False, tol
+
+
+def _endpoints(a: Arm, b: Arm) -> tuple[list[str], list[str]]:
+    """(endpoints compared, endpoints in one arm only); 'all' first unless there is only one endpoint."""
+    na, nb = set(a.lat["name"].unique()) - {""}, set(b.lat["name"].unique()) - {""}
+    common = sorted(na & nb)
+    one = sorted(na ^ nb)
+    eps = common if len(common) == 1 and not one and len(na) == 1 else ["all"] + common
+    return eps, one
+
+
+def compare_arms(a: Arm, b: Arm, opts: Options, metrics: tuple[str, ...] = METRICS,
+                 paired: bool = False) -> list[dict[str, Any]]:
+    """Result rows (DESIGN.md compare shape, plus n, runs, windows, tolerance, pp columns) for every
+    endpoint x metric; endpoints in one arm only are `missing` rows. PAIRED: the arms share one run's
+    time windows (abtest), so their difference is taken window by window."""
+    rows, diffs, no_p, tols = [], [], [], []
+    same = sorted(a.runs) == sorted(b.runs) and len(a.lat) == len(b.lat) and \
+        sorted(a.window_s.items()) == sorted(b.window_s.items()) and not paired
+    eps, one_side = _endpoints(a, b)
+    for ep in eps:
         for m in metrics:
             if m == "rps" and (a.open_model or b.open_model):
                 continue
-            sa, sb = arm_stat(a, ep, m), arm_stat(b, ep, m)
-            if sa is not None and sb is not None:
-                rows.append(_row(ep, m, sa, sb, opts.alpha))
-    _verdicts(rows, opts.alpha, opts.adjust)
+            row, d, skip, tol = _row(ep, m, arm_metric(a, ep, m, opts), arm_metric(b, ep, m, opts), opts, paired,
+                                     same)
+            if d is None and row["before"] is None and row["after"] is None:
+                continue              # neither arm has this metric (e.g. no http_req_failed samples)
+            if d is None:
+                row["verdict"] = "missing"
+                row["reason"] = f"no {m} data in the {'before' if row['before'] is None else 'after'} arm"
+                row["p_adjusted"] = None
+                rows.append(row)
+                continue
+            rows.append(row)
+            diffs.append(d)
+            no_p.append(np.array([skip]))
+            tols.append(tol.bounds(m, row["before"]))
+    scored = [r for r in rows if "verdict" not in r]
+    if diffs:
+        p_adj, verdict, negligible = gate.gate(diffs, [t[0] for t in tols], [t[1] for t in tols],
+                                               [r["metric"] in HIGHER_IS_BETTER for r in scored], opts.alpha,
+                                               opts.adjust, no_p)
+        for i, r in enumerate(scored):
+            r["p_adjusted"] = _pct(float(p_adj[0, i]))
+            r["verdict"] = str(verdict[0, i])
+            if "run too short" in r.get("reason", ""):
+                r["verdict"] = "inconclusive"
+            if negligible[0, i]:
+                r["note"] = (f"significant but within the {r['tolerance']} tolerance: a real but negligible change")
+    for ep in one_side:
+        for m in metrics:
+            if m == "rps" and (a.open_model or b.open_model):
+                continue
+            ma, mb = arm_metric(a, ep, m, opts), arm_metric(b, ep, m, opts)
+            rows.append({"endpoint": ep, "metric": m, "before": ma.value, "after": mb.value, "change_pct": None,
+                         "ci_low_pct": None, "ci_high_pct": None, "p_value": None, "p_adjusted": None,
+                         "verdict": "missing", "n_before": ma.n, "n_after": mb.n,
+                         "reason": f"endpoint only in the {'before' if ma.n else 'after'} arm"})
     return rows
 
 
 # -- targets ------------------------------------------------------------------------------------------
-def load_targets(path: str | None) -> list[dict[str, Any]]:
-    """A YAML list of {metric, change_pct, endpoint: all, required: true}; None -> the playbook's,
-    reported but not required."""
-    if path is None:
-        return [dict(t) for t in PLAYBOOK_TARGETS]
+def _read_yaml(path: str) -> Any:
     import yaml
 
     try:
         with open(path) as f:
-            data = yaml.safe_load(f)
+            return yaml.safe_load(f)
     except OSError as e:
         raise WorkbenchError(f"cannot read targets file {path}: {e.strerror}") from e
     except yaml.YAMLError as e:
         raise WorkbenchError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from e
     except UnicodeDecodeError as e:
         raise WorkbenchError(f"{path}: not a YAML text file (byte {e.start} is not UTF-8)") from None
-    if isinstance(data, dict) and "targets" in data:
-        data = data["targets"]
+
+
+def load_targets(path: str | None) -> list[dict[str, Any]]:
+    """A YAML list of {metric, change_pct, endpoint: all, required: true} (or a mapping whose `targets:`
+    holds it); None -> the playbook's, reported but not required."""
+    if path is None:
+        return [dict(t) for t in PLAYBOOK_TARGETS]
+    data = _read_yaml(path)
+    if isinstance(data, dict):
+        data = data.get("targets", [] if "tolerance" in data else None)
     if not isinstance(data, list):
         raise WorkbenchError(f"{path}: expected a YAML list of targets (- metric: p95_ms, change_pct: -20)")
     out = []
@@ -285,6 +445,21 @@ def load_targets(path: str | None) -> list[dict[str, Any]]:
         out.append({"endpoint": str(t.get("endpoint", "all")), "metric": t["metric"],
                     "change_pct": float(t["change_pct"]), "required": bool(t.get("required", True))})
     return out
+
+
+def load_tolerances(path: str | None) -> dict[str, Tolerance]:
+    """The `tolerance:` mapping of a targets file ({p95_ms: 5%, error_rate: 0.2pp+10%}); {} without one."""
+    if path is None:
+        return {}
+    data = _read_yaml(path)
+    if not isinstance(data, dict) or "tolerance" not in data:
+        return {}
+    if not isinstance(data["tolerance"], dict):
+        raise WorkbenchError(f"{path}: tolerance must be a mapping, e.g. tolerance: {{p95_ms: 5%}}")
+    try:
+        return parse_tolerances(data["tolerance"])
+    except WorkbenchError as e:
+        raise WorkbenchError(f"{path}: {e}") from e
 
 
 def evaluate_targets(targets: list[dict], rows: list[dict]) -> list[dict[str, Any]]:
@@ -306,14 +481,24 @@ def evaluate_targets(targets: list[dict], rows: list[dict]) -> list[dict[str, An
 
 # -- entry points -------------------------------------------------------------------------------------
 def compare_runs(con: duckdb.DuckDBPyConnection, before: str | list[str], after: str | list[str],
-                 opts: Options | None = None, targets: list[dict] | None = None) -> dict[str, Any]:
-    """`workbench compare`: the DESIGN.md JSON shape (+ notes, arrival_rate, options)."""
+                 opts: Options | None = None, targets: list[dict] | None = None,
+                 power: bool = False) -> dict[str, Any]:
+    """`workbench compare`: the DESIGN.md JSON shape (+ notes, arrival_rate, options; `power` with POWER).
+
+    Each result row carries endpoint, metric, before, after, change_pct, ci_low_pct, ci_high_pct,
+    p_value, p_adjusted, verdict (the stable fields other modules read), plus n/runs/windows,
+    tolerance, df, between_run_sd_pct, reason and note where they apply."""
     opts = opts or Options()
     rb, ra = split_runs(before), split_runs(after)
     a, b = load_arm(con, rb, opts), load_arm(con, ra, opts)
+    if opts.auto_tolerance == {}:
+        opts.auto_tolerance = learn_tolerance(a, opts)
     rows = compare_arms(a, b, opts)
     arrival = {"before": _arrival(a), "after": _arrival(b)} if a.open_model or b.open_model else None
-    return compare_result(con, rb, ra, rows, opts, targets, arrival)
+    out = compare_result(con, rb, ra, rows, opts, targets, arrival)
+    if power:
+        out["power"] = power_rows(a, opts)
+    return out
 
 
 def compare_result(con: duckdb.DuckDBPyConnection, rb: list[str], ra: list[str], rows: list[dict[str, Any]],
@@ -325,19 +510,78 @@ def compare_result(con: duckdb.DuckDBPyConnection, rb: list[str], ra: list[str],
         targets = load_targets(None) + [{"endpoint": r["endpoint"], "metric": r["metric"], "change_pct": -20.0,
                                          "required": False} for r in resources]
     tg = evaluate_targets(targets, rows + resources)
-    regressed = any(r["verdict"] == "regressed" for r in rows)
     missed = any(t["required"] and not t["met"] for t in tg)
-    notes = []
-    if len(rb) == 1 or len(ra) == 1:
-        notes = ["one run per arm: intervals cover variation within each run (time windows as clusters), "
-                 "not run-to-run variance; pass several runs per arm (RUN,RUN,...) to bring it in"]
-    out: dict[str, Any] = {"before": ",".join(rb), "after": ",".join(ra), "passed": not (regressed or missed),
+    notes = run_notes(len(rb), len(ra), opts)
+    out: dict[str, Any] = {"before": ",".join(rb), "after": ",".join(ra), "passed": gate_passed(rows, opts) and not missed,
                            "results": rows, "targets": tg, "resources": resources, "notes": notes,
                            "options": _opts_dict(opts)}
     if arrival is not None:
         out["arrival_rate"] = arrival
         out["notes"].append("arrival-rate executor: rps is set by the test, so achieved vs target rate and "
                             "dropped_iterations are reported instead of an rps comparison")
+    return out
+
+
+def gate_passed(rows: list[dict[str, Any]], opts: Options) -> bool:
+    """The gate: fails on a regressed row, on a missing endpoint (unless allow_missing) and, when
+    strict, on an inconclusive row."""
+    bad = {"regressed"} | ({"inconclusive"} if opts.strict else set()) | (set() if opts.allow_missing else {"missing"})
+    return not any(r["verdict"] in bad for r in rows)
+
+
+def run_notes(n_before: int, n_after: int, opts: Options) -> list[str]:
+    """What the number of runs per arm lets the intervals say about run-to-run variation."""
+    if n_before == 1 and n_after == 1:
+        return [f"one run per arm: run-to-run variation cannot be estimated; intervals add an assumed run-level "
+                f"sd of {100 * opts.run_sd:g}% (--run-sd) and verdicts rely on the tolerance; pass several runs "
+                "per arm (RUN,RUN,...) to measure it"]
+    if n_before == 1 or n_after == 1:
+        many = "after" if n_before == 1 else "before"
+        return [f"run-to-run variation estimated from the {many} arm's runs only (the other arm has one run)"]
+    return [f"runs as the unit: {n_before} vs {n_after} runs, random-effects intervals with "
+            f"{n_before + n_after - 2} degrees of freedom"]
+
+
+POWER_RUNS = (1, 2, 3, 5)
+
+
+def power_rows(base: Arm, opts: Options) -> list[dict[str, Any]]:
+    """--power: per endpoint, the smallest p95 increase that 1, 2, 3 and 5 runs per arm of the baseline's
+    length would call regressed with 80% power (`gate.design_mde`, simulated from the baseline runs)."""
+    out = []
+    for ep in ["all"] + sorted(set(base.lat["name"].unique()) - {""}):
+        am = arm_metric(base, ep, "p95_ms", opts)
+        if len(am.runs) == 0 or am.n < MIN_REQUESTS:
+            continue
+        per_run = am.n / len(am.runs)
+        tol = _tolerance(opts, ep, "p95_ms").rel_pct
+        for r in POWER_RUNS:
+            mde = gate.design_mde(gate.stack(am.runs), r, per_run, tol, opts.alpha, 0.8, opts.run_sd)
+            out.append({"endpoint": ep, "metric": "p95_ms", "runs_per_arm": r, "requests_per_run": round(per_run),
+                        "mde_pct": mde if math.isfinite(mde) else None,
+                        "between_run_sd_pct": float(gate.between_sd(gate.stack(am.runs))[0]) * 100
+                        if len(am.runs) > 1 else None})
+    return out
+
+
+def learn_tolerance(base: Arm, opts: Options) -> dict[tuple[str, str], Tolerance]:
+    """--tolerance auto: per endpoint x metric, AUTO_TOLERANCE_K x the baseline runs' between-run sd
+    (DerSimonian-Laird over the baseline arm alone; at least AUTO_TOLERANCE_FLOOR_PCT)."""
+    if len(base.runs) < 3:
+        raise WorkbenchError(f"--tolerance auto learns the run-to-run sd from the baseline's runs: give at least 3 "
+                             f"(--before a,b,c), not {len(base.runs)}")
+    out = {}
+    lat_names = sorted(set(base.lat["name"].unique()) - {""})
+    for ep in ["all"] + lat_names:
+        for m in METRICS:
+            am = arm_metric(base, ep, m, opts)
+            if len(am.runs) < 3:
+                continue
+            tau = float(gate.between_sd(gate.stack(am.runs))[0])
+            if m in PROPORTIONS:
+                out[(ep, m)] = Tolerance(0.0, max(AUTO_TOLERANCE_K * tau * 100, 0.01))
+            else:
+                out[(ep, m)] = Tolerance(max(AUTO_TOLERANCE_K * tau * 100, AUTO_TOLERANCE_FLOOR_PCT))
     return out
 
 
@@ -382,7 +626,10 @@ def _arrival(arm: Arm) -> dict[str, Any]:
 
 def _opts_dict(opts: Options) -> dict[str, Any]:
     return {"skip_s": opts.skip_s, "until_s": opts.until_s, "scenario": opts.scenario, "alpha": opts.alpha,
-            "adjust": opts.adjust, "windows_per_run": opts.windows}
+            "adjust": opts.adjust, "windows_per_run": opts.windows, "run_sd": opts.run_sd, "min_tail": opts.min_tail,
+            "strict": opts.strict, "allow_missing": opts.allow_missing,
+            "tolerance": {m: t.text(m) for m, t in {**DEFAULT_TOLERANCE, **opts.tolerance}.items()},
+            "tolerance_auto": opts.auto_tolerance is not None}
 
 
 def abtest_run(con: duckdb.DuckDBPyConnection, run: str, variant_tag: str, control: str, treatment: str,
@@ -401,20 +648,21 @@ def abtest_run(con: duckdb.DuckDBPyConnection, run: str, variant_tag: str, contr
             [variant_tag, run, variant_tag]).fetchall()]
         raise WorkbenchError(f"run {run!r}: no requests with {variant_tag}={control if not counts[control] else treatment}"
                              f" (values of {variant_tag!r} in this run: {', '.join(map(str, seen)) or 'none'})")
-    share = 50.0 if split is None else float(split)
-    srm = stats.srm_check(counts, {control: 100 - share, treatment: share})
     a = load_arm(con, [run], opts, variant_tag, control)
     b = load_arm(con, [run], opts, variant_tag, treatment)
-    rows = compare_arms(a, b, opts, metrics=tuple(m for m in METRICS if m != "rps"))
+    counts = {control: len(a.lat), treatment: len(b.lat)}     # within --skip/--until/--scenario
+    share = 50.0 if split is None else float(split)
+    srm = stats.srm_check(counts, {control: 100 - share, treatment: share})
+    rows = compare_arms(a, b, opts, metrics=tuple(m for m in METRICS if m != "rps"), paired=True)
     tg = evaluate_targets(targets, rows) if targets else []
-    regressed = any(r["verdict"] == "regressed" for r in rows)
     missed = any(t["required"] and not t["met"] for t in tg)
-    notes = ["variants share one run: both see the same load and drift; time windows are the clusters"]
+    notes = ["variants share one run: both are served in the same seconds, so they are paired by time window "
+             "and drift they share cancels"]
     if not srm.passed:
         notes.insert(0, f"SAMPLE RATIO MISMATCH: counts {counts} vs expected split {100 - share:g}/{share:g} "
                         f"(p={srm.p_value:.2g} < {srm.threshold}); the assignment is broken, do not trust the results")
     return {"control": control, "treatment": treatment, "run": run, "variant_tag": variant_tag,
-            "passed": bool(srm.passed and not regressed and not missed),
+            "passed": bool(srm.passed and gate_passed(rows, opts) and not missed),
             "srm": {"counts": counts, "expected_split_pct": {control: 100 - share, treatment: share},
                     "p_value": srm.p_value, "passed": srm.passed},
             "results": rows, "targets": tg, "notes": notes, "options": _opts_dict(opts)}
@@ -476,6 +724,10 @@ def _fmt(v: Any, nd: int = 1) -> str:
     return f"{v:+.{nd}f}" if isinstance(v, float) else str(v)
 
 
+def _num(v: Any) -> str:
+    return "n/a" if v is None else f"{v:.6g}"
+
+
 def _arms(result: dict) -> tuple[str, str]:
     return (result.get("before", result.get("control")), result.get("after", result.get("treatment")))
 
@@ -489,11 +741,11 @@ def to_junit(result: dict[str, Any], suite: str = "workbench compare") -> str:
     cases = []
     for r in result["results"]:
         case = ET.Element("testcase", classname=f"{suite}.{r['endpoint']}", name=r["metric"])
-        msg = (f"{r['metric']} {r['endpoint']}: {a} {r['before']:.6g} -> {b} {r['after']:.6g} "
+        msg = (f"{r['metric']} {r['endpoint']}: {a} {_num(r['before'])} -> {b} {_num(r['after'])} "
                f"({_fmt(r['change_pct'])}%, CI {_fmt(r.get('ci_low_pct'))}..{_fmt(r.get('ci_high_pct'))}%, "
                f"p_adj={_fmt(r.get('p_adjusted'), 4)})")
-        if r["verdict"] == "regressed":
-            ET.SubElement(case, "failure", message="regressed: " + msg, type="regression").text = msg
+        if r["verdict"] in ("regressed", "missing"):
+            ET.SubElement(case, "failure", message=f"{r['verdict']}: " + msg, type=r["verdict"]).text = msg
         else:
             ET.SubElement(case, "system-out").text = f"{r['verdict']}: {msg}"
         cases.append(case)
@@ -514,22 +766,22 @@ def to_junit(result: dict[str, Any], suite: str = "workbench compare") -> str:
 def to_markdown(result: dict[str, Any]) -> str:
     """A Markdown summary for a pull-request comment: verdict line, table, targets, notes."""
     a, b = _arms(result)
-    reg = [r for r in result["results"] if r["verdict"] == "regressed"]
-    imp = [r for r in result["results"] if r["verdict"] == "improved"]
     head = "✅ passed" if result["passed"] else "❌ failed"
     lines = [f"### Performance comparison: {a} → {b} — {head}", ""]
-    lines.append(f"{len(imp)} improved, {len(reg)} regressed, "
-                 f"{len(result['results']) - len(imp) - len(reg)} no change (significance after multiple-testing "
-                 "adjustment).")
+    count = {v: sum(r["verdict"] == v for r in result["results"]) for v in gate.VERDICTS}
+    lines.append(f"{count['improved']} improved, {count['regressed']} regressed, {count['no_change']} no change, "
+                 f"{count['inconclusive']} inconclusive, {count['missing']} missing (significant after multiple-testing "
+                 "adjustment and beyond the metric's tolerance).")
     if result.get("srm"):
         srm = result["srm"]
         lines.append(f"SRM check: {'ok' if srm['passed'] else '**SAMPLE RATIO MISMATCH**'} "
                      f"(counts {srm['counts']}, p={srm['p_value']:.3g}).")
     lines += ["", f"| endpoint | metric | {a} | {b} | change % | CI % | p adj. | verdict |",
               "|---|---|---:|---:|---:|---|---:|---|"]
-    icon = {"improved": "🟢 improved", "regressed": "🔴 regressed", "no_change": "no change"}
+    icon = {"improved": "🟢 improved", "regressed": "🔴 regressed", "no_change": "no change",
+            "inconclusive": "❔ inconclusive", "missing": "⚠️ missing"}
     for r in result["results"]:
-        lines.append(f"| {r['endpoint']} | {r['metric']} | {r['before']:.4g} | {r['after']:.4g} | "
+        lines.append(f"| {r['endpoint']} | {r['metric']} | {_num(r['before'])} | {_num(r['after'])} | "
                      f"{_fmt(r['change_pct'])} | {_fmt(r.get('ci_low_pct'))} .. {_fmt(r.get('ci_high_pct'))} | "
                      f"{_fmt(r.get('p_adjusted'), 4).lstrip('+')} | {icon[r['verdict']]} |")
     if result.get("targets"):
@@ -602,6 +854,13 @@ def verdict_text(result: dict[str, Any]) -> tuple[str, bool]:
                      "broken, so the comparison below cannot be trusted.")
     parts.append(f"{b} vs {a}: " + (f"improved {'; '.join(imp)}." if imp else "no significant improvement."))
     parts.append(f"Regressed: {'; '.join(reg)}." if reg else "No metric regressed significantly.")
+    unsure = sum(r["verdict"] == "inconclusive" for r in result["results"])
+    missing = sorted({r["endpoint"] for r in result["results"] if r["verdict"] == "missing"})
+    if unsure:
+        parts.append(f"{unsure} metric{'s' if unsure > 1 else ''} inconclusive (the interval reaches past the "
+                     "tolerance: more runs or requests would settle it).")
+    if missing:
+        parts.append(f"In one arm only: {', '.join(missing)}.")
     for t in result.get("targets", []):
         if t["met"] is None:
             continue

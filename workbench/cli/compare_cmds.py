@@ -22,8 +22,11 @@ def _table_rows(rows: list[dict]) -> list[dict]:
     def pct(v: float | None) -> str:
         return "n/a" if v is None else f"{v:+.1f}"
 
-    return [{"endpoint": r["endpoint"], "metric": r["metric"], "before": f"{r['before']:.4g}",
-             "after": f"{r['after']:.4g}", "change %": pct(r["change_pct"]),
+    def num(v: float | None) -> str:
+        return "-" if v is None else f"{v:.4g}"
+
+    return [{"endpoint": r["endpoint"], "metric": r["metric"], "before": num(r["before"]),
+             "after": num(r["after"]), "change %": pct(r["change_pct"]),
              "CI %": f"{pct(r.get('ci_low_pct'))}..{pct(r.get('ci_high_pct'))}",
              "p adj": "n/a" if r.get("p_adjusted") is None else f"{r['p_adjusted']:.3g}",
              "verdict": r["verdict"]} for r in rows]
@@ -42,7 +45,17 @@ def _window_options(f):
         click.option("--windows", type=click.IntRange(8, 1000), default=40, show_default=True,
                      help="Time windows per run for the drift-aware intervals."),
         click.option("--targets", "targets_file", type=click.Path(dir_okay=False), default=None,
-                     help="YAML list of required changes (- metric: p95_ms, change_pct: -20)."),
+                     help="YAML list of required changes (- metric: p95_ms, change_pct: -20), or a mapping with "
+                          "targets: and tolerance: {p95_ms: 5%}."),
+        click.option("--tolerance", "tolerance", multiple=True, metavar="METRIC=TOL|auto",
+                     help="Practical-change tolerance, e.g. p95_ms=5% or error_rate=0.2pp+10% (repeatable); "
+                          "'auto' learns it from 3+ baseline runs (3 x their run-to-run sd)."),
+        click.option("--run-sd", type=click.FloatRange(0, 50), default=2.0, show_default=True, metavar="PCT",
+                     help="Assumed run-to-run sd (%) when each arm has one run (it cannot be estimated)."),
+        click.option("--min-tail", type=click.IntRange(1, 10_000), default=10, show_default=True,
+                     help="Requests above a quantile needed in each arm before it gets a p-value."),
+        click.option("--strict", is_flag=True, help="Also fail the gate on inconclusive rows."),
+        click.option("--allow-missing", is_flag=True, help="Endpoints in one arm only do not fail the gate."),
         click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Also write JUnit XML here."),
         click.option("--markdown", type=click.Path(dir_okay=False), default=None,
                      help="Also write a Markdown summary here."),
@@ -52,13 +65,19 @@ def _window_options(f):
     return f
 
 
-def _opts(alpha: float, skip: str, until: str | None, scenario: str | None, adjust: str, windows: int) -> cmp.Options:
+def _opts(alpha: float, skip: str, until: str | None, scenario: str | None, adjust: str, windows: int,
+          tolerance: tuple[str, ...] = (), run_sd: float = 2.0, min_tail: int = 10, strict: bool = False,
+          allow_missing: bool = False, targets_file: str | None = None) -> cmp.Options:
     from workbench.analysis import compare as cmp
 
     if not 0 < alpha < 1:
         raise WorkbenchError(f"--alpha {alpha}: use a level between 0 and 1, e.g. 0.05")
+    specs = [t for t in tolerance if t.strip().lower() != "auto"]
+    tol = {**cmp.load_tolerances(targets_file), **cmp.parse_tolerances(specs)}
     return cmp.Options(skip_s=cmp.parse_duration(skip) or 0.0, until_s=cmp.parse_duration(until),
-                       scenario=scenario, alpha=alpha, adjust=adjust, windows=windows)
+                       scenario=scenario, alpha=alpha, adjust=adjust, windows=windows, tolerance=tol,
+                       auto_tolerance={} if len(specs) < len(tolerance) else None, run_sd=run_sd / 100,
+                       min_tail=min_tail, strict=strict, allow_missing=allow_missing)
 
 
 def _emit(result: dict, fmt: str, junit: str | None, markdown: str | None, what: str) -> None:
@@ -87,10 +106,17 @@ def _emit(result: dict, fmt: str, junit: str | None, markdown: str | None, what:
     for n in result.get("notes", []):
         info(f"note: {n}")
     if not result["passed"]:
-        reg = [f"{r['endpoint']} {r['metric']}" for r in result["results"] if r["verdict"] == "regressed"]
+        def which(verdict: str) -> list[str]:
+            return [f"{r['endpoint']} {r['metric']}" for r in result["results"] if r["verdict"] == verdict]
+
+        opts = result.get("options", {})
         missed = [f"{t['endpoint']} {t['metric']}" for t in result.get("targets", []) if t["required"] and not t["met"]]
-        parts = ([f"regressed: {', '.join(reg)}"] if reg else []) + \
-                ([f"targets missed: {', '.join(missed)}"] if missed else [])
+        parts = [f"{label}: {', '.join(rows)}" for label, rows in
+                 (("regressed", which("regressed")),
+                  ("missing in one arm (--allow-missing to accept)", [] if opts.get("allow_missing") else
+                   sorted({r.split()[0] for r in which("missing")})),
+                  ("inconclusive (--strict)", which("inconclusive") if opts.get("strict") else []),
+                  ("targets missed", missed)) if rows]
         if result.get("srm") and not result["srm"]["passed"]:
             parts.insert(0, "sample ratio mismatch")
         raise CheckFailed(f"{what} failed: {'; '.join(parts)}")
@@ -99,30 +125,38 @@ def _emit(result: dict, fmt: str, junit: str | None, markdown: str | None, what:
 @main.command("compare")
 @click.option("--before", required=True, metavar="RUN[,RUN...]", help="Baseline run(s).")
 @click.option("--after", required=True, metavar="RUN[,RUN...]", help="Candidate run(s).")
+@click.option("--power", "power", is_flag=True,
+              help="Also report, by simulation from the baseline runs, the smallest p95 change that 1, 2, 3 and 5 "
+                   "runs per arm would detect with 80% power.")
 @click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
               help="Where the per-window inputs are computed: DuckDB, or Spark over the attached/--parquet dataset.")
 @click.option("--parquet", default=None, metavar="DEST",
               help="Read a Parquet dataset (export parquet / --to-parquet) instead of the store.")
 @_window_options
 @click.pass_context
-def compare_cmd(ctx: click.Context, before: str, after: str, engine: str, parquet: str | None, alpha: float,
-                skip: str, until: str | None, scenario: str | None, adjust: str, windows: int,
-                targets_file: str | None, junit: str | None, markdown: str | None, fmt: str) -> None:
+def compare_cmd(ctx: click.Context, before: str, after: str, power: bool, engine: str, parquet: str | None,
+                alpha: float, skip: str, until: str | None, scenario: str | None, adjust: str, windows: int,
+                targets_file: str | None, tolerance: tuple[str, ...], run_sd: float, min_tail: int, strict: bool,
+                allow_missing: bool, junit: str | None, markdown: str | None, fmt: str) -> None:
     """Compare k6 runs per endpoint: p50/p95/p99, rps, error rate, 5xx rate, with CIs; exit 1 on a regression.
 
-    Intervals allow for drift within a run (time windows); several runs per arm bring run-to-run
-    variance in. Without --targets the playbook's success metrics are reported, not enforced.
+    Runs are the unit: with several runs per arm a random-effects model measures run-to-run variance.
+    A row is regressed only when the change is significant AND beyond its tolerance (default 5%);
+    inconclusive when the interval reaches past the tolerance without significance (fails with --strict).
+    Without --targets the playbook's success metrics are reported, not enforced.
 
     \b
     Example:
         workbench compare --before pre --after post --skip 30s
+        workbench compare --before pre1,pre2,pre3 --after post1,post2,post3 --tolerance p95_ms=3% --power
         workbench compare --before pre1,pre2 --after post1,post2 --targets targets.yml --junit compare.xml
         workbench compare --before pre --after post --engine spark --parquet exports/
     """
     from workbench.analysis import compare as cmp
     from workbench.engines import open_source
 
-    opts = _opts(alpha, skip, until, scenario, adjust, windows)
+    opts = _opts(alpha, skip, until, scenario, adjust, windows, tolerance, run_sd, min_tail, strict, allow_missing,
+                 targets_file)
     targets = cmp.load_targets(targets_file)
     with open_source(db_of(ctx), engine, parquet) as src:
         if engine == "spark":
@@ -130,7 +164,10 @@ def compare_cmd(ctx: click.Context, before: str, after: str, engine: str, parque
 
             result = compare_runs(src.dest, src.con, before, after, opts, targets)
         else:
-            result = cmp.compare_runs(src.con, before, after, opts, targets)
+            result = cmp.compare_runs(src.con, before, after, opts, targets, power=power)
+    if power and fmt != "json":
+        print_table(result.get("power", []), ["endpoint", "metric", "runs_per_arm", "requests_per_run", "mde_pct"],
+                    title="smallest p95 change detected with 80% power")
     _emit(result, fmt, junit, markdown, "compare")
 
 
@@ -149,17 +186,22 @@ def compare_cmd(ctx: click.Context, before: str, after: str, engine: str, parque
 def abtest_cmd(ctx: click.Context, run: str | None, variant_tag: str, control: str | None, treatment: str | None,
                split: float | None, prom_control: str | None, prom_treatment: str | None, higher_is_better: bool,
                alpha: float, skip: str, until: str | None, scenario: str | None, adjust: str, windows: int,
-               targets_file: str | None, junit: str | None, markdown: str | None, fmt: str) -> None:
+               targets_file: str | None, tolerance: tuple[str, ...], run_sd: float, min_tail: int, strict: bool,
+               allow_missing: bool, junit: str | None, markdown: str | None, fmt: str) -> None:
     """A/B test between variants within one k6 run (SRM check first), or between two Prometheus series.
 
     \b
     Example:
         workbench abtest --run ab --variant-tag variant --control standard --treatment optimized --split 25
+        workbench abtest --run ab --control standard --treatment optimized --skip 30s --tolerance p95_ms=3%
         workbench abtest --prom-control p95_standard --prom-treatment p95_optimized
     """
     from workbench.analysis import compare as cmp
 
-    opts = _opts(alpha, skip, until, scenario, adjust, windows)
+    opts = _opts(alpha, skip, until, scenario, adjust, windows, tolerance, run_sd, min_tail, strict, allow_missing,
+                 targets_file)
+    if opts.auto_tolerance is not None:
+        raise WorkbenchError("--tolerance auto needs several baseline runs: use it with workbench compare")
     if prom_control or prom_treatment:
         if not (prom_control and prom_treatment) or run:
             raise WorkbenchError("give both --prom-control and --prom-treatment (and no --run)")

@@ -2,9 +2,9 @@
 
 - `SparkPoints`: k6 summary per metric and submetric (one conditional-aggregation pass per run; Spark's
   exact `percentile` interpolates linearly between closest ranks, as k6 and DuckDB's `quantile_cont`).
-- `compare_runs`: per-endpoint p50/p95/p99, request rate and error rates as *per-window inputs* (counts,
-  sums, exact order statistics per time window) computed by Spark; the drift-aware statistics, verdicts
-  and gate are the ones `workbench compare` uses (`workbench.stats`, `workbench.analysis.compare`).
+- `compare_runs`: Spark scans the dataset (partition pruning to the asked-for runs), cuts each run to its
+  steady state and hands the request rows over as Arrow; the per-run estimates, random-effects model,
+  verdicts and gate are the ones `workbench compare` uses (`workbench.gate`, `workbench.analysis.compare`).
 - `statement_deltas`: pg_stat_statements deltas between two snapshots.
 
 Small metadata (runs, metric types, summaries, targets) is read through DuckDB views over the same
@@ -14,14 +14,10 @@ dataset. pyspark is the optional extra `perf-workbench[spark]`; Spark runs in lo
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from workbench import stats
 from workbench.errors import WorkbenchError
 from workbench.sources.k6 import COMMON_TAGS
 
@@ -153,249 +149,60 @@ def _quantile(stat: str) -> float | None:
 
 
 # -- compare -----------------------------------------------------------------------------------------
-def _block_from_windows(value: float, n: int, sums_by_run: list[np.ndarray], se_iid: float,
-                        active: int, multi: bool) -> stats.BlockStat:
-    """A BlockStat from per-window sums of linearised residuals (what `stats.block_*` build from rows)."""
-    sums = sums_by_run if multi else [np.concatenate(sums_by_run)]
-    se, df = stats._ewc_se(sums, n, stats.EWC_B)
-    return stats.BlockStat(value, se, n, sum(s.size for s in sums), df, se_iid, active)
-
-
-def _window_arrays(frame: dict[str, dict[int, float]], runs: list[str]) -> list[np.ndarray]:
-    """Per run (sorted, as np.unique orders them), dense arrays over windows 0..max seen."""
-    out = []
-    for run in sorted(r for r in runs if r in frame):
-        w = frame[run]
-        arr = np.zeros(max(w) + 1)
-        for k, v in w.items():
-            arr[k] = v
-        out.append(arr)
-    return out
-
-
-ALL = "\x00all"   # the group of every request (endpoint "all")
 _METRICS = ("http_req_duration", "http_req_failed", "dropped_iterations", "iterations")
 
 
-class SparkCompare:
-    """Per-window inputs of `workbench compare` for the runs of both arms, in four Spark jobs: run bounds,
-    request counts per endpoint, exact order statistics (Spark's `percentile` at rank/(n-1)), and one
-    aggregation per (arm, metric, endpoint, run, window)."""
+def load_arms(dest: str, con: duckdb.DuckDBPyConnection, arms: dict[str, list[str]], opts: Any,
+              spark: SparkSession | None = None) -> dict[str, Any]:
+    """arm -> `compare.Arm`: Spark scans the dataset (only the asked-for runs' partitions), cuts each run
+    to its steady state and hands the request rows over as Arrow; CON (DuckDB views over the same
+    dataset) supplies the small run metadata. The rows are the ones `compare.load_arm` reads."""
+    from pyspark.sql import functions as F
 
-    def __init__(self, dest: str, con: duckdb.DuckDBPyConnection, opts: Any, spark: SparkSession | None = None):
-        self.spark = spark or session()
-        self.samples = read_table(self.spark, dest, "k6_samples")
-        self.con, self.opts = con, opts
+    from workbench.analysis import compare as cmp
 
-    def bounds(self, runs: list[str]) -> dict[str, tuple[float, float, float]]:
-        """run -> (lo, hi, window width) in epoch seconds, as `compare.load_arm` cuts them."""
-        from pyspark.sql import functions as F
-
-        from workbench.analysis.compare import steady_window
-
-        t = F.unix_micros(F.col("ts")) / F.lit(1e6)
-        rows = {r["run"]: (r["lo"], r["hi"]) for r in self.samples.where(F.col("run").isin(runs))
-                .groupBy("run").agg(F.min(t).alias("lo"), F.max(t).alias("hi")).collect()}
-        out = {}
-        for run in runs:
-            if run not in rows or rows[run][0] is None:
-                raise WorkbenchError(f"k6 run {run!r} has no points in the dataset: compare needs --out json data")
-            lo, hi = steady_window(run, rows[run][0], rows[run][1], self.opts)
-            out[run] = (lo, hi, (hi - lo) / self.opts.windows)
-        return out
-
-    def inputs(self, arms: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
-        """arm -> its per-group counts, quantiles (value, iid SE) and per-window aggregates."""
-        from pyspark.sql import functions as F
-
-        from workbench.analysis.compare import QUANTILES
-
-        runs = sorted({r for rs in arms.values() for r in rs})
-        bounds = self.bounds(runs)
-        btab = self.spark.createDataFrame([(arm, r, *bounds[r]) for arm, rs in arms.items() for r in rs],
-                                          "arm string, run string, lo double, hi double, width double")
-        t = F.unix_micros(F.col("ts")) / F.lit(1e6)
-        rows = (self.samples.where(F.col("run").isin(runs) & F.col("metric").isin(*_METRICS))
-                .join(F.broadcast(btab), "run").where((t >= F.col("lo")) & (t < F.col("hi"))))
-        if self.opts.scenario:
-            rows = rows.where(F.col("scenario") == F.lit(self.opts.scenario))
-        win = F.least(F.floor((t - F.col("lo")) / F.col("width")).cast("int"), F.lit(self.opts.windows - 1))
-        rows = rows.select("arm", "run", "metric", "value", F.coalesce("name", "url", F.lit("")).alias("name"),
-                           "status", win.alias("window"))
-        groups = rows.withColumn("g", F.col("name")).unionByName(rows.withColumn("g", F.lit(ALL))).cache()
-        try:
-            lat = groups.where(F.col("metric") == "http_req_duration")
-            counts = {(r["arm"], r["g"]): r["n"] for r in lat.groupBy("arm", "g").agg(F.count("*").alias("n")).collect()}
-            # exact order statistics at the ranks `stats.quantile_se` reads, all groups in one pass
-            z = float(stats._st.norm.ppf(1 - 0.05 / 2))
-            plan, aggs = {}, []
-            for i, ((arm, g), n) in enumerate(sorted(counts.items())):
-                if n < 2:
-                    continue
-                ranks = {}
-                for m, q in QUANTILES.items():
-                    pos, half = q * (n - 1), z * math.sqrt(n * q * (1 - q))
-                    fl = int(math.floor(pos))
-                    ranks[m] = (pos, half, fl, min(fl + 1, n - 1), max(int(math.floor(pos - half)), 0),
-                                min(int(math.ceil(pos + half)), n - 1))
-                wanted = sorted({r for v in ranks.values() for r in v[2:]})
-                plan[(arm, g)] = (n, ranks, wanted, f"o{i}")
-                sel = F.when((F.col("arm") == F.lit(arm)) & (F.col("g") == F.lit(g)), F.col("value"))
-                aggs.append(F.percentile(sel, F.array(*[F.lit(r / (n - 1)) for r in wanted])).alias(f"o{i}"))
-            got = lat.agg(*aggs).first().asDict() if aggs else {}
-            qv: dict[tuple[str, str, str], tuple[float, float]] = {}
-            for (arm, g), (_n, ranks, wanted, col) in plan.items():
-                v = dict(zip(wanted, got[col], strict=True))
-                for m, (pos, half, fl, fl1, lo_r, hi_r) in ranks.items():
-                    est = v[fl] + (pos - fl) * (v[fl1] - v[fl])
-                    width_ranks = hi_r - lo_r
-                    se = (v[hi_r] - v[lo_r]) / (2 * z) * (2 * half / width_ranks) if width_ranks > 0 else 0.0
-                    qv[(arm, g, m)] = (float(est), float(se))
-            # one aggregation: per (arm, metric, group, run, window) count, sum, sum of squares, 5xx, <= each quantile
-            key = F.concat_ws("\x01", "arm", "g")
-            aggs = [F.count("*").alias("n"), F.sum("value").alias("s"), F.sum(F.col("value") * F.col("value")).alias("ss"),
-                    F.sum(F.when(F.coalesce(F.col("status"), F.lit("")).startswith("5"), 1).otherwise(0)).alias("s5")]
-            for m in QUANTILES:
-                pairs = [x for (arm, g, mm), (val, _) in qv.items() if mm == m for x in (F.lit(f"{arm}\x01{g}"), F.lit(val))]
-                if pairs:
-                    thr = F.element_at(F.create_map(*pairs), key)
-                    aggs.append(F.sum(F.when((F.col("metric") == "http_req_duration") & (F.col("value") <= thr), 1)
-                                      .otherwise(0)).alias("le_" + m))
-            per_w = groups.groupBy("arm", "metric", "g", "run", "window").agg(*aggs).collect()
-        finally:
-            groups.unpersist()
-        out: dict[str, dict[str, Any]] = {}
-        for arm, rs in arms.items():
-            mine = [r.asDict() for r in per_w if r["arm"] == arm]
-            extra: dict[str, float] = {}
-            for r in mine:
-                if r["g"] == ALL and r["metric"] in ("dropped_iterations", "iterations"):
-                    extra[r["metric"]] = extra.get(r["metric"], 0.0) + r["s"]
-            out[arm] = {"runs": rs, "bounds": {r: bounds[r] for r in rs}, "extra": extra,
-                        "counts": {g: n for (a, g), n in counts.items() if a == arm},
-                        "qv": {(g, m): v for (a, g, m), v in qv.items() if a == arm},
-                        "lat": [r for r in mine if r["metric"] == "http_req_duration"],
-                        "fail": [r for r in mine if r["metric"] == "http_req_failed"]}
-        return out
-
-
-def _arm_stat(arm: dict[str, Any], g: str, metric: str, windows: int) -> stats.BlockStat | None:
-    """One arm's BlockStat for group G and METRIC from its per-window inputs (None: too few requests)."""
-    from workbench.analysis.compare import MIN_REQUESTS, QUANTILES
-
-    runs = arm["runs"]
-    multi = len(runs) > 1
-    n = arm["counts"].get(g, 0)
-    if n < MIN_REQUESTS:
-        return None
-    lat = [r for r in arm["lat"] if r["g"] == g]
-    nw: dict[str, dict[int, float]] = {}
-    for r in lat:
-        nw.setdefault(r["run"], {})[r["window"]] = r["n"]
-    active = len(lat)
-    if metric in QUANTILES:
-        q = QUANTILES[metric]
-        value, se_iid = arm["qv"][(g, metric)]
-        inv_f = se_iid / math.sqrt(q * (1 - q) / n) if 0 < q < 1 else math.nan
-        resid: dict[str, dict[int, float]] = {}
-        for r in lat:   # the window's sum of (q - 1{x <= Q}) / f(Q)
-            resid.setdefault(r["run"], {})[r["window"]] = (q * r["n"] - r["le_" + metric]) * inv_f
-        return _block_from_windows(value, n, _window_arrays(resid, runs), se_iid, active, multi)
-    if metric == "rps":
-        counts, lengths, run_of = [], [], []
-        for run in runs:
-            c = np.zeros(windows)
-            for w, k in nw.get(run, {}).items():
-                c[w] = k
-            counts.append(c)
-            lengths.append(np.full(windows, arm["bounds"][run][2]))
-            run_of += [run] * windows
-        return stats.block_rate(np.concatenate(counts), np.concatenate(lengths), np.asarray(run_of) if multi else None)
-    if metric == "rate_5xx":
-        m = sum(r["s5"] for r in lat) / n
-        resid = {}
-        for r in lat:
-            resid.setdefault(r["run"], {})[r["window"]] = r["s5"] - m * r["n"]
-        se_iid = math.sqrt(n * m * (1 - m) / (n - 1)) / math.sqrt(n) if n > 1 else math.nan
-        return _block_from_windows(m, n, _window_arrays(resid, runs), se_iid, active, multi)
-    if metric == "error_rate":
-        rows = [r for r in arm["fail"] if r["g"] == g]
-        nf = sum(r["n"] for r in rows)
-        if nf < MIN_REQUESTS:
-            return None
-        m = sum(r["s"] for r in rows) / nf
-        resid = {}
-        for r in rows:
-            resid.setdefault(r["run"], {})[r["window"]] = r["s"] - m * r["n"]
-        ss = sum(r["ss"] for r in rows)
-        se_iid = math.sqrt(max(ss - nf * m * m, 0.0) / (nf - 1)) / math.sqrt(nf) if nf > 1 else math.nan
-        return _block_from_windows(m, nf, _window_arrays(resid, runs), se_iid, len(rows), multi)
-    raise ValueError(metric)
+    spark = spark or session()
+    samples = read_table(spark, dest, "k6_samples")
+    runs = sorted({r for rs in arms.values() for r in rs})
+    t = F.unix_micros(F.col("ts")) / F.lit(1e6)
+    span = {r["run"]: (r["lo"], r["hi"]) for r in samples.where(F.col("run").isin(runs))
+            .groupBy("run").agg(F.min(t).alias("lo"), F.max(t).alias("hi")).collect()}
+    bounds = {}
+    for run in runs:
+        if run not in span or span[run][0] is None:
+            raise WorkbenchError(f"k6 run {run!r} has no points in the dataset: compare needs --out json data")
+        bounds[run] = cmp.steady_window(run, span[run][0], span[run][1], opts)
+    btab = spark.createDataFrame([(r, *bounds[r]) for r in runs], "run string, lo double, hi double")
+    rows = (samples.where(F.col("run").isin(runs) & F.col("metric").isin(*_METRICS))
+            .join(F.broadcast(btab), "run").where((t >= F.col("lo")) & (t < F.col("hi"))))
+    if opts.scenario:
+        rows = rows.where(F.col("scenario") == F.lit(opts.scenario))
+    rows = rows.select("run", "metric", (t - F.col("lo")).alias("t_s"), "value",
+                       F.coalesce("name", "url", F.lit("")).alias("name"), "status")
+    frame = rows.toPandas()
+    out = {}
+    for arm, rs in arms.items():
+        out[arm] = cmp.arm_from_rows(con, rs, frame[frame["run"].isin(rs)], bounds, opts)
+    return out
 
 
 def compare_runs(dest: str, con: duckdb.DuckDBPyConnection, before: str | list[str], after: str | list[str],
                  opts: Any = None, targets: list[dict] | None = None,
                  spark: SparkSession | None = None) -> dict[str, Any]:
-    """`workbench compare --engine spark`: the same result as `compare.compare_runs`, with the per-window
-    inputs computed by Spark over the dataset at DEST (CON: DuckDB views over it for the metadata)."""
+    """`workbench compare --engine spark`: the same result as `compare.compare_runs`, with the scan of the
+    dataset at DEST done by Spark and the statistics and gate compare's own."""
     from workbench.analysis import compare as cmp
 
     opts = opts or cmp.Options()
     rb, ra = cmp.split_runs(before), cmp.split_runs(after)
     cmp._check_runs(con, rb + ra)
-    got = SparkCompare(dest, con, opts, spark).inputs({"before": rb, "after": ra})
-    arms = [got["before"], got["after"]]
-    for arm in arms:
-        if not arm["counts"]:
-            raise WorkbenchError(f"no http_req_duration points in run(s) {', '.join(arm['runs'])} after "
-                                 "--skip/--until: check the run names and the time window")
-    open_model = [_open_model(con, arm) for arm in arms]
-    names = [{g for g in arm["counts"] if g != ALL} for arm in arms]
-    common = sorted(g for g in names[0] & names[1] if g)
-    endpoints = common if len(common) == 1 and len(names[0]) == 1 else ["all"] + common
-    rows = []
-    for ep in endpoints:
-        g = ALL if ep == "all" else ep
-        for m in cmp.METRICS:
-            if m == "rps" and any(open_model):
-                continue
-            sa, sb = (_arm_stat(arm, g, m, opts.windows) for arm in arms)
-            if sa is not None and sb is not None:
-                rows.append(cmp._row(ep, m, sa, sb, opts.alpha))
-    cmp._verdicts(rows, opts.alpha, opts.adjust)
-    arrival = None
-    if any(open_model):
-        arrival = {k: _arrival(con, arm) for k, arm in zip(("before", "after"), arms, strict=True)}
+    got = load_arms(dest, con, {"before": rb, "after": ra}, opts, spark)
+    a, b = got["before"], got["after"]
+    rows = cmp.compare_arms(a, b, opts)
+    arrival = {"before": cmp._arrival(a), "after": cmp._arrival(b)} if a.open_model or b.open_model else None
     out = cmp.compare_result(con, rb, ra, rows, opts, targets, arrival)
     out["engine"] = "spark"
     return out
-
-
-def _open_model(con: duckdb.DuckDBPyConnection, arm: dict[str, Any]) -> bool:
-    for run in arm["runs"]:
-        tags = con.execute("SELECT tags FROM k6_runs WHERE run = ?", [run]).fetchone()[0] or {}
-        has = con.execute("SELECT count(*) FROM k6_metrics WHERE run = ? AND metric = 'dropped_iterations'",
-                          [run]).fetchone()[0]
-        if "arrival-rate" in str(tags.get("executor", "")) or has:
-            return True
-    return bool(arm["extra"].get("dropped_iterations"))
-
-
-def _arrival(con: duckdb.DuckDBPyConnection, arm: dict[str, Any]) -> dict[str, Any]:
-    dur = sum(hi - lo for lo, hi, _ in arm["bounds"].values())
-    target = None
-    for run in arm["runs"]:
-        tags = con.execute("SELECT tags FROM k6_runs WHERE run = ?", [run]).fetchone()[0] or {}
-        for key in ("target_rate", "rate", "target_rps"):
-            if key in tags:
-                try:
-                    target = float(tags[key])
-                except ValueError:
-                    pass
-    n = arm["counts"].get(ALL, 0)
-    return {"achieved_iterations_per_s": (arm["extra"].get("iterations") or 0.0) / dur if dur else None,
-            "achieved_rps": n / dur if dur else None, "target_rate": target,
-            "dropped_iterations": arm["extra"].get("dropped_iterations") or 0.0}
 
 
 # -- PostgreSQL statement deltas ---------------------------------------------------------------------

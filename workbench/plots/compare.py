@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-VERDICT_COLOURS = {"improved": "#1a7f37", "regressed": "#cf222e", "no_change": "#57606a"}
+VERDICT_COLOURS = {"improved": "#1a7f37", "regressed": "#cf222e", "no_change": "#57606a", "inconclusive": "#bf8700"}
 LATENCY_METRICS = ("p50_ms", "p95_ms", "p99_ms")
 
 
