@@ -43,6 +43,11 @@ def top(store):
     return pga.pg_top(store, 2, 3).statements
 
 
+@pytest.fixture(scope="module")
+def interval_s(store):
+    return pga.pg_top(store, 2, 3).pair.interval_s
+
+
 def _items(found: list[Finding]) -> list[str]:
     return [f.item for f in found]
 
@@ -67,20 +72,24 @@ def test_score_formula_and_table():
 
 
 # -- database ---------------------------------------------------------------------------------------------
-def test_statements_fire_on_the_pareto_head_with_index_hint(top):
+def test_statements_fire_on_the_pareto_head_with_index_hint(top, interval_s):
     hint = {int(top.iloc[0].queryid): [{"table": "public.events", "columns": ["account_id"]}]}
-    found = database.statements(top, "medium", advice=hint)
+    found = database.statements(top, "medium", interval_s=interval_s, advice=hint)
     head = [f for f in found if f.evidence["queryid"] == top.iloc[0].queryid]
     assert head and head[0].check == "statement_time" and "public.events (account_id)" in head[0].recommendation
     assert all(f.value >= f.threshold for f in found)
 
 
-def test_statements_do_not_fire_on_an_even_spread(top):
-    even = top.head(20).copy()
-    even["time_share"] = 1 / 20
-    even["mean_exec_time_ms"] = 0.5
-    even["temp_blks_written"] = 0
-    assert database.statements(even, "medium") == []
+def test_statements_do_not_fire_on_an_idle_database(top, interval_s):
+    idle = top.head(20).copy()
+    idle["total_exec_time_ms"] = 0.02 * interval_s * 1000 / 20   # 0.02 busy sessions in all
+    idle["time_share"] = 1 / 20
+    idle["mean_exec_time_ms"] = 0.5
+    idle["temp_blks_written"] = 0
+    assert database.statements(idle, "medium", interval_s=interval_s) == []
+    lead = idle.copy()                                             # leading an idle database is no bottleneck
+    lead.loc[0, "time_share"] = 0.9
+    assert database.statements(lead, "medium", interval_s=interval_s) == []
 
 
 def test_seq_scans_fire_on_a_large_scanned_table_only(store):
@@ -136,9 +145,9 @@ def test_connections_long_and_blocked_sessions(store):
     assert checks == ["connections", "long_transaction", "long_transaction"]
 
 
-def test_fold_symptoms_keeps_one_finding_per_root_cause(store, top):
+def test_fold_symptoms_keeps_one_finding_per_root_cause(store, top, interval_s):
     hint = {int(top.iloc[0].queryid): [{"table": "public.events", "columns": ["account_id"]}]}
-    found = database.statements(top, "medium", advice=hint) + database.seq_scans(pga.table_stats(store, 3, 2), "medium")
+    found = database.statements(top, "medium", interval_s=interval_s, advice=hint) + database.seq_scans(pga.table_stats(store, 3, 2), "medium")
     folded = database.fold_symptoms(found, pga.hit_ratios(store, 3, 2))
     assert "public.events" not in _items(folded)
     owner = next(f for f in folded if f.evidence.get("symptoms"))

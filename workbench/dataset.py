@@ -38,7 +38,7 @@ FAMILIES = ("k6", "postgres", "redis", "prometheus")
 # Partition keys by table (every other table is one file per unit, unpartitioned)
 PARTITIONS: dict[str, tuple[str, ...]] = {"k6_samples": ("run", "metric"), "prom_points": ("name", "date")}
 SNAPSHOT_PARENTS = {"pg_": "pg_snapshots", "redis_": "redis_snapshots"}
-NOT_EXPORTED = {"schema_migrations", "dataset_attachments"}
+NOT_EXPORTED = {"schema_migrations", "dataset_attachments", "store_meta"}   # about this store, not data
 
 
 # -- destinations -----------------------------------------------------------------------------------

@@ -165,12 +165,20 @@ def rank(findings: list[Finding]) -> list[Finding]:
 
 
 # -- database ------------------------------------------------------------------------------------------------
-def _pg_window(store: Store, scope: Scope) -> pd.DataFrame:
-    snaps = pga.snapshots(store)
+def in_scope(snaps: pd.DataFrame, scope: Scope) -> pd.DataFrame:
+    """The snapshots (taken_at, label) inside SCOPE. For a run's window, the ones labelled with the run when
+    there are such: the margin must not pull in the snapshots of a run just before or after it."""
     if snaps.empty:
         return snaps
-    snaps["taken_at"] = pd.to_datetime(snaps["taken_at"], utc=True)
+    snaps = snaps.assign(taken_at=pd.to_datetime(snaps["taken_at"], utc=True))
     inside = snaps[(snaps.taken_at >= scope.start) & (snaps.taken_at <= scope.end)]
+    if scope.run is not None and "label" in inside and (inside["label"] == scope.run).sum() >= 2:
+        inside = inside[inside["label"] == scope.run]
+    return inside
+
+
+def _pg_window(store: Store, scope: Scope) -> pd.DataFrame:
+    inside = in_scope(pga.snapshots(store), scope)
     if inside.empty:
         return inside
     return inside[inside.server == inside.iloc[-1].server]
@@ -191,7 +199,8 @@ def _database(store: Store, scope: Scope, sensitivity: str, rep: BottleneckRepor
         res = pga.statement_deltas(store, pga.resolve_pair(store, fid, sid))
         top = res.statements.sort_values("total_exec_time_ms", ascending=False).reset_index(drop=True)
         rep.frames["statements"] = top
-        out += db_checks.statements(top, sensitivity, reset=res.reset, advice=index_hints(store, top, sid))
+        out += db_checks.statements(top, sensitivity, interval_s=res.pair.interval_s, reset=res.reset,
+                                     advice=index_hints(store, top, sid))
         out += _n_plus_one(store, scope, snaps, top, sensitivity, rep)
     else:
         rep.notes["database"] = "one PostgreSQL snapshot in the window: no statement deltas (health checks only)"
@@ -257,10 +266,7 @@ def _n_plus_one(store: Store, scope: Scope, snaps: pd.DataFrame, top: pd.DataFra
 
 # -- cache -----------------------------------------------------------------------------------------------------
 def _cache(store: Store, scope: Scope, sensitivity: str, rep: BottleneckReport) -> list[Finding]:
-    snaps = rs.snapshots(store.con)
-    if not snaps.empty:
-        snaps["taken_at"] = pd.to_datetime(snaps["taken_at"], utc=True)
-        snaps = snaps[(snaps.taken_at >= scope.start) & (snaps.taken_at <= scope.end)]
+    snaps = in_scope(rs.snapshots(store.con), scope)
     if len(snaps) < 2:
         rep.notes["cache"] = "fewer than two Redis snapshots in the window"
         return []

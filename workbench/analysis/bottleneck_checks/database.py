@@ -33,13 +33,15 @@ def _f(v: Any, default: float = 0.0) -> float:
     return default if np.isnan(x) else x
 
 
-def statements(top: pd.DataFrame, sensitivity: str, *, reset: bool = False,
+def statements(top: pd.DataFrame, sensitivity: str, *, interval_s: float, reset: bool = False,
                advice: Mapping[int, list[dict]] | None = None) -> list[Finding]:
-    """Statement time share (Pareto), mean time and temp-file spills, one finding per statement and check.
+    """Statement load (Pareto), mean time and temp-file spills, one finding per statement and check.
 
     TOP: `statement_deltas(...).statements` (calls, total/mean_exec_time_ms, time_share, temp_blks_written,
-    query). ADVICE: queryid -> [{table, columns}], the advisor's index candidates, put first in the
-    recommendation and kept in the evidence (`index_candidates`)."""
+    query) over INTERVAL_S seconds. A statement's load is its execution time per wall-clock second (the
+    sessions it keeps busy); its share of all execution time is the impact, so a statement that leads an
+    idle database is not a bottleneck. ADVICE: queryid -> [{table, columns}], the advisor's index
+    candidates, put first in the recommendation and kept in the evidence (`index_candidates`)."""
     out: list[Finding] = []
     if top is None or top.empty:
         return out
@@ -55,7 +57,9 @@ def statements(top: pd.DataFrame, sensitivity: str, *, reset: bool = False,
         extra = " ".join(f"Index candidate: CREATE INDEX CONCURRENTLY ON {c['table']} ({', '.join(c['columns'])})."
                          for c in cands)
         item = statement_label(r)
-        for check, value in (("statement_time", share), ("mean_time", _f(r.get("mean_exec_time_ms"))),
+        load = _f(r.get("total_exec_time_ms")) / 1000 / interval_s if interval_s > 0 else 0.0
+        ev["busy_sessions"] = load
+        for check, value in (("statement_time", load), ("mean_time", _f(r.get("mean_exec_time_ms"))),
                              ("temp_spill", _f(r.get("temp_blks_written")) * BLOCK_BYTES)):
             f = finding("database", check, item, value, sensitivity, impact=share, confidence=conf, evidence=ev)
             if f is not None:
