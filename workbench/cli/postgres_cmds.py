@@ -55,11 +55,17 @@ def pg() -> None:
 @click.option("--by", type=click.Choice(list(ORDER_BY)), default="total_time", show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--label", help="Only consider snapshots with this label.")
+@click.option("--include-own", is_flag=True,
+              help="Keep the collector's own statements (its overhead), which are left out by default.")
 @format_option()
 @click.pass_context
 def pg_top_cmd(ctx: click.Context, from_snap: int | None, to_snap: int | None, by: str, limit: int,
-               label: str | None, fmt: str) -> None:
+               label: str | None, include_own: bool, fmt: str) -> None:
     """Top statements between two snapshots of one server (deltas that survive stats resets).
+
+    Time shares are of top-level time; the collector's own statements are left out unless
+    --include-own; another role's statements hidden from the collector form one row per database and
+    role ("statements of other users (hidden)").
 
     \b
     Example:
@@ -67,13 +73,18 @@ def pg_top_cmd(ctx: click.Context, from_snap: int | None, to_snap: int | None, b
         workbench pg top --from 3 --to 7 --by io --limit 10 --format json
     """
     with reading(db_of(ctx)) as store:
-        res = pg_top(store, from_snap, to_snap, by, label)
+        res = pg_top(store, from_snap, to_snap, by, label, include_own)
     doc = res.to_dict(limit)
     if fmt == "json":
         print_json(doc)
         return
     if res.reset:
         warn("statistics were reset between the snapshots: " + "; ".join(res.reset_reasons))
+    for note in res.notes:
+        warn(note)
+    if res.own is not None and not res.own.empty and not include_own:
+        info(f"left out: the collector's own {len(res.own)} statement(s), "
+             f"{res.own.total_exec_time_ms.sum():.1f} ms (--include-own shows them)")
     rows = [dict(r, query=(r["query"] or "")[:80]) for r in doc["statements"]]
     print_table(rows, ["queryid", "datname", "calls", "total_exec_time_ms", "mean_exec_time_ms", "rows",
                        "hit_ratio", "time_share", "query"],
