@@ -89,3 +89,38 @@ def pg_top_cmd(ctx: click.Context, from_snap: int | None, to_snap: int | None, b
     print_table(rows, ["queryid", "datname", "calls", "total_exec_time_ms", "mean_exec_time_ms", "rows",
                        "hit_ratio", "time_share", "query"],
                 title=f"snapshots {doc['from']} -> {doc['to']} ({doc['interval_s']:.1f} s)")
+
+
+@pg.command("health")
+@click.option("--snapshot", "snapshot", type=int, metavar="SNAP", help="Snapshot to check (default: the latest).")
+@click.option("--label", help="The latest snapshot with this label.")
+@click.option("--fail-on", type=click.Choice(["warning", "critical", "never"]), default="critical",
+              show_default=True, help="Exit 1 when a finding of this severity (or worse) is found.")
+@format_option()
+@click.pass_context
+def pg_health_cmd(ctx: click.Context, snapshot: int | None, label: str | None, fail_on: str, fmt: str) -> None:
+    """pgHero's checks over one snapshot: duplicate, unused and invalid indexes, sequences near their
+    maximum, transaction ID wraparound, bloat, hit ratio, stale statistics, connections and their
+    sources, long transactions, lock chains' root blockers, size growth across snapshots.
+
+    One finding per row (check, item, severity, value, threshold, evidence, recommendation).
+
+    \b
+    Example:
+        workbench pg health
+        workbench pg health --snapshot 3 --format json --fail-on warning
+    """
+    from workbench.analysis.pg_health import SEVERITIES, pg_health
+    from workbench.errors import CheckFailed
+
+    with reading(db_of(ctx)) as store:
+        res = pg_health(store, snapshot, label=label)
+    if fmt == "json":
+        print_json(res.to_dict())
+    else:
+        rows = [dict(f, value=f["value"], recommendation=f["recommendation"][:60]) for f in res.findings]
+        print_table(rows, ["check", "item", "severity", "value", "threshold", "recommendation"],
+                    title=f"{res.server}, snapshot {res.snapshot}: {len(res.findings)} finding(s)")
+    worst = res.worst()
+    if fail_on != "never" and worst is not None and SEVERITIES.index(worst) >= SEVERITIES.index(fail_on):
+        raise CheckFailed(f"pg health: a {worst} finding (see above)")

@@ -116,7 +116,7 @@ CROSS JOIN LATERAL (SELECT s.relid = ANY(%(skip)s) OR s.indexrelid = ANY(%(skip)
 # pg_blocking_pids() only for sessions waiting on a heavyweight lock (it is not free: it takes the
 # lock manager's partition locks); the analysis walks blocked_by to the root blocker.
 ACTIVITY = OWN_MARKER + """
-SELECT a.pid, a.datname, a.usename, a.application_name, a.client_addr::text AS client_addr, a.backend_type,
+SELECT a.pid, a.datname, a.usename, a.application_name, host(a.client_addr) AS client_addr, a.backend_type,
        a.state, a.wait_event_type, a.wait_event,
        extract(epoch FROM now() - a.xact_start)::float8 AS xact_age_s,
        extract(epoch FROM now() - a.query_start)::float8 AS query_age_s,
