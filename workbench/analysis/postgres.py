@@ -174,7 +174,7 @@ def _server_changes(meta: pd.DataFrame, pair: SnapshotPair) -> tuple[list[str], 
 def statement_deltas(store: Store, pair: SnapshotPair, include_own: bool = False) -> TopResult:
     """Per statement (queryid, dbid, userid, toplevel) counter deltas; never negative.
 
-    A statement whose counters went down, whose stats_since moved past the first snapshot, or any
+    A statement whose counters went down, whose stats_since moved (1.11+), or any
     statement after a pg_stat_statements reset (stats_reset moved) or a change of server role (promoted
     replica) counts from zero: its delta is its whole counter in the second snapshot. New statements count
     in full; vanished ones are dropped. Time shares are of top-level time (with
@@ -195,7 +195,9 @@ def statement_deltas(store: Store, pair: SnapshotPair, include_own: bool = False
     went_down = pd.Series(False, index=m.index)
     for c in COUNTERS:
         went_down |= (m[c].astype("float64") < m[c + "_from"].astype("float64") - 1e-6).fillna(False)
-    since_moved = (m["stats_since"].notna() & (m["stats_since"] > pair.from_at) & ~is_new)
+    # an entry evicted and created again (or reset alone) has a later stats_since than the one diffed against
+    since_moved = (m["stats_since"].notna() & m["stats_since_from"].notna()
+                   & (m["stats_since"] > m["stats_since_from"]) & ~is_new)
     whole = is_new | went_down | since_moved | global_reset
     if went_down.any():
         reasons.append(f"{int(went_down.sum())} statements' counters went down")
@@ -219,7 +221,7 @@ def statement_deltas(store: Store, pair: SnapshotPair, include_own: bool = False
     out = (out.merge(names.drop_duplicates("dbid"), on="dbid", how="left", validate="many_to_one")
               .merge(texts, on="queryid", how="left", validate="many_to_one"))
     out.loc[out["queryid"].isna(), "query"] = HIDDEN_QUERY
-    own = out["query"].fillna("").str.lstrip().str.startswith(OWN_MARKER)
+    own = out["query"].fillna("").str.contains(OWN_MARKER, regex=False)
     own_rows = out[own].reset_index(drop=True)
     if not include_own:
         out = out[~own]

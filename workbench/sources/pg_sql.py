@@ -1,6 +1,7 @@
 """The read-only SQL the PostgreSQL collector runs (catalog and statistics views only).
 
-Every statement starts with OWN_MARKER, so the collector's own statements are recognisable in
+Every statement carries OWN_MARKER right after its first keyword (PostgreSQL 18 drops leading comments
+from pg_stat_statements' texts, not inner ones), so the collector's own statements are recognisable in
 pg_stat_statements (the analysis leaves them out of top statements and findings). Statements whose
 columns depend on the server version are built by functions taking `server_version_num`.
 """
@@ -9,8 +10,8 @@ from __future__ import annotations
 
 OWN_MARKER = "/* workbench collector */"
 
-SERVER = OWN_MARKER + """
-SELECT now() AS taken_at, current_setting('server_version') AS server_version,
+SERVER = """
+SELECT /* workbench collector */ now() AS taken_at, current_setting('server_version') AS server_version,
        current_setting('server_version_num')::int AS server_version_num,
        current_database() AS dbname, current_user AS username,
        pg_postmaster_start_time() AS postmaster_start, pg_is_in_recovery() AS in_recovery,
@@ -19,19 +20,19 @@ SELECT now() AS taken_at, current_setting('server_version') AS server_version,
        (SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()) AS db_stats_reset
 """
 
-SYSTEM_IDENTIFIER = OWN_MARKER + " SELECT system_identifier::text FROM pg_control_system()"
+SYSTEM_IDENTIFIER = "SELECT /* workbench collector */ system_identifier::text FROM pg_control_system()"
 
-EXTENSION = OWN_MARKER + """
-SELECT e.extversion, n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+EXTENSION = """
+SELECT /* workbench collector */ e.extversion, n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
 WHERE e.extname = 'pg_stat_statements'
 """
 
-PRELOADED = OWN_MARKER + " SELECT 'pg_stat_statements' = ANY(string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ','))"
+PRELOADED = "SELECT /* workbench collector */ 'pg_stat_statements' = ANY(string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ','))"
 
-CAN_READ_ALL_STATS = OWN_MARKER + " SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')"
+CAN_READ_ALL_STATS = "SELECT /* workbench collector */ pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')"
 
-DATABASES = OWN_MARKER + """
-SELECT d.datid, d.datname, d.numbackends, d.xact_commit, d.xact_rollback, d.blks_read, d.blks_hit,
+DATABASES = """
+SELECT /* workbench collector */ d.datid, d.datname, d.numbackends, d.xact_commit, d.xact_rollback, d.blks_read, d.blks_hit,
        d.tup_returned, d.tup_fetched, d.tup_inserted, d.tup_updated, d.tup_deleted, d.conflicts,
        d.temp_files, d.temp_bytes, d.deadlocks, d.blk_read_time AS blk_read_time_ms,
        d.blk_write_time AS blk_write_time_ms, d.stats_reset,
@@ -44,8 +45,8 @@ FROM pg_stat_database d JOIN pg_database db ON db.oid = d.datid WHERE d.datname 
 # functions would queue behind that lock, so the snapshot skips their sizes and names them instead.
 # `owner` is the table whose sizes need the relation (the table itself, an index's table, a TOAST
 # table's table).
-LOCKED = OWN_MARKER + """
-SELECT DISTINCT l.relation::bigint AS relid, n.nspname AS schemaname, c.relname, c.relkind::text AS relkind,
+LOCKED = """
+SELECT /* workbench collector */ DISTINCT l.relation::bigint AS relid, n.nspname AS schemaname, c.relname, c.relkind::text AS relkind,
        coalesce(i.indrelid, t.oid, l.relation)::bigint AS owner
 FROM pg_locks l
 JOIN pg_class c ON c.oid = l.relation
@@ -61,8 +62,8 @@ def tables(server_version_num: int) -> str:
     """pg_stat_user_tables + pg_statio_user_tables (+ sizes unless SIZES is false); columns that a
     version lacks (n_ins_since_vacuum before 13) come back NULL. %(skip)s: relids whose sizes are skipped."""
     ins = "t.n_ins_since_vacuum" if server_version_num >= 130000 else "NULL::bigint AS n_ins_since_vacuum"
-    return OWN_MARKER + f"""
-SELECT t.relid, t.schemaname, t.relname, t.seq_scan, t.seq_tup_read, t.idx_scan, t.idx_tup_fetch,
+    return f"""
+SELECT /* workbench collector */ t.relid, t.schemaname, t.relname, t.seq_scan, t.seq_tup_read, t.idx_scan, t.idx_tup_fetch,
        t.n_tup_ins, t.n_tup_upd, t.n_tup_del, t.n_tup_hot_upd, t.n_live_tup, t.n_dead_tup,
        t.n_mod_since_analyze, {ins}, t.last_vacuum, t.last_autovacuum, t.last_analyze,
        t.last_autoanalyze, t.vacuum_count, t.autovacuum_count, t.analyze_count, t.autoanalyze_count,
@@ -82,8 +83,8 @@ JOIN pg_class c ON c.oid = t.relid
 # two indexes interchangeable: key columns/expressions, operator classes, collations, sort options
 # (indoption: DESC, NULLS FIRST), INCLUDE columns and the predicate. The constraint is a join.
 # pg_get_indexdef / pg_get_expr / pg_relation_size lock the relation: NULL for skipped (locked) ones.
-INDEXES = OWN_MARKER + """
-SELECT s.relid, s.indexrelid, s.schemaname, s.relname, s.indexrelname, s.idx_scan, s.idx_tup_read,
+INDEXES = """
+SELECT /* workbench collector */ s.relid, s.indexrelid, s.schemaname, s.relname, s.indexrelname, s.idx_scan, s.idx_tup_read,
        s.idx_tup_fetch, io.idx_blks_read, io.idx_blks_hit,
        CASE WHEN NOT k.skip THEN pg_relation_size(s.indexrelid) END AS size_bytes,
        i.indisunique AS is_unique, i.indisprimary AS is_primary, i.indisvalid AS is_valid,
@@ -115,8 +116,8 @@ CROSS JOIN LATERAL (SELECT s.relid = ANY(%(skip)s) OR s.indexrelid = ANY(%(skip)
 
 # pg_blocking_pids() only for sessions waiting on a heavyweight lock (it is not free: it takes the
 # lock manager's partition locks); the analysis walks blocked_by to the root blocker.
-ACTIVITY = OWN_MARKER + """
-SELECT a.pid, a.datname, a.usename, a.application_name, host(a.client_addr) AS client_addr, a.backend_type,
+ACTIVITY = """
+SELECT /* workbench collector */ a.pid, a.datname, a.usename, a.application_name, host(a.client_addr) AS client_addr, a.backend_type,
        a.state, a.wait_event_type, a.wait_event,
        extract(epoch FROM now() - a.xact_start)::float8 AS xact_age_s,
        extract(epoch FROM now() - a.query_start)::float8 AS query_age_s,
@@ -130,8 +131,8 @@ WHERE a.pid <> pg_backend_pid()
 
 # Sequences with the type of the column that owns them (an int4 column on a bigint sequence overflows
 # at 2^31 - 1); last_value is NULL without USAGE/SELECT on the sequence or before its first nextval().
-SEQUENCES = OWN_MARKER + """
-SELECT s.schemaname, s.sequencename, s.data_type::text AS data_type, s.last_value, s.min_value, s.max_value,
+SEQUENCES = """
+SELECT /* workbench collector */ s.schemaname, s.sequencename, s.data_type::text AS data_type, s.last_value, s.min_value, s.max_value,
        s.increment_by, s.cycle, tc.relname AS owner_table, a.attname AS owner_column,
        format_type(a.atttypid, NULL) AS owner_type
 FROM pg_sequences s
@@ -144,8 +145,8 @@ LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
 WHERE NOT sc.oid = ANY(%(skip)s)
 """
 
-COLUMN_STATS = OWN_MARKER + """
-SELECT schemaname, tablename AS relname, attname, null_frac::float8 AS null_frac, avg_width,
+COLUMN_STATS = """
+SELECT /* workbench collector */ schemaname, tablename AS relname, attname, null_frac::float8 AS null_frac, avg_width,
        n_distinct::float8 AS n_distinct, correlation::float8 AS correlation
 FROM pg_stats
 WHERE schemaname NOT IN ('pg_catalog', 'information_schema') AND schemaname !~ '^pg_toast' AND NOT inherited
@@ -160,21 +161,21 @@ SETTINGS_NAMES = (
     "jit", "statement_timeout", "idle_in_transaction_session_timeout", "max_parallel_workers_per_gather",
     "autovacuum_freeze_max_age", "autovacuum_multixact_freeze_max_age", "pg_stat_statements.save",
 )
-SETTINGS = OWN_MARKER + " SELECT name, setting, unit, source FROM pg_settings WHERE name = ANY(%s)"
+SETTINGS = "SELECT /* workbench collector */ name, setting, unit, source FROM pg_settings WHERE name = ANY(%s)"
 
-PGSS_INFO = OWN_MARKER + " SELECT dealloc, stats_reset FROM {schema}.pg_stat_statements_info"
+PGSS_INFO = "SELECT /* workbench collector */ dealloc, stats_reset FROM {schema}.pg_stat_statements_info"
 
 # Counters without texts (showtext := false: the server does not read its query-text file for every
 # row); texts are then fetched only for the queryids the store has not seen (PGSS_TEXTS).
-PGSS = OWN_MARKER + " SELECT * FROM {schema}.pg_stat_statements(showtext := false)"
-PGSS_TEXTS = (OWN_MARKER + " SELECT DISTINCT ON (queryid) queryid, query FROM {schema}.pg_stat_statements"
+PGSS = "SELECT /* workbench collector */ * FROM {schema}.pg_stat_statements(showtext := false)"
+PGSS_TEXTS = ("SELECT /* workbench collector */ DISTINCT ON (queryid) queryid, query FROM {schema}.pg_stat_statements"
               " WHERE queryid = ANY(%s)")
 
 # Table bloat estimate: the statistical approach of ioguix/pgsql-bloat-estimation (table_bloat.sql):
 # expected pages from reltuples and average row width from pg_stats (null fractions, alignment) vs
 # actual pages. An estimate only; is_na marks tables without usable statistics.
-TABLE_BLOAT = OWN_MARKER + """
-SELECT schemaname, tblname AS relname, NULL::text AS indexrelname,
+TABLE_BLOAT = """
+SELECT /* workbench collector */ schemaname, tblname AS relname, NULL::text AS indexrelname,
        (bs * tblpages)::bigint AS real_bytes,
        ((tblpages - est_tblpages) * bs)::bigint AS extra_bytes,
        CASE WHEN tblpages > 0 AND tblpages - est_tblpages > 0
@@ -228,8 +229,8 @@ FROM (
 
 # Btree index bloat estimate (after ioguix btree_bloat.sql): expected leaf pages from reltuples and the
 # average key width (pg_stats of the table's columns, or of the index for expressions) vs relpages.
-INDEX_BLOAT = OWN_MARKER + """
-SELECT nspname AS schemaname, tblname AS relname, idxname AS indexrelname,
+INDEX_BLOAT = """
+SELECT /* workbench collector */ nspname AS schemaname, tblname AS relname, idxname AS indexrelname,
        (bs * relpages)::bigint AS real_bytes,
        (bs * (relpages - est_pages))::bigint AS extra_bytes,
        CASE WHEN relpages > 0 THEN (relpages - est_pages)::float8 / relpages END AS extra_ratio,
