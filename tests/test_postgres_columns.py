@@ -1,4 +1,4 @@
-"""pg_stat_statements normalisation for extension versions 1.7-1.11 (fixtures from the upgrade scripts)
+"""pg_stat_statements normalisation for extension versions 1.7-1.12 (fixtures from the upgrade scripts)
 and pg top's delta rules on synthetic snapshots of those versions (no server needed)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from workbench.sources.postgres import PgSnapshot, write_snapshot
 from workbench.store import Store
 
 FIXTURES = Path(__file__).parent / "data" / "pgss"
-VERSIONS = ["1.7", "1.8", "1.9", "1.10", "1.11"]
+VERSIONS = ["1.7", "1.8", "1.9", "1.10", "1.11", "1.12"]
 T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 
 
@@ -51,6 +51,7 @@ def test_fixtures_cite_their_source_scripts():
         assert doc["extversion"] == v
         assert doc["source"].startswith("contrib/pg_stat_statements/pg_stat_statements--")
     assert len(fixture("1.7")["columns"]) == 23 and len(fixture("1.11")["columns"]) == 49
+    assert len(fixture("1.12")["columns"]) == 52
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -65,7 +66,7 @@ def test_every_column_is_known_and_mapped(version):
     # renamed columns keep their values
     exec_col = "total_time" if version == "1.7" else "total_exec_time"
     assert out["total_exec_time_ms"] == src[exec_col]
-    read_col = "shared_blk_read_time" if version == "1.11" else "blk_read_time"
+    read_col = "shared_blk_read_time" if version in ("1.11", "1.12") else "blk_read_time"
     assert out["shared_blk_read_time_ms"] == src[read_col]
     assert out["calls"] == src["calls"] and out["queryid"] == src["queryid"]
     # columns the version lacks are NULL, the ones it has are not
@@ -73,12 +74,15 @@ def test_every_column_is_known_and_mapped(version):
         "toplevel": version not in ("1.7", "1.8"),
         "total_plan_time_ms": version != "1.7",
         "wal_bytes": version != "1.7",
-        "temp_blk_read_time_ms": version in ("1.10", "1.11"),
-        "jit_functions": version in ("1.10", "1.11"),
-        "local_blk_read_time_ms": version == "1.11",
-        "jit_deform_count": version == "1.11",
-        "stats_since": version == "1.11",
-        "minmax_stats_since": version == "1.11",
+        "temp_blk_read_time_ms": version in ("1.10", "1.11", "1.12"),
+        "jit_functions": version in ("1.10", "1.11", "1.12"),
+        "local_blk_read_time_ms": version in ("1.11", "1.12"),
+        "jit_deform_count": version in ("1.11", "1.12"),
+        "stats_since": version in ("1.11", "1.12"),
+        "minmax_stats_since": version in ("1.11", "1.12"),
+        "wal_buffers_full": version == "1.12",
+        "parallel_workers_to_launch": version == "1.12",
+        "parallel_workers_launched": version == "1.12",
     }
     for col, present in expect.items():
         assert (out[col] is not None) == present, (version, col)
