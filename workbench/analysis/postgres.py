@@ -581,6 +581,7 @@ class DatabaseReport:
     sessions: pd.DataFrame | None = None
     settings: pd.DataFrame | None = None
     server: dict[str, Any] = field(default_factory=dict)
+    health: Any = None                 # pg_health.HealthResult: pgHero's checks, one finding per row
 
     def headline(self) -> tuple[str, bool | None]:
         """The one-line verdict and its state: True when nothing crossed a threshold, else None
@@ -689,6 +690,9 @@ def database_report(store: Store, from_snap: int | None = None, to_snap: int | N
     rep.sessions = sessions(store, sid, min_session_age_s)
     rep.settings = store.query_df("SELECT name, setting, unit FROM pg_settings WHERE snapshot_id = ? ORDER BY name",
                                   [sid])
+    from workbench.analysis.pg_health import pg_health   # it builds on this module's checks
+
+    rep.health = pg_health(store, sid)
     srv = store.query_df("SELECT snapshot_id, taken_at, label, host, port, dbname, server_version, pgss_version"
                          " FROM pg_snapshots WHERE snapshot_id = ?", [sid])
     rep.server = srv.iloc[0].to_dict() if not srv.empty else {}
