@@ -68,10 +68,22 @@ def test_pgbench_calls_delta_is_exact(pg_server, calls_db, tmp_db, capsys):
         # query texts are stored once per queryid, not per snapshot
         dup = store.con.execute("SELECT count(*) - count(DISTINCT queryid) FROM pg_query_texts").fetchone()[0]
         assert dup == 0
-        for t in ("pg_databases", "pg_tables", "pg_indexes", "pg_bloat", "pg_activity", "pg_settings"):
+        # --slow-every 1h (the default): the second snapshot a moment later is fast, without the slow sets
+        assert list(snaps.kind) == ["full", "fast"]
+        for t in ("pg_databases", "pg_tables", "pg_indexes", "pg_bloat", "pg_activity", "pg_settings",
+                  "pg_column_stats"):
+            assert store.con.execute(f"SELECT count(*) FROM {t} WHERE snapshot_id = 1").fetchone()[0] > 0, t
+        for t in ("pg_databases", "pg_tables", "pg_indexes", "pg_activity", "pg_settings"):
             assert store.con.execute(f"SELECT count(*) FROM {t} WHERE snapshot_id = 2").fetchone()[0] > 0, t
+        for t in ("pg_bloat", "pg_column_stats", "pg_sequences"):
+            assert store.con.execute(f"SELECT count(*) FROM {t} WHERE snapshot_id = 2").fetchone()[0] == 0, t
         tables = store.query_df("SELECT relname, n_live_tup, total_bytes FROM pg_tables WHERE snapshot_id = 2")
-        assert "pgbench_accounts" in set(tables.relname)
+        assert "pgbench_accounts" in set(tables.relname) and tables.total_bytes.isna().all()
+        from workbench.analysis.postgres import database_report, slow_snapshot
+
+        assert slow_snapshot(store, 2) == 1 and slow_snapshot(store, 1) == 1
+        rep = database_report(store)
+        assert rep.to_snap == 2 and set(rep.bloat["table"]) >= {"public.pgbench_accounts"}
 
 
 def test_reset_between_snapshots(pg_server, tmp_db):

@@ -25,6 +25,7 @@ from workbench.analysis.postgres import (
     hit_ratios,
     latest_snapshot,
     sessions,
+    slow_snapshot,
     unused_indexes,
     vacuum_staleness,
 )
@@ -92,7 +93,7 @@ def _setting(store: Store, sid: int, name: str) -> float | None:
 
 def _indexes(store: Store, sid: int, th: Thresholds) -> list[dict]:
     out = []
-    for r in duplicate_indexes(store, sid).itertuples():
+    for r in duplicate_indexes(store, slow_snapshot(store, sid)).itertuples():
         schema = r.table.split(".", 1)[0]
         out.append(_finding("duplicate_index", f"{schema}.{r.index}", "warning", r.size_bytes, None,
                             {"covered_by": f"{schema}.{r.covered_by}", "table": r.table, "columns": r.columns},
@@ -120,7 +121,8 @@ def _indexes(store: Store, sid: int, th: Thresholds) -> list[dict]:
 
 
 def _sequences(store: Store, sid: int, th: Thresholds) -> list[dict]:
-    seq = store.query_df("SELECT * FROM pg_sequences WHERE snapshot_id = ? AND last_value IS NOT NULL", [sid])
+    seq = store.query_df("SELECT * FROM pg_sequences WHERE snapshot_id = ? AND last_value IS NOT NULL",
+                         [slow_snapshot(store, sid)])
     out = []
     for r in seq.itertuples():
         cap = float(r.max_value)
@@ -160,7 +162,7 @@ def _wraparound(store: Store, sid: int, th: Thresholds) -> list[dict]:
 
 def _tables(store: Store, sid: int, th: Thresholds) -> list[dict]:
     out = []
-    b = bloat(store, sid)
+    b = bloat(store, slow_snapshot(store, sid))
     b = b[(b.estimate == "estimated") & (b.bloat_ratio >= th.bloat_ratio) & (b.bloat_bytes >= th.bloat_min_bytes)]
     for r in b.itertuples():
         item = r.table if r.kind == "table" else f"{r.table.split('.', 1)[0]}.{r.index}"
@@ -215,6 +217,7 @@ def _sessions(store: Store, sid: int, th: Thresholds) -> list[dict]:
 
 def _growth(store: Store, sid: int, th: Thresholds) -> list[dict]:
     """Size growth per table since the oldest snapshot of the same server (sizes of full snapshots)."""
+    slow = slow_snapshot(store, sid)
     df = store.query_df(
         "WITH me AS (SELECT coalesce(system_identifier, '?') AS sysid, host, port, dbname, taken_at"
         "            FROM pg_snapshots WHERE snapshot_id = ?),"
@@ -228,7 +231,7 @@ def _growth(store: Store, sid: int, th: Thresholds) -> list[dict]:
         "        a.total_bytes, epoch(me.taken_at) - epoch(first.taken_at) AS span_s"
         " FROM pg_tables a JOIN first ON true JOIN me ON true"
         " JOIN pg_tables b ON b.snapshot_id = first.snapshot_id AND b.relid = a.relid"
-        " WHERE a.snapshot_id = ? ORDER BY growth_bytes DESC NULLS LAST", [sid, sid])
+        " WHERE a.snapshot_id = ? ORDER BY growth_bytes DESC NULLS LAST", [slow, slow])
     out = []
     for r in df[df.growth_bytes >= th.growth_min_bytes].head(10).itertuples():
         per_day = r.growth_bytes / r.span_s * 86400 if r.span_s > 0 else None

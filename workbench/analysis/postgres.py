@@ -24,7 +24,13 @@ ORDER_BY = {
     "calls": ["calls"],
     "io": ["shared_blks_read", "shared_blk_read_time_ms"],
 }
-_SERVER = ("coalesce(system_identifier, '?') || '|' || host || ':' || port::VARCHAR || '/' || dbname")
+def _server_expr(alias: str = "") -> str:
+    """SQL for a snapshot's server key (system identifier + host:port/database) of table ALIAS."""
+    p = f"{alias}." if alias else ""
+    return f"coalesce({p}system_identifier, '?') || '|' || {p}host || ':' || {p}port::VARCHAR || '/' || {p}dbname"
+
+
+_SERVER = _server_expr()
 
 
 
@@ -271,6 +277,19 @@ def latest_snapshot(store: Store, label: str | None = None) -> int | None:
     return None if snaps.empty else int(snaps.iloc[-1].snapshot_id)
 
 
+def slow_snapshot(store: Store, sid: int) -> int:
+    """The snapshot holding SID's slow-changing sets (sizes, index definitions, bloat, column statistics,
+    sequences): SID itself when it is full, else the newest full snapshot of the same server taken
+    before it (SID when there is none)."""
+    row = store.con.execute(
+        f"WITH me AS (SELECT {_SERVER} AS server, taken_at, coalesce(kind, 'full') AS kind FROM pg_snapshots"
+        f"            WHERE snapshot_id = ?)"
+        f" SELECT s.snapshot_id FROM pg_snapshots s, me WHERE me.kind = 'fast'"
+        f" AND coalesce(s.kind, 'full') = 'full' AND {_server_expr('s')} = me.server"
+        f" AND s.taken_at <= me.taken_at ORDER BY s.taken_at DESC, s.snapshot_id DESC LIMIT 1", [sid]).fetchone()
+    return int(row[0]) if row else sid
+
+
 def _snap(store: Store, table: str, sid: int) -> pd.DataFrame:
     return store.query_df(f"SELECT * FROM {table} WHERE snapshot_id = ?", [sid])
 
@@ -306,12 +325,13 @@ def index_candidates(store: Store, to_snap: int, from_snap: int | None = None, t
     tables = tables[tables["seq_tup_read"].fillna(0) > 0].head(top_tables)
     if tables.empty:
         return pd.DataFrame(columns=["table", "attname", "n_distinct", "correlation", "null_frac", "leads_an_index"])
+    slow = slow_snapshot(store, to_snap)   # column statistics and index definitions: the last full snapshot
     cols = store.query_df("SELECT schemaname || '.' || relname AS table, attname, n_distinct, correlation, null_frac"
-                          " FROM pg_column_stats WHERE snapshot_id = ?", [to_snap])
+                          " FROM pg_column_stats WHERE snapshot_id = ?", [slow])
     cols = cols[cols["table"].isin(tables["table"])].copy()
-    ix = _snap(store, "pg_indexes", to_snap)
-    leading = {(f"{r.schemaname}.{r.relname}", list(r.key_columns)[0]) for r in ix.itertuples()
-               if r.key_columns is not None and len(r.key_columns)}
+    ix = _snap(store, "pg_indexes", slow)
+    leading = {(f"{r.schemaname}.{r.relname}", _list(r.key_columns)[0]) for r in ix.itertuples()
+               if _list(r.key_columns)}
     cols["leads_an_index"] = [(t, a) in leading for t, a in zip(cols["table"], cols["attname"], strict=True)]
     # n_distinct < 0 is a fraction of the rows: -1 means unique
     cols["distinct_rank"] = cols["n_distinct"].where(cols["n_distinct"] >= 0, -cols["n_distinct"] * 1e12)
@@ -356,7 +376,8 @@ def unused_indexes(store: Store, sid: int, min_stats_age_s: float = UNUSED_MIN_S
 
 
 def _list(v: Any) -> list:
-    return [] if v is None else list(v)
+    """A stored array as a list ([] for NULL / NA)."""
+    return list(v) if isinstance(v, list | tuple | np.ndarray) else []
 
 
 def _index_keys(r: dict) -> list[tuple]:
@@ -679,18 +700,19 @@ def database_report(store: Store, from_snap: int | None = None, to_snap: int | N
         if rep.to_snap is None:
             return rep
     sid, fid = rep.to_snap, rep.from_snap
+    slow = slow_snapshot(store, sid)   # sizes, definitions, bloat: the last full snapshot
     rep.tables = table_stats(store, sid, fid)
     rep.unused = unused_indexes(store, sid)
     rep.candidates = index_candidates(store, sid, fid)
-    rep.duplicates = duplicate_indexes(store, sid)
-    rep.bloat = bloat(store, sid)
+    rep.duplicates = duplicate_indexes(store, slow)
+    rep.bloat = bloat(store, slow)
     rep.hits = hit_ratios(store, sid, fid)
     rep.vacuum = vacuum_staleness(store, sid)
     rep.connections = connections(store, sid)
     rep.sessions = sessions(store, sid, min_session_age_s)
     rep.settings = store.query_df("SELECT name, setting, unit FROM pg_settings WHERE snapshot_id = ? ORDER BY name",
                                   [sid])
-    from workbench.analysis.pg_health import pg_health   # it builds on this module's checks
+    from workbench.analysis.pg_health import pg_health  # it builds on this module's checks
 
     rep.health = pg_health(store, sid)
     srv = store.query_df("SELECT snapshot_id, taken_at, label, host, port, dbname, server_version, pgss_version"

@@ -8,6 +8,7 @@ from workbench.analysis.postgres import ORDER_BY, pg_top
 from workbench.cli.groups import collect, db_of, main
 from workbench.cli.output import format_option, info, print_json, print_table, warn
 from workbench.cli.repeat import repeat_snapshots
+from workbench.durations import parse_duration_s
 from workbench.sources.postgres import collect as collect_snapshot
 from workbench.store import reading
 
@@ -20,9 +21,13 @@ from workbench.store import reading
 @click.option("--count", type=click.IntRange(min=1), default=1, show_default=True, help="Number of snapshots.")
 @click.option("--statement-timeout", "statement_timeout_ms", type=click.IntRange(min=100), default=10_000,
               show_default=True, help="statement_timeout (ms) of the read-only session.")
+@click.option("--slow-every", metavar="DURATION", default="1h", show_default=True,
+              help="Read the slow-changing sets (sizes, index definitions, bloat, column statistics, "
+                   "sequences) when the server's last full snapshot is this old; in between, snapshots "
+                   "are fast (statements, activity, counters). 0: every snapshot is full.")
 @click.pass_context
 def collect_postgres(ctx: click.Context, dsn: str | None, label: str | None, every: str | None, count: int,
-                     statement_timeout_ms: int) -> None:
+                     statement_timeout_ms: int, slow_every: str) -> None:
     """Snapshot pg_stat_statements and health views from a live PostgreSQL (read-only).
 
     The session is read-only (default_transaction_read_only) with statement and lock timeouts and
@@ -31,14 +36,17 @@ def collect_postgres(ctx: click.Context, dsn: str | None, label: str | None, eve
     \b
     Example:
         workbench collect postgres --dsn postgresql://app@db:5432/app --label baseline
-        PGSERVICE=staging workbench collect postgres --every 60s --count 10
+        PGSERVICE=staging workbench collect postgres --every 60s --count 10 --slow-every 1h
     """
+    slow_every_s = parse_duration_s(slow_every, example="1h, 30m or 0 (always full)")
+
     def one() -> None:
-        sid, snap = collect_snapshot(dsn, db_of(ctx), label=label, statement_timeout_ms=statement_timeout_ms)
+        sid, snap = collect_snapshot(dsn, db_of(ctx), label=label, statement_timeout_ms=statement_timeout_ms,
+                                     slow_every_s=slow_every_s or None)
         for w in snap.warnings:
             warn(w)
         m = snap.meta
-        info(f"snapshot {sid}: {m['host']}:{m['port']}/{m['dbname']} PostgreSQL {m['server_version']}, "
+        info(f"snapshot {sid} ({m['kind']}): {m['host']}:{m['port']}/{m['dbname']} PostgreSQL {m['server_version']}, "
              f"pg_stat_statements {m['pgss_version']}, {len(snap.statements)} statements")
 
     repeat_snapshots(one, every, count, "collect postgres")

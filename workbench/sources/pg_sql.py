@@ -36,7 +36,8 @@ SELECT /* workbench collector */ d.datid, d.datname, d.numbackends, d.xact_commi
        d.tup_returned, d.tup_fetched, d.tup_inserted, d.tup_updated, d.tup_deleted, d.conflicts,
        d.temp_files, d.temp_bytes, d.deadlocks, d.blk_read_time AS blk_read_time_ms,
        d.blk_write_time AS blk_write_time_ms, d.stats_reset,
-       CASE WHEN has_database_privilege(d.datid, 'CONNECT') THEN pg_database_size(d.datid) END AS size_bytes,
+       CASE WHEN %(sizes)s AND has_database_privilege(d.datid, 'CONNECT') THEN pg_database_size(d.datid) END
+         AS size_bytes,
        age(db.datfrozenxid)::bigint AS xid_age, mxid_age(db.datminmxid)::bigint AS mxid_age
 FROM pg_stat_database d JOIN pg_database db ON db.oid = d.datid WHERE d.datname IS NOT NULL
 """
@@ -59,8 +60,9 @@ WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock' AND l.pid <> pg
 
 
 def tables(server_version_num: int) -> str:
-    """pg_stat_user_tables + pg_statio_user_tables (+ sizes unless SIZES is false); columns that a
-    version lacks (n_ins_since_vacuum before 13) come back NULL. %(skip)s: relids whose sizes are skipped."""
+    """pg_stat_user_tables + pg_statio_user_tables + sizes; columns that a version lacks
+    (n_ins_since_vacuum before 13) come back NULL. %(skip)s: relids whose sizes are skipped (locked);
+    %(sizes)s false: no sizes at all (a fast snapshot)."""
     ins = "t.n_ins_since_vacuum" if server_version_num >= 130000 else "NULL::bigint AS n_ins_since_vacuum"
     return f"""
 SELECT /* workbench collector */ t.relid, t.schemaname, t.relname, t.seq_scan, t.seq_tup_read, t.idx_scan, t.idx_tup_fetch,
@@ -69,20 +71,22 @@ SELECT /* workbench collector */ t.relid, t.schemaname, t.relname, t.seq_scan, t
        t.last_autoanalyze, t.vacuum_count, t.autovacuum_count, t.analyze_count, t.autoanalyze_count,
        io.heap_blks_read, io.heap_blks_hit, io.idx_blks_read, io.idx_blks_hit, io.toast_blks_read,
        io.toast_blks_hit,
-       CASE WHEN t.relid = ANY(%(skip)s) THEN NULL ELSE pg_table_size(t.relid) END AS table_bytes,
-       CASE WHEN t.relid = ANY(%(skip)s) THEN NULL ELSE pg_indexes_size(t.relid) END AS indexes_bytes,
-       CASE WHEN t.relid = ANY(%(skip)s) THEN NULL ELSE pg_total_relation_size(t.relid) END AS total_bytes,
+       CASE WHEN NOT k.skip THEN pg_table_size(t.relid) END AS table_bytes,
+       CASE WHEN NOT k.skip THEN pg_indexes_size(t.relid) END AS indexes_bytes,
+       CASE WHEN NOT k.skip THEN pg_total_relation_size(t.relid) END AS total_bytes,
        c.reltuples::float8 AS reltuples
 FROM pg_stat_user_tables t
 JOIN pg_statio_user_tables io USING (relid)
 JOIN pg_class c ON c.oid = t.relid
+CROSS JOIN LATERAL (SELECT NOT %(sizes)s OR t.relid = ANY(%(skip)s) AS skip) k
 """
 
 
 # Index statistics and definitions. The definition columns let duplicate detection compare what makes
 # two indexes interchangeable: key columns/expressions, operator classes, collations, sort options
 # (indoption: DESC, NULLS FIRST), INCLUDE columns and the predicate. The constraint is a join.
-# pg_get_indexdef / pg_get_expr / pg_relation_size lock the relation: NULL for skipped (locked) ones.
+# pg_get_indexdef / pg_get_expr / pg_relation_size lock the relation: NULL for skipped (locked) ones, and
+# for all in a fast snapshot (%(sizes)s false: definitions and sizes come from the last full one).
 INDEXES = """
 SELECT /* workbench collector */ s.relid, s.indexrelid, s.schemaname, s.relname, s.indexrelname, s.idx_scan, s.idx_tup_read,
        s.idx_tup_fetch, io.idx_blks_read, io.idx_blks_hit,
@@ -111,7 +115,7 @@ JOIN pg_class ci ON ci.oid = s.indexrelid
 JOIN pg_am am ON am.oid = ci.relam
 LEFT JOIN pg_constraint con ON con.conindid = s.indexrelid AND con.conrelid = s.relid
                            AND con.contype IN ('p', 'u', 'x')
-CROSS JOIN LATERAL (SELECT s.relid = ANY(%(skip)s) OR s.indexrelid = ANY(%(skip)s) AS skip) k
+CROSS JOIN LATERAL (SELECT NOT %(sizes)s OR s.relid = ANY(%(skip)s) OR s.indexrelid = ANY(%(skip)s) AS skip) k
 """
 
 # pg_blocking_pids() only for sessions waiting on a heavyweight lock (it is not free: it takes the

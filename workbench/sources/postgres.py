@@ -216,6 +216,7 @@ class _Locks:
 
     con: psycopg.Connection
     cur: psycopg.Cursor
+    sizes: bool = True
     skip: list[int] = field(default_factory=list)
     named: dict[int, str] = field(default_factory=dict)
 
@@ -231,7 +232,7 @@ class _Locks:
         for attempt in (1, 2):
             try:
                 with self.con.transaction():
-                    return _rows(self.cur, query, {"skip": self.skip})
+                    return _rows(self.cur, query, {"skip": self.skip, "sizes": self.sizes})
             except pgerrors.LockNotAvailable as e:
                 if attempt == 1:
                     with self.con.transaction():
@@ -252,9 +253,14 @@ class _Locks:
                 for _, name in sorted(self.named.items(), key=lambda kv: kv[1])]
 
 
-def read_snapshot(con: psycopg.Connection,
-                  known_queryids: Callable[[str], set[int]] | None = None) -> PgSnapshot:
+def read_snapshot(con: psycopg.Connection, known_queryids: Callable[[str], set[int]] | None = None,
+                  full: bool | Callable[[dict[str, Any]], bool] = True) -> PgSnapshot:
     """Read every statistics view of one snapshot from an open connection (one read-only transaction).
+
+    FULL (or FULL(meta), asked once the server is known) false takes a **fast** snapshot: statements,
+    activity, settings and the counters of databases, tables and indexes, without the slow-changing sets
+    (sizes, index definitions, bloat, column statistics, sequences), which analysis takes from the last
+    full snapshot of the server.
 
     KNOWN_QUERYIDS(server) gives the queryids whose texts the store already has for that server (the key
     `server_key` builds); only the others' texts are fetched. Relations another session holds in ACCESS
@@ -320,21 +326,27 @@ def read_snapshot(con: psycopg.Connection,
                              "pg_stat_statements_info", warnings)
         meta["pgss_dealloc"] = info[0]["dealloc"] if info else None
         meta["pgss_stats_reset"] = info[0]["stats_reset"] if info else None
-        locks = _Locks(con, cur)
-        with con.transaction():
-            locks.refresh()
+        slow = full(meta) if callable(full) else bool(full)
+        meta["kind"] = "full" if slow else "fast"
+        locks = _Locks(con, cur, sizes=slow)
+        if slow:
+            with con.transaction():
+                locks.refresh()
         version = int(meta.get("server_version_num") or 0)
         tables = {
-            "pg_databases": _rows(cur, pg_sql.DATABASES),
+            "pg_databases": _rows(cur, pg_sql.DATABASES, {"sizes": slow}),
             "pg_tables": locks.read(pg_sql.tables(version), "table statistics", warnings),
             "pg_indexes": locks.read(pg_sql.INDEXES, "index statistics", warnings),
-            "pg_bloat": ([dict(r, kind="table") for r in _optional(con, cur, pg_sql.TABLE_BLOAT, "table bloat", warnings)]
-                         + [dict(r, kind="index") for r in _optional(con, cur, pg_sql.INDEX_BLOAT, "index bloat", warnings)]),
             "pg_activity": _rows(cur, pg_sql.ACTIVITY),
             "pg_settings": _rows(cur, pg_sql.SETTINGS, [list(pg_sql.SETTINGS_NAMES)]),
-            "pg_column_stats": _optional(con, cur, pg_sql.COLUMN_STATS, "pg_stats columns", warnings),
-            "pg_sequences": locks.read(pg_sql.SEQUENCES, "sequences", warnings, optional=True),
         }
+        if slow:
+            tables.update({
+                "pg_bloat": ([dict(r, kind="table") for r in _optional(con, cur, pg_sql.TABLE_BLOAT, "table bloat", warnings)]
+                             + [dict(r, kind="index") for r in _optional(con, cur, pg_sql.INDEX_BLOAT, "index bloat", warnings)]),
+                "pg_column_stats": _optional(con, cur, pg_sql.COLUMN_STATS, "pg_stats columns", warnings),
+                "pg_sequences": locks.read(pg_sql.SEQUENCES, "sequences", warnings, optional=True),
+            })
         for a in tables["pg_activity"]:
             a["query"] = mask_query(a["query"])
         meta["notes"] = locks.notes()
@@ -348,11 +360,11 @@ def server_key(meta: dict[str, Any]) -> str:
 
 
 def take_snapshot(dsn: str | None = None, known_queryids: Callable[[str], set[int]] | None = None,
-                  **timeouts: int) -> PgSnapshot:
-    """Connect (read-only, with timeouts), read one snapshot, disconnect."""
+                  full: bool | Callable[[dict[str, Any]], bool] = True, **timeouts: int) -> PgSnapshot:
+    """Connect (read-only, with timeouts), read one snapshot (FULL: see read_snapshot), disconnect."""
     with connect(dsn, **timeouts) as con:
         try:
-            return read_snapshot(con, known_queryids)
+            return read_snapshot(con, known_queryids, full)
         except (pgerrors.QueryCanceled, pgerrors.LockNotAvailable) as e:
             raise WorkbenchError(f"PostgreSQL at {endpoint(dsn)} timed out a statistics query "
                                  f"({str(e).splitlines()[0]}); nothing was stored: retry when the server is less "
@@ -442,11 +454,35 @@ def known_queryids(store_path: str | os.PathLike | None) -> Callable[[str], set[
     return lookup
 
 
+def full_due(store_path: str | os.PathLike | None, slow_every_s: float | None) -> Callable[[dict[str, Any]], bool]:
+    """Whether a snapshot of the server META describes must be full: always when SLOW_EVERY_S is None,
+    else when the store has no full snapshot of that server younger than SLOW_EVERY_S."""
+    def due(meta: dict[str, Any]) -> bool:
+        if slow_every_s is None:
+            return True
+        try:
+            store = open_if_exists(store_path)
+        except WorkbenchError:
+            return True
+        if store is None:
+            return True
+        with store:
+            row = store.con.execute(
+                "SELECT epoch(?::TIMESTAMPTZ) - epoch(max(taken_at)) FROM pg_snapshots"
+                " WHERE coalesce(kind, 'full') = 'full' AND coalesce(system_identifier, '') = ?"
+                " AND host = ? AND port = ? AND dbname = ?",
+                [_plain(meta["taken_at"]), meta.get("system_identifier") or "", meta["host"], meta["port"],
+                 meta["dbname"]]).fetchone()
+        return row is None or row[0] is None or row[0] >= slow_every_s
+    return due
+
+
 def collect(dsn: str | None, store_path: str | os.PathLike | None = None, *, label: str | None = None,
-            **timeouts: int) -> tuple[int, PgSnapshot]:
+            slow_every_s: float | None = None, **timeouts: int) -> tuple[int, PgSnapshot]:
     """Take one snapshot and store it (the store is opened for writing only after the server was read;
-    before, it is read briefly for the queryids whose texts it already has)."""
-    snap = take_snapshot(dsn, known_queryids(store_path), **timeouts)
+    before, it is read briefly for the queryids whose texts it already has and, with SLOW_EVERY_S, for
+    the time of the server's last full snapshot: younger than SLOW_EVERY_S gives a fast snapshot)."""
+    snap = take_snapshot(dsn, known_queryids(store_path), full_due(store_path, slow_every_s), **timeouts)
     with Store.open(store_path) as store:
         sid = write_snapshot(store, snap, label=label, source=dsn or "")
     return sid, snap
