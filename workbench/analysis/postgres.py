@@ -197,24 +197,21 @@ def statement_deltas(store: Store, pair: SnapshotPair, include_own: bool = False
     key = ["queryid_key", "dbid", "userid", "toplevel_key"]
     m = t.merge(f.drop(columns=["toplevel", "queryid"]), on=key, how="left", suffixes=("", "_from"),
                 indicator=True, validate="one_to_one")
-    is_new = m["_merge"] == "left_only"
-    went_down = pd.Series(False, index=m.index)
-    for c in COUNTERS:
-        went_down |= (m[c].astype("float64") < m[c + "_from"].astype("float64") - 1e-6).fillna(False)
+    is_new = (m["_merge"] == "left_only").to_numpy()
+    cur = m[COUNTERS].astype("float64").to_numpy()
+    prev = m[[c + "_from" for c in COUNTERS]].astype("float64").to_numpy()
+    went_down = pd.Series(np.any(cur < prev - 1e-6, axis=1), index=m.index)   # NaN compares False
     # an entry evicted and created again (or reset alone) has a later stats_since than the one diffed against
     since_moved = (m["stats_since"].notna() & m["stats_since_from"].notna()
                    & (m["stats_since"] > m["stats_since_from"]) & ~is_new)
-    whole = is_new | went_down | since_moved | global_reset
+    whole = since_moved | went_down | is_new | global_reset
     if went_down.any():
         reasons.append(f"{int(went_down.sum())} statements' counters went down")
     if since_moved.any():
         reasons.append(f"{int(since_moved.sum())} statements' stats_since moved")
-    out = m[KEY].copy()
-    for c in COUNTERS:
-        cur = m[c].astype("float64")
-        prev = m[c + "_from"].astype("float64").fillna(0.0)
-        out[c] = np.where(whole, cur, cur - prev).clip(min=0)
-    out["is_new"] = is_new.to_numpy()
+    delta = np.where(whole.to_numpy()[:, None], cur, cur - np.nan_to_num(prev)).clip(min=0)
+    out = pd.concat([m[KEY].reset_index(drop=True), pd.DataFrame(delta, columns=COUNTERS)], axis=1)
+    out["is_new"] = is_new
     out = out[out["calls"].fillna(0) > 0].copy()
     out["mean_exec_time_ms"] = ratio(out["total_exec_time_ms"], out["calls"])
     out["hit_ratio"] = ratio(out["shared_blks_hit"], out["shared_blks_hit"] + out["shared_blks_read"])

@@ -17,6 +17,7 @@ names actually present, to the 1.11 names with `_ms` on times:
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from typing import Any
 
@@ -76,6 +77,7 @@ COUNTERS = [
 ]
 
 
+@functools.lru_cache(maxsize=512)
 def normalised_name(column: str) -> str | None:
     """The pg_statements column for a pg_stat_statements column (None: not kept, e.g. `query`)."""
     name = RENAMES.get(column, column)

@@ -275,6 +275,8 @@ def read_snapshot(con: psycopg.Connection, known_queryids: Callable[[str], set[i
         meta["system_identifier"] = sysid[0]["system_identifier"] if sysid else None
         if not sysid:
             warnings[-1] += f"; server identity falls back to {where} (GRANT pg_monitor TO {meta['username']})"
+        known = known_queryids(server_key(meta)) if known_queryids else set()
+        slow = full(meta) if callable(full) else bool(full)
         ext = _rows(cur, pg_sql.EXTENSION)
         if not ext and _preloaded(con, cur):
             raise WorkbenchError(
@@ -313,7 +315,6 @@ def read_snapshot(con: psycopg.Connection, known_queryids: Callable[[str], set[i
         if hidden and not _rows(cur, pg_sql.CAN_READ_ALL_STATS)[0]["pg_has_role"]:
             warnings.append(f"{hidden} statements of other roles are hidden (summed per database and role): "
                             f"GRANT pg_read_all_stats TO {meta['username']}")
-        known = known_queryids(server_key(meta)) if known_queryids else set()
         wanted = sorted({r["queryid"] for r in statements if r["queryid"] is not None} - known)
         texts: dict[int, str] = {}
         if wanted:
@@ -326,7 +327,6 @@ def read_snapshot(con: psycopg.Connection, known_queryids: Callable[[str], set[i
                              "pg_stat_statements_info", warnings)
         meta["pgss_dealloc"] = info[0]["dealloc"] if info else None
         meta["pgss_stats_reset"] = info[0]["stats_reset"] if info else None
-        slow = full(meta) if callable(full) else bool(full)
         meta["kind"] = "full" if slow else "fast"
         locks = _Locks(con, cur, sizes=slow)
         if slow:
@@ -379,7 +379,10 @@ def _insert(store: Store, table: str, columns: list[str], rows: list[dict[str, A
         return 0
     data = {"snapshot_id": [snapshot_id] * len(rows)}
     for c in columns:
-        data[c] = [_plain(r.get(c)) for r in rows]
+        values = [r.get(c) for r in rows]
+        if any(isinstance(v, Decimal | dt.datetime) for v in values):
+            values = [_plain(v) for v in values]
+        data[c] = values
     arrow = pa.table(data)
     cols = ", ".join(['"snapshot_id"'] + [f'"{c}"' for c in columns])
     store.con.register("_pg_rows", arrow)
@@ -438,43 +441,52 @@ def _insert_texts(store: Store, server: str, texts: dict[int, str], sid: int) ->
         store.con.unregister("_pg_texts")
 
 
-def known_queryids(store_path: str | os.PathLike | None) -> Callable[[str], set[int]]:
-    """A lookup of the queryids whose texts the store at STORE_PATH has for a server (read-only, brief);
-    an absent, busy or outdated store knows none (then every text is fetched)."""
-    def lookup(server: str) -> set[int]:
-        try:
-            store = open_if_exists(store_path)
-        except WorkbenchError:
-            return set()
+class StoreHints:
+    """What the store already knows about a server, read in one brief read-only open before a snapshot
+    is written: the queryids whose texts it has, and when the server's last full snapshot was taken.
+    An absent, busy or outdated store knows nothing (every text is fetched, the snapshot is full)."""
+
+    def __init__(self, store_path: str | os.PathLike | None, slow_every_s: float | None = None):
+        self.path, self.slow_every_s = store_path, slow_every_s
+        self._store: Store | None = None
+        self._opened = False
+
+    def _get(self) -> Store | None:
+        if not self._opened:
+            self._opened = True
+            try:
+                self._store = open_if_exists(self.path)
+            except WorkbenchError:
+                self._store = None
+        return self._store
+
+    def known_queryids(self, server: str) -> set[int]:
+        store = self._get()
         if store is None:
             return set()
-        with store:
-            return {r[0] for r in store.con.execute(
-                "SELECT queryid FROM pg_query_texts WHERE system_identifier = ?", [server]).fetchall()}
-    return lookup
+        return {r[0] for r in store.con.execute(
+            "SELECT queryid FROM pg_query_texts WHERE system_identifier = ?", [server]).fetchall()}
 
-
-def full_due(store_path: str | os.PathLike | None, slow_every_s: float | None) -> Callable[[dict[str, Any]], bool]:
-    """Whether a snapshot of the server META describes must be full: always when SLOW_EVERY_S is None,
-    else when the store has no full snapshot of that server younger than SLOW_EVERY_S."""
-    def due(meta: dict[str, Any]) -> bool:
-        if slow_every_s is None:
-            return True
+    def full_due(self, meta: dict[str, Any]) -> bool:
+        """Whether this snapshot must be full (then the store is closed: nothing more is asked)."""
         try:
-            store = open_if_exists(store_path)
-        except WorkbenchError:
-            return True
-        if store is None:
-            return True
-        with store:
+            store = self._get() if self.slow_every_s is not None else None
+            if store is None:
+                return True
             row = store.con.execute(
                 "SELECT epoch(?::TIMESTAMPTZ) - epoch(max(taken_at)) FROM pg_snapshots"
                 " WHERE coalesce(kind, 'full') = 'full' AND coalesce(system_identifier, '') = ?"
                 " AND host = ? AND port = ? AND dbname = ?",
                 [_plain(meta["taken_at"]), meta.get("system_identifier") or "", meta["host"], meta["port"],
                  meta["dbname"]]).fetchone()
-        return row is None or row[0] is None or row[0] >= slow_every_s
-    return due
+            return row is None or row[0] is None or row[0] >= self.slow_every_s
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
 
 def collect(dsn: str | None, store_path: str | os.PathLike | None = None, *, label: str | None = None,
@@ -482,7 +494,11 @@ def collect(dsn: str | None, store_path: str | os.PathLike | None = None, *, lab
     """Take one snapshot and store it (the store is opened for writing only after the server was read;
     before, it is read briefly for the queryids whose texts it already has and, with SLOW_EVERY_S, for
     the time of the server's last full snapshot: younger than SLOW_EVERY_S gives a fast snapshot)."""
-    snap = take_snapshot(dsn, known_queryids(store_path), full_due(store_path, slow_every_s), **timeouts)
+    hints = StoreHints(store_path, slow_every_s)
+    try:
+        snap = take_snapshot(dsn, hints.known_queryids, hints.full_due, **timeouts)
+    finally:
+        hints.close()
     with Store.open(store_path) as store:
         sid = write_snapshot(store, snap, label=label, source=dsn or "")
     return sid, snap
