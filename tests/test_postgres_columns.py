@@ -181,3 +181,44 @@ def test_mask_query(text, expected):
     from workbench.sources.postgres import mask_query
 
     assert mask_query(text) == expected
+
+
+def test_promoted_replica_restart_and_evictions(tmp_db):
+    """Server changes seen in pg_snapshots (a failover behind one name cannot run here: synthetic)."""
+    start = T0 - dt.timedelta(days=1)
+
+    def snap(minute: int, calls: dict[int, int], **meta) -> PgSnapshot:
+        s = snapshot("1.11", T0 + dt.timedelta(minutes=minute), calls)
+        s.meta.update({"postmaster_start": start, "in_recovery": False, **meta})
+        return s
+
+    a = snap(1, {1: 100, 2: 50})
+    evicted = snap(2, {1: 130, 2: 60}, pgss_dealloc=3)                 # entries evicted meanwhile
+    restarted = snap(3, {1: 140, 2: 65}, pgss_dealloc=3, postmaster_start=T0 + dt.timedelta(minutes=2))
+    replica = snap(4, {1: 500, 2: 400}, pgss_dealloc=3, postmaster_start=T0 + dt.timedelta(minutes=2),
+                   in_recovery=True)
+    with store_with(tmp_db, a, evicted, restarted, replica) as store:
+        ev = pg_top(store, 1, 2)
+        rs = pg_top(store, 2, 3)
+        rp = pg_top(store, 3, 4)
+    assert ev.reset is False and any("lower bounds" in n for n in ev.notes)
+    assert {s["queryid"]: s["calls"] for s in ev.to_dict()["statements"]} == {1: 30, 2: 10}
+    assert rs.reset is True and any("(re)started" in r for r in rs.reset_reasons), rs.reset_reasons
+    assert {s["queryid"]: s["calls"] for s in rs.to_dict()["statements"]} == {1: 10, 2: 5}   # counters went on
+    assert rp.reset is True and any("replica" in r for r in rp.reset_reasons)
+    assert {s["queryid"]: s["calls"] for s in rp.to_dict()["statements"]} == {1: 500, 2: 400}   # not diffed
+
+
+def test_hidden_rows_summed_per_database_and_role():
+    from workbench.sources.pg_columns import aggregate_hidden
+
+    rows = [{"queryid": None, "dbid": 5, "userid": 7, "toplevel": True, "calls": 10, "total_exec_time_ms": 2.0,
+             "min_exec_time_ms": 0.1, "max_exec_time_ms": 1.0, "stats_since": T0 + dt.timedelta(minutes=i)}
+            for i in range(3)]
+    rows.append({"queryid": 9, "dbid": 5, "userid": 10, "toplevel": True, "calls": 4})
+    out = aggregate_hidden(rows)
+    hidden = [r for r in out if r["queryid"] is None]
+    assert len(out) == 2 and len(hidden) == 1
+    h = hidden[0]
+    assert h["calls"] == 30 and h["total_exec_time_ms"] == 6.0 and h["mean_exec_time_ms"] == 0.2
+    assert h["min_exec_time_ms"] == 0.1 and h["max_exec_time_ms"] == 1.0 and h["stats_since"] == T0
