@@ -222,3 +222,14 @@ def test_hidden_rows_summed_per_database_and_role():
     h = hidden[0]
     assert h["calls"] == 30 and h["total_exec_time_ms"] == 6.0 and h["mean_exec_time_ms"] == 0.2
     assert h["min_exec_time_ms"] == 0.1 and h["max_exec_time_ms"] == 1.0 and h["stats_since"] == T0
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_bulk_normalisation_matches_row_by_row(version):
+    from workbench.sources.pg_columns import normalise_rows
+
+    cols = fixture(version)["columns"]
+    names = [c[0] for c in cols]
+    rows = [fake_row(cols, seed=s) for s in (1, 2)]
+    numeric = {n for n, t in cols if t == "numeric"}
+    assert normalise_rows(names, [tuple(r.values()) for r in rows], numeric) == [normalise_row(r) for r in rows]

@@ -100,6 +100,25 @@ def normalise_row(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def normalise_rows(columns: list[str], rows: list[tuple], numeric: set[str] = frozenset()) -> list[dict[str, Any]]:
+    """Tuples of the columns COLUMNS, as normalise_row would map them (the mapping is worked out once);
+    values of the NUMERIC columns are turned from Decimal into int."""
+    kept = [(i, normalised_name(c), c in numeric) for i, c in enumerate(columns)]
+    kept = [(i, n, num) for i, n, num in kept if n is not None]
+    idx, names = [i for i, _, _ in kept], [n for _, n, _ in kept]
+    conv = [j for j, (_, _, num) in enumerate(kept) if num]
+    template = dict.fromkeys(NORMALISED_COLUMNS)
+    out = []
+    for r in rows:
+        vals = [r[i] for i in idx]
+        for j in conv:
+            vals[j] = _value(vals[j])
+        d = template.copy()
+        d.update(zip(names, vals, strict=True))
+        out.append(d)
+    return out
+
+
 def unknown_columns(columns: list[str]) -> list[str]:
     """Columns of the installed view this normaliser does not know (a newer extension version)."""
     return [c for c in columns if c != "query" and normalised_name(c) is None]
