@@ -139,12 +139,15 @@ def _py(v: Any) -> Any:
     return v
 
 
+HIDDEN_KEY = -(2**63)   # merge key of the summed hidden row (a queryid is never the minimum int64 in practice)
+
+
 def _per_key(df: pd.DataFrame) -> pd.DataFrame:
     """One row per (queryid, dbid, userid, toplevel): rows sharing a key (another role's statements with a
     NULL queryid, as stores written before they were summed at collection hold them) are summed."""
     df = df.copy()
-    df["toplevel_key"] = df["toplevel"].astype("object").where(df["toplevel"].notna(), "na").astype(str)
-    df["queryid_key"] = df["queryid"].astype("object").where(df["queryid"].notna(), "hidden").astype(str)
+    df["toplevel_key"] = df["toplevel"].astype("Int8").fillna(-1)          # NULL before 1.9
+    df["queryid_key"] = df["queryid"].astype("Int64").fillna(HIDDEN_KEY)    # hidden: NULL queryid
     key = ["queryid_key", "dbid", "userid", "toplevel_key"]
     if not df.duplicated(key).any():
         return df
