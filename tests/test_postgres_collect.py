@@ -65,6 +65,10 @@ def test_pgbench_calls_delta_is_exact(pg_server, calls_db, tmp_db, capsys):
         assert list(snaps.label) == ["a", "b"]
         assert snaps.system_identifier.notna().all() and (snaps.port == pg_server.port).all()
         assert (snaps.pgss_version == "1.10").all() and (snaps.dbname == "calls").all()
+        # texts are fetched only for queryids the store has not seen (showtext := false, then one bulk fetch)
+        fetched = [json.loads(d)["new_texts"] for (d,) in store.con.execute(
+            "SELECT details FROM ingests ORDER BY ingest_id").fetchall()]
+        assert fetched[0] > 10 and fetched[1] < fetched[0]
         # query texts are stored once per queryid, not per snapshot
         dup = store.con.execute("SELECT count(*) - count(DISTINCT queryid) FROM pg_query_texts").fetchone()[0]
         assert dup == 0
