@@ -65,13 +65,29 @@ def test_pgbench_calls_delta_is_exact(pg_server, calls_db, tmp_db, capsys):
         assert list(snaps.label) == ["a", "b"]
         assert snaps.system_identifier.notna().all() and (snaps.port == pg_server.port).all()
         assert (snaps.pgss_version == "1.10").all() and (snaps.dbname == "calls").all()
+        # texts are fetched only for queryids the store has not seen (showtext := false, then one bulk fetch)
+        fetched = [json.loads(d)["new_texts"] for (d,) in store.con.execute(
+            "SELECT details FROM ingests ORDER BY ingest_id").fetchall()]
+        assert fetched[0] > 10 and fetched[1] < fetched[0]
         # query texts are stored once per queryid, not per snapshot
         dup = store.con.execute("SELECT count(*) - count(DISTINCT queryid) FROM pg_query_texts").fetchone()[0]
         assert dup == 0
-        for t in ("pg_databases", "pg_tables", "pg_indexes", "pg_bloat", "pg_activity", "pg_settings"):
+        # --slow-every 1h (the default): the second snapshot a moment later is fast, without the slow sets
+        assert list(snaps.kind) == ["full", "fast"]
+        for t in ("pg_databases", "pg_tables", "pg_indexes", "pg_bloat", "pg_activity", "pg_settings",
+                  "pg_column_stats"):
+            assert store.con.execute(f"SELECT count(*) FROM {t} WHERE snapshot_id = 1").fetchone()[0] > 0, t
+        for t in ("pg_databases", "pg_tables", "pg_indexes", "pg_activity", "pg_settings"):
             assert store.con.execute(f"SELECT count(*) FROM {t} WHERE snapshot_id = 2").fetchone()[0] > 0, t
+        for t in ("pg_bloat", "pg_column_stats", "pg_sequences"):
+            assert store.con.execute(f"SELECT count(*) FROM {t} WHERE snapshot_id = 2").fetchone()[0] == 0, t
         tables = store.query_df("SELECT relname, n_live_tup, total_bytes FROM pg_tables WHERE snapshot_id = 2")
-        assert "pgbench_accounts" in set(tables.relname)
+        assert "pgbench_accounts" in set(tables.relname) and tables.total_bytes.isna().all()
+        from workbench.analysis.postgres import database_report, slow_snapshot
+
+        assert slow_snapshot(store, 2) == 1 and slow_snapshot(store, 1) == 1
+        rep = database_report(store)
+        assert rep.to_snap == 2 and set(rep.bloat["table"]) >= {"public.pgbench_accounts"}
 
 
 def test_reset_between_snapshots(pg_server, tmp_db):
@@ -264,20 +280,6 @@ def test_connect_timeout_is_one_line(tmp_db, capsys):
                                f"postgresql://u:Sekrit-7@127.0.0.1:{port}/db?connect_timeout=1")
     assert code == 2 and err.count("\n") == 1
     assert f"127.0.0.1:{port}" in err and "timeout" in err and "Sekrit-7" not in err
-
-
-def test_locked_table_times_out_and_stores_nothing(pg_server, tmp_db):
-    pg_server.createdb("locked")
-    pg_server.sql("CREATE TABLE busy (id int)", dbname="locked")
-    holder = psycopg.connect(**pg_server.superuser_kwargs("locked"))
-    try:
-        holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")  # sizes need an AccessShareLock
-        with pytest.raises(WorkbenchError, match="timed out a statistics query.*nothing was stored"):
-            collect(pg_server.dsn_for("locked"), tmp_db, lock_timeout_ms=300)
-    finally:
-        holder.rollback()
-        holder.close()
-    assert not tmp_db.exists()
 
 
 def test_ls_snapshots_lists_postgres(pg_server, tmp_db, capsys):

@@ -1,4 +1,4 @@
-"""pg_stat_statements normalisation for extension versions 1.7-1.11 (fixtures from the upgrade scripts)
+"""pg_stat_statements normalisation for extension versions 1.7-1.12 (fixtures from the upgrade scripts)
 and pg top's delta rules on synthetic snapshots of those versions (no server needed)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from workbench.sources.postgres import PgSnapshot, write_snapshot
 from workbench.store import Store
 
 FIXTURES = Path(__file__).parent / "data" / "pgss"
-VERSIONS = ["1.7", "1.8", "1.9", "1.10", "1.11"]
+VERSIONS = ["1.7", "1.8", "1.9", "1.10", "1.11", "1.12"]
 T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 
 
@@ -51,6 +51,7 @@ def test_fixtures_cite_their_source_scripts():
         assert doc["extversion"] == v
         assert doc["source"].startswith("contrib/pg_stat_statements/pg_stat_statements--")
     assert len(fixture("1.7")["columns"]) == 23 and len(fixture("1.11")["columns"]) == 49
+    assert len(fixture("1.12")["columns"]) == 52
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -65,7 +66,7 @@ def test_every_column_is_known_and_mapped(version):
     # renamed columns keep their values
     exec_col = "total_time" if version == "1.7" else "total_exec_time"
     assert out["total_exec_time_ms"] == src[exec_col]
-    read_col = "shared_blk_read_time" if version == "1.11" else "blk_read_time"
+    read_col = "shared_blk_read_time" if version in ("1.11", "1.12") else "blk_read_time"
     assert out["shared_blk_read_time_ms"] == src[read_col]
     assert out["calls"] == src["calls"] and out["queryid"] == src["queryid"]
     # columns the version lacks are NULL, the ones it has are not
@@ -73,12 +74,15 @@ def test_every_column_is_known_and_mapped(version):
         "toplevel": version not in ("1.7", "1.8"),
         "total_plan_time_ms": version != "1.7",
         "wal_bytes": version != "1.7",
-        "temp_blk_read_time_ms": version in ("1.10", "1.11"),
-        "jit_functions": version in ("1.10", "1.11"),
-        "local_blk_read_time_ms": version == "1.11",
-        "jit_deform_count": version == "1.11",
-        "stats_since": version == "1.11",
-        "minmax_stats_since": version == "1.11",
+        "temp_blk_read_time_ms": version in ("1.10", "1.11", "1.12"),
+        "jit_functions": version in ("1.10", "1.11", "1.12"),
+        "local_blk_read_time_ms": version in ("1.11", "1.12"),
+        "jit_deform_count": version in ("1.11", "1.12"),
+        "stats_since": version in ("1.11", "1.12"),
+        "minmax_stats_since": version in ("1.11", "1.12"),
+        "wal_buffers_full": version == "1.12",
+        "parallel_workers_to_launch": version == "1.12",
+        "parallel_workers_launched": version == "1.12",
     }
     for col, present in expect.items():
         assert (out[col] is not None) == present, (version, col)
@@ -177,3 +181,55 @@ def test_mask_query(text, expected):
     from workbench.sources.postgres import mask_query
 
     assert mask_query(text) == expected
+
+
+def test_promoted_replica_restart_and_evictions(tmp_db):
+    """Server changes seen in pg_snapshots (a failover behind one name cannot run here: synthetic)."""
+    start = T0 - dt.timedelta(days=1)
+
+    def snap(minute: int, calls: dict[int, int], **meta) -> PgSnapshot:
+        s = snapshot("1.11", T0 + dt.timedelta(minutes=minute), calls)
+        s.meta.update({"postmaster_start": start, "in_recovery": False, **meta})
+        return s
+
+    a = snap(1, {1: 100, 2: 50})
+    evicted = snap(2, {1: 130, 2: 60}, pgss_dealloc=3)                 # entries evicted meanwhile
+    restarted = snap(3, {1: 140, 2: 65}, pgss_dealloc=3, postmaster_start=T0 + dt.timedelta(minutes=2))
+    replica = snap(4, {1: 500, 2: 400}, pgss_dealloc=3, postmaster_start=T0 + dt.timedelta(minutes=2),
+                   in_recovery=True)
+    with store_with(tmp_db, a, evicted, restarted, replica) as store:
+        ev = pg_top(store, 1, 2)
+        rs = pg_top(store, 2, 3)
+        rp = pg_top(store, 3, 4)
+    assert ev.reset is False and any("lower bounds" in n for n in ev.notes)
+    assert {s["queryid"]: s["calls"] for s in ev.to_dict()["statements"]} == {1: 30, 2: 10}
+    assert rs.reset is True and any("(re)started" in r for r in rs.reset_reasons), rs.reset_reasons
+    assert {s["queryid"]: s["calls"] for s in rs.to_dict()["statements"]} == {1: 10, 2: 5}   # counters went on
+    assert rp.reset is True and any("replica" in r for r in rp.reset_reasons)
+    assert {s["queryid"]: s["calls"] for s in rp.to_dict()["statements"]} == {1: 500, 2: 400}   # not diffed
+
+
+def test_hidden_rows_summed_per_database_and_role():
+    from workbench.sources.pg_columns import aggregate_hidden
+
+    rows = [{"queryid": None, "dbid": 5, "userid": 7, "toplevel": True, "calls": 10, "total_exec_time_ms": 2.0,
+             "min_exec_time_ms": 0.1, "max_exec_time_ms": 1.0, "stats_since": T0 + dt.timedelta(minutes=i)}
+            for i in range(3)]
+    rows.append({"queryid": 9, "dbid": 5, "userid": 10, "toplevel": True, "calls": 4})
+    out = aggregate_hidden(rows)
+    hidden = [r for r in out if r["queryid"] is None]
+    assert len(out) == 2 and len(hidden) == 1
+    h = hidden[0]
+    assert h["calls"] == 30 and h["total_exec_time_ms"] == 6.0 and h["mean_exec_time_ms"] == 0.2
+    assert h["min_exec_time_ms"] == 0.1 and h["max_exec_time_ms"] == 1.0 and h["stats_since"] == T0
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_bulk_normalisation_matches_row_by_row(version):
+    from workbench.sources.pg_columns import normalise_rows
+
+    cols = fixture(version)["columns"]
+    names = [c[0] for c in cols]
+    rows = [fake_row(cols, seed=s) for s in (1, 2)]
+    numeric = {n for n, t in cols if t == "numeric"}
+    assert normalise_rows(names, [tuple(r.values()) for r in rows], numeric) == [normalise_row(r) for r in rows]

@@ -173,7 +173,7 @@ def test_collect_cli_every_count_and_slowlog(tmp_path, tmp_db, capsys):
         assert len(log) > 0 and log["entry_id"].is_unique
         assert len(intervals(store.con)) == 2
         assert len(memory_frame(store.con)) == 3
-        assert "info" in set(slowest_commands(store.con)["command"])
+        assert not {"info", "slowlog|get", "hello"} & set(slowest_commands(store.con)["command"])  # ours only
 
 
 def test_acl_password_never_stored_or_shown(redis_acl_server, tmp_db, capsys):
@@ -257,3 +257,27 @@ def test_rediss_tls_with_ca_file_and_insecure(tmp_path, tmp_db, capsys):
         assert rc == 2 and srv.address in err and "rediss://" in err  # plain text to a TLS port
     with reading(tmp_db) as store:
         assert store.con.execute("SELECT count(*) FROM redis_snapshots").fetchone()[0] == 2
+
+
+def test_collector_calls_are_left_out_of_command_stats(fresh_redis, tmp_db):
+    a = snap(tmp_db, fresh_redis)
+    b = snap(tmp_db, fresh_redis)
+    quiet = stats(tmp_db, a, b)
+    assert not {"info", "slowlog|get", "slowlog", "client|setinfo"} & set(quiet["commands"])   # only ours ran
+    app = redis.Redis.from_url(fresh_redis.url)
+    try:
+        app.set("k", "v")
+        app.execute_command("INFO", "memory")        # an application's own INFO still counts
+        app.execute_command("CONFIG", "GET", "maxmemory")
+    finally:
+        app.close()
+    c = snap(tmp_db, fresh_redis)
+    s = stats(tmp_db, b, c)
+    assert s["commands"]["info"]["calls"] == 1 and s["commands"]["set"]["calls"] == 1
+    assert s["commands"]["config|get"]["calls"] == 1
+    with reading(tmp_db) as store:
+        slow = slowest_commands(store.con, b, c)
+        mem = memory_frame(store.con)
+    assert "slowlog|get" not in set(slow.command)
+    # a small test instance: the fragmentation ratio is flagged as not meaningful in the table too
+    assert not mem.fragmentation_meaningful.any() and not s["memory"]["fragmentation_meaningful"]

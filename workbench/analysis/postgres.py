@@ -13,19 +13,10 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
+from workbench.sources.pg_columns import COUNTERS, HIDDEN_QUERY
+from workbench.sources.pg_sql import OWN_MARKER
 from workbench.store import Store
 
-# Cumulative pg_stat_statements counters (normalised names); min/max/mean/stddev are not deltas.
-COUNTERS = [
-    "plans", "total_plan_time_ms", "calls", "total_exec_time_ms", "rows",
-    "shared_blks_hit", "shared_blks_read", "shared_blks_dirtied", "shared_blks_written",
-    "local_blks_hit", "local_blks_read", "local_blks_dirtied", "local_blks_written",
-    "temp_blks_read", "temp_blks_written", "shared_blk_read_time_ms", "shared_blk_write_time_ms",
-    "local_blk_read_time_ms", "local_blk_write_time_ms", "temp_blk_read_time_ms", "temp_blk_write_time_ms",
-    "wal_records", "wal_fpi", "wal_bytes", "jit_functions", "jit_generation_time_ms",
-    "jit_inlining_count", "jit_inlining_time_ms", "jit_optimization_count", "jit_optimization_time_ms",
-    "jit_emission_count", "jit_emission_time_ms", "jit_deform_count", "jit_deform_time_ms",
-]
 KEY = ["queryid", "dbid", "userid", "toplevel"]
 ORDER_BY = {
     "total_time": ["total_exec_time_ms"],
@@ -33,7 +24,13 @@ ORDER_BY = {
     "calls": ["calls"],
     "io": ["shared_blks_read", "shared_blk_read_time_ms"],
 }
-_SERVER = ("coalesce(system_identifier, '?') || '|' || host || ':' || port::VARCHAR || '/' || dbname")
+def _server_expr(alias: str = "") -> str:
+    """SQL for a snapshot's server key (system identifier + host:port/database) of table ALIAS."""
+    p = f"{alias}." if alias else ""
+    return f"coalesce({p}system_identifier, '?') || '|' || {p}host || ':' || {p}port::VARCHAR || '/' || {p}dbname"
+
+
+_SERVER = _server_expr()
 
 
 
@@ -118,6 +115,8 @@ class TopResult:
     statements: pd.DataFrame
     gone: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)     # caveats that are not resets (evictions)
+    own: pd.DataFrame | None = None                     # the collector's own statements (its overhead)
 
     def to_dict(self, limit: int | None = None) -> dict[str, Any]:
         cols = ["queryid", "dbid", "datname", "userid", "toplevel", "query", "calls", "total_exec_time_ms",
@@ -140,65 +139,112 @@ def _py(v: Any) -> Any:
     return v
 
 
-def statement_deltas(store: Store, pair: SnapshotPair) -> TopResult:
+HIDDEN_KEY = -(2**63)   # merge key of the summed hidden row (a queryid is never the minimum int64 in practice)
+
+
+def _per_key(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (queryid, dbid, userid, toplevel): rows sharing a key (another role's statements with a
+    NULL queryid, as stores written before they were summed at collection hold them) are summed."""
+    df = df.copy()
+    df["toplevel_key"] = df["toplevel"].astype("Int8").fillna(-1)          # NULL before 1.9
+    df["queryid_key"] = df["queryid"].astype("Int64").fillna(HIDDEN_KEY)    # hidden: NULL queryid
+    key = ["queryid_key", "dbid", "userid", "toplevel_key"]
+    if not df.duplicated(key).any():
+        return df
+    agg = {c: "sum" for c in COUNTERS} | {"stats_since": "min", "queryid": "first", "toplevel": "first"}
+    return df.groupby(key, dropna=False, as_index=False).agg(agg)
+
+
+def _server_changes(meta: pd.DataFrame, pair: SnapshotPair) -> tuple[list[str], list[str], bool]:
+    """(reset reasons, notes, whether every counter counts from zero) from the two snapshots' metadata:
+    pg_stat_statements_info.stats_reset, the postmaster start, recovery state and dealloc growth."""
+    a, b = meta.loc[pair.from_id], meta.loc[pair.to_id]
+    reasons, notes = [], []
+    r_from, r_to = a["pgss_stats_reset"], b["pgss_stats_reset"]
+    whole = bool(pd.notna(r_to) and (pd.isna(r_from) or r_to != r_from) and r_to > pair.from_at)
+    if whole:
+        reasons.append(f"pg_stat_statements_info.stats_reset moved to {r_to.isoformat()}")
+    if pd.notna(a["postmaster_start"]) and pd.notna(b["postmaster_start"]) \
+            and a["postmaster_start"] != b["postmaster_start"]:
+        reasons.append(f"the server (re)started at {b['postmaster_start'].isoformat()}: counters that went on "
+                       "are compared, the others count from the start")
+    if pd.notna(a["in_recovery"]) and pd.notna(b["in_recovery"]) and bool(a["in_recovery"]) != bool(b["in_recovery"]):
+        state = "a primary (promoted?)" if not b["in_recovery"] else "a replica"
+        reasons.append(f"the server behind this name is now {state}: statistics of another server are not "
+                       "diffed against it; counts are its own since its start")
+        whole = True
+    d_from, d_to = a["pgss_dealloc"], b["pgss_dealloc"]
+    if pd.notna(d_from) and pd.notna(d_to) and d_to > d_from and not whole:
+        notes.append(f"evictions: pg_stat_statements deallocated entries {int(d_to - d_from)} time(s) between "
+                     "the snapshots (pg_stat_statements.max too small): counts are lower bounds")
+    return reasons, notes, whole
+
+
+def statement_deltas(store: Store, pair: SnapshotPair, include_own: bool = False) -> TopResult:
     """Per statement (queryid, dbid, userid, toplevel) counter deltas; never negative.
 
-    A statement whose counters went down, whose stats_since moved past the first snapshot, or any
-    statement after a pg_stat_statements reset (stats_reset moved) counts from zero: its delta is its
-    whole counter in the second snapshot. New statements count in full; vanished ones are dropped.
+    A statement whose counters went down, whose stats_since moved (1.11+), or any
+    statement after a pg_stat_statements reset (stats_reset moved) or a change of server role (promoted
+    replica) counts from zero: its delta is its whole counter in the second snapshot. New statements count
+    in full; vanished ones are dropped. Time shares are of top-level time (with
+    pg_stat_statements.track = all, nested statements' time is already inside their callers'; their
+    share is NaN). The collector's own statements are set apart in `own` unless INCLUDE_OWN.
     """
     cols = ", ".join(KEY + COUNTERS + ["stats_since"])
-    f = store.query_df(f"SELECT {cols} FROM pg_statements WHERE snapshot_id = ?", [pair.from_id])
-    t = store.query_df(f"SELECT {cols} FROM pg_statements WHERE snapshot_id = ?", [pair.to_id])
-    meta = store.query_df("SELECT snapshot_id, pgss_stats_reset, pgss_dealloc, postmaster_start FROM pg_snapshots"
-                          " WHERE snapshot_id IN (?, ?)", [pair.from_id, pair.to_id]).set_index("snapshot_id")
-    reasons = []
-    r_from, r_to = meta.loc[pair.from_id, "pgss_stats_reset"], meta.loc[pair.to_id, "pgss_stats_reset"]
-    global_reset = bool(pd.notna(r_to) and (pd.isna(r_from) or r_to != r_from) and r_to > pair.from_at)
-    if global_reset:
-        reasons.append(f"pg_stat_statements_info.stats_reset moved to {r_to.isoformat()}")
-    for df in (f, t):
-        df["toplevel_key"] = df["toplevel"].astype("object").where(df["toplevel"].notna(), "na").astype(str)
-    key = ["queryid", "dbid", "userid", "toplevel_key"]
-    m = t.merge(f.drop(columns=["toplevel"]), on=key, how="left", suffixes=("", "_from"), indicator=True)
-    is_new = m["_merge"] == "left_only"
-    went_down = pd.Series(False, index=m.index)
-    for c in COUNTERS:
-        went_down |= (m[c].astype("float64") < m[c + "_from"].astype("float64") - 1e-6).fillna(False)
-    since_moved = (m["stats_since"].notna() & (m["stats_since"] > pair.from_at) & ~is_new)
-    whole = is_new | went_down | since_moved | global_reset
+    f = _per_key(store.query_df(f"SELECT {cols} FROM pg_statements WHERE snapshot_id = ?", [pair.from_id]))
+    t = _per_key(store.query_df(f"SELECT {cols} FROM pg_statements WHERE snapshot_id = ?", [pair.to_id]))
+    meta = store.query_df("SELECT snapshot_id, pgss_stats_reset, pgss_dealloc, postmaster_start, in_recovery"
+                          " FROM pg_snapshots WHERE snapshot_id IN (?, ?)",
+                          [pair.from_id, pair.to_id]).set_index("snapshot_id")
+    reasons, notes, global_reset = _server_changes(meta, pair)
+    key = ["queryid_key", "dbid", "userid", "toplevel_key"]
+    m = t.merge(f.drop(columns=["toplevel", "queryid"]), on=key, how="left", suffixes=("", "_from"),
+                indicator=True, validate="one_to_one")
+    is_new = (m["_merge"] == "left_only").to_numpy()
+    cur = m[COUNTERS].astype("float64").to_numpy()
+    prev = m[[c + "_from" for c in COUNTERS]].astype("float64").to_numpy()
+    went_down = pd.Series(np.any(cur < prev - 1e-6, axis=1), index=m.index)   # NaN compares False
+    # an entry evicted and created again (or reset alone) has a later stats_since than the one diffed against
+    since_moved = (m["stats_since"].notna() & m["stats_since_from"].notna()
+                   & (m["stats_since"] > m["stats_since_from"]) & ~is_new)
+    whole = since_moved | went_down | is_new | global_reset
     if went_down.any():
         reasons.append(f"{int(went_down.sum())} statements' counters went down")
     if since_moved.any():
         reasons.append(f"{int(since_moved.sum())} statements' stats_since moved")
-    out = m[KEY].copy()
-    for c in COUNTERS:
-        cur = m[c].astype("float64")
-        prev = m[c + "_from"].astype("float64").fillna(0.0)
-        out[c] = np.where(whole, cur, cur - prev).clip(min=0)
-    out["is_new"] = is_new.to_numpy()
+    delta = np.where(whole.to_numpy()[:, None], cur, cur - np.nan_to_num(prev)).clip(min=0)
+    out = pd.concat([m[KEY].reset_index(drop=True), pd.DataFrame(delta, columns=COUNTERS)], axis=1)
+    out["is_new"] = is_new
     out = out[out["calls"].fillna(0) > 0].copy()
     out["mean_exec_time_ms"] = ratio(out["total_exec_time_ms"], out["calls"])
     out["hit_ratio"] = ratio(out["shared_blks_hit"], out["shared_blks_hit"] + out["shared_blks_read"])
-    total = out["total_exec_time_ms"].sum()
-    out["time_share"] = out["total_exec_time_ms"] / total if total > 0 else np.nan
     for c in ("calls", "rows", "shared_blks_hit", "shared_blks_read", "plans", "wal_records"):
         out[c] = out[c].round().astype("Int64")
     names = store.query_df("SELECT datid AS dbid, datname FROM pg_databases WHERE snapshot_id = ?", [pair.to_id])
     texts = store.query_df("SELECT queryid, query FROM pg_query_texts q JOIN pg_snapshots s"
                            " ON q.system_identifier = coalesce(s.system_identifier, s.host || ':' || s.port::VARCHAR)"
                            " WHERE s.snapshot_id = ?", [pair.to_id])
-    out = out.merge(names, on="dbid", how="left").merge(texts, on="queryid", how="left")
+    out = (out.merge(names.drop_duplicates("dbid"), on="dbid", how="left", validate="many_to_one")
+              .merge(texts, on="queryid", how="left", validate="many_to_one"))
+    out.loc[out["queryid"].isna(), "query"] = HIDDEN_QUERY
+    own = out["query"].fillna("").str.contains(OWN_MARKER, regex=False)
+    own_rows = out[own].reset_index(drop=True)
+    if not include_own:
+        out = out[~own]
+    top_level = out["toplevel"].astype("object").ne(False)   # NULL (before 1.9): every statement is top-level
+    total = out.loc[top_level, "total_exec_time_ms"].sum()
+    out["time_share"] = (out["total_exec_time_ms"] / total).where(top_level) if total > 0 else np.nan
     gone = int(len(f) - (m["_merge"] == "both").sum())
-    return TopResult(pair, bool(reasons), reasons, out.reset_index(drop=True), gone)
+    return TopResult(pair, bool(reasons), reasons, out.reset_index(drop=True), gone, notes=notes, own=own_rows)
 
 
 def pg_top(store: Store, from_snap: int | None = None, to_snap: int | None = None, by: str = "total_time",
-           label: str | None = None) -> TopResult:
-    """Statements ranked BY (total_time | mean_time | calls | io) between two snapshots of one server."""
+           label: str | None = None, include_own: bool = False) -> TopResult:
+    """Statements ranked BY (total_time | mean_time | calls | io) between two snapshots of one server;
+    the collector's own statements are left out (in `.own`) unless INCLUDE_OWN."""
     if by not in ORDER_BY:
         raise WorkbenchError(f"--by {by!r}: use one of {', '.join(ORDER_BY)}")
-    res = statement_deltas(store, resolve_pair(store, from_snap, to_snap, label))
+    res = statement_deltas(store, resolve_pair(store, from_snap, to_snap, label), include_own)
     res.statements = res.statements.sort_values(ORDER_BY[by], ascending=False, na_position="last",
                                                 kind="stable").reset_index(drop=True)
     res.statements["cum_time_share"] = res.statements["time_share"].cumsum() if by == "total_time" else np.nan
@@ -229,6 +275,19 @@ def latest_snapshot(store: Store, label: str | None = None) -> int | None:
     """The newest snapshot id (of LABEL when given), or None when there is none."""
     snaps = snapshots(store, label)
     return None if snaps.empty else int(snaps.iloc[-1].snapshot_id)
+
+
+def slow_snapshot(store: Store, sid: int) -> int:
+    """The snapshot holding SID's slow-changing sets (sizes, index definitions, bloat, column statistics,
+    sequences): SID itself when it is full, else the newest full snapshot of the same server taken
+    before it (SID when there is none)."""
+    row = store.con.execute(
+        f"WITH me AS (SELECT {_SERVER} AS server, taken_at, coalesce(kind, 'full') AS kind FROM pg_snapshots"
+        f"            WHERE snapshot_id = ?)"
+        f" SELECT s.snapshot_id FROM pg_snapshots s, me WHERE me.kind = 'fast'"
+        f" AND coalesce(s.kind, 'full') = 'full' AND {_server_expr('s')} = me.server"
+        f" AND s.taken_at <= me.taken_at ORDER BY s.taken_at DESC, s.snapshot_id DESC LIMIT 1", [sid]).fetchone()
+    return int(row[0]) if row else sid
 
 
 def _snap(store: Store, table: str, sid: int) -> pd.DataFrame:
@@ -266,12 +325,13 @@ def index_candidates(store: Store, to_snap: int, from_snap: int | None = None, t
     tables = tables[tables["seq_tup_read"].fillna(0) > 0].head(top_tables)
     if tables.empty:
         return pd.DataFrame(columns=["table", "attname", "n_distinct", "correlation", "null_frac", "leads_an_index"])
+    slow = slow_snapshot(store, to_snap)   # column statistics and index definitions: the last full snapshot
     cols = store.query_df("SELECT schemaname || '.' || relname AS table, attname, n_distinct, correlation, null_frac"
-                          " FROM pg_column_stats WHERE snapshot_id = ?", [to_snap])
+                          " FROM pg_column_stats WHERE snapshot_id = ?", [slow])
     cols = cols[cols["table"].isin(tables["table"])].copy()
-    ix = _snap(store, "pg_indexes", to_snap)
-    leading = {(f"{r.schemaname}.{r.relname}", list(r.key_columns)[0]) for r in ix.itertuples()
-               if r.key_columns is not None and len(r.key_columns)}
+    ix = _snap(store, "pg_indexes", slow)
+    leading = {(f"{r.schemaname}.{r.relname}", _list(r.key_columns)[0]) for r in ix.itertuples()
+               if _list(r.key_columns)}
     cols["leads_an_index"] = [(t, a) in leading for t, a in zip(cols["table"], cols["attname"], strict=True)]
     # n_distinct < 0 is a fraction of the rows: -1 means unique
     cols["distinct_rank"] = cols["n_distinct"].where(cols["n_distinct"] >= 0, -cols["n_distinct"] * 1e12)
@@ -281,53 +341,127 @@ def index_candidates(store: Store, to_snap: int, from_snap: int | None = None, t
     return cols.drop(columns=["distinct_rank", "table_rank"]).reset_index(drop=True)
 
 
-def unused_indexes(store: Store, sid: int) -> pd.DataFrame:
-    """Valid indexes never scanned since stats reset that back no constraint (not unique, not PK)."""
-    return store.query_df(
-        "SELECT schemaname || '.' || relname AS table, indexrelname AS index, size_bytes, idx_scan, indexdef"
-        " FROM pg_indexes WHERE snapshot_id = ? AND coalesce(idx_scan, 0) = 0 AND is_valid"
-        " AND NOT is_unique AND NOT is_primary AND constraint_type IS NULL ORDER BY size_bytes DESC", [sid])
+UNUSED_MIN_STATS_AGE_S = 7 * 86400.0   # idx_scan = 0 means little over a shorter window
+HIT_RATIO_MIN_BLOCKS = 10_000           # fewer block accesses say nothing about the cache
+
+
+def stats_age_s(store: Store, sid: int) -> float | None:
+    """How long the connected database's statistics have been counting at snapshot SID: since
+    pg_stat_database.stats_reset or the postmaster's start, whichever is later (a lower bound: PostgreSQL
+    15+ keeps statistics across clean restarts)."""
+    row = store.con.execute(
+        "SELECT epoch(taken_at) - epoch(greatest(coalesce(db_stats_reset, postmaster_start),"
+        " coalesce(postmaster_start, db_stats_reset))) FROM pg_snapshots WHERE snapshot_id = ?", [sid]).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
+def unused_indexes(store: Store, sid: int, min_stats_age_s: float = UNUSED_MIN_STATS_AGE_S) -> pd.DataFrame:
+    """Valid indexes never scanned since stats reset that back no constraint (not unique, not PK).
+
+    `stats_age_s` says how long "never" is; `enough_history` is false when that is under MIN_STATS_AGE_S
+    (an index unused since a reset five minutes ago is not unused). `on_replica`: the counts are this
+    replica's own; the primary and other replicas may use the index.
+    """
+    df = store.query_df(
+        "SELECT i.schemaname || '.' || i.relname AS table, i.indexrelname AS index, i.size_bytes, i.idx_scan,"
+        " i.indexdef, coalesce(s.in_recovery, false) AS on_replica"
+        " FROM pg_indexes i JOIN pg_snapshots s USING (snapshot_id)"
+        " WHERE i.snapshot_id = ? AND coalesce(i.idx_scan, 0) = 0 AND i.is_valid"
+        " AND NOT i.is_unique AND NOT i.is_primary AND i.constraint_type IS NULL"
+        " ORDER BY i.size_bytes DESC NULLS LAST", [sid])
+    age = stats_age_s(store, sid)
+    df["stats_age_s"] = age
+    df["enough_history"] = age is not None and age >= min_stats_age_s
+    return df
+
+
+def _list(v: Any) -> list:
+    """A stored array as a list ([] for NULL / NA)."""
+    return list(v) if isinstance(v, list | tuple | np.ndarray) else []
+
+
+def _index_keys(r: dict) -> list[tuple]:
+    """An index's key columns with what orders and compares them: (column or expression, operator class,
+    collation, sort options). Stores written before these were collected compare the columns only."""
+    cols = _list(r["key_columns"])
+    n = len(cols)
+
+    def part(name: str) -> list:
+        v = r.get(name)
+        return list(v)[:n] if v is not None else [None] * n
+
+    return list(zip(cols, part("opclasses"), part("collations"), part("key_options"), strict=False))
+
+
+def _covers(a: dict, b: dict) -> bool:
+    """Whether index B makes index A redundant (same table, access method, predicate; A's keys a prefix
+    of B's with the same operator classes, collations and sort options (identical when not btree); A's
+    INCLUDE columns inside B's columns; A unique only when B is unique on exactly the same keys)."""
+    if a["amname"] != b["amname"] or (a["predicate"] or None) != (b["predicate"] or None) or not b["is_valid"]:
+        return False
+    ka, kb = _index_keys(a), _index_keys(b)
+    same = ka == kb
+    if not same and (a["amname"] != "btree" or len(ka) > len(kb) or kb[:len(ka)] != ka):
+        return False
+    inc_a, inc_b = set(_list(a.get("include_columns"))), set(_list(b.get("include_columns")))
+    if not inc_a <= inc_b | {k[0] for k in kb}:
+        return False
+    if a["is_unique"] or a["constraint_type"] is not None:
+        return same and bool(b["is_unique"])
+    return True
+
+
+def _keeps(a: dict, b: dict) -> bool:
+    """Of two indexes that cover each other, whether A is the one to keep: the one backing a constraint
+    (primary key first), else the unique one, else the older (smaller oid)."""
+    rank = {"p": 0, "u": 1, "x": 2}
+
+    def order(r: dict) -> tuple:
+        return (rank.get(r["constraint_type"], 3), 0 if r["is_unique"] else 1, r["indexrelid"])
+
+    return order(a) < order(b)
 
 
 def duplicate_indexes(store: Store, sid: int) -> pd.DataFrame:
-    """Indexes whose key columns are a prefix of another valid index on the same table with the same
-    access method and predicate (the shorter one is redundant unless it enforces uniqueness)."""
+    """Indexes made redundant by another valid index of the same table: same access method, predicate,
+    operator classes, collations and sort options, key columns a prefix (btree) or identical, INCLUDE
+    columns covered. A unique index is redundant only next to a unique index on the same keys; of two
+    identical indexes the one backing a constraint (else the unique, else the older) is kept."""
     ix = _snap(store, "pg_indexes", sid).astype("object")
     ix = ix.where(ix.notna(), None)
     out = []
     for _, grp in ix.groupby("relid"):
-        recs = grp.to_dict("records")
+        recs = [r for r in grp.to_dict("records") if r["is_valid"] and r["key_columns"] is not None]
         for a in recs:
-            for b in recs:
-                if a["indexrelid"] == b["indexrelid"] or not b["is_valid"] or a["amname"] != b["amname"]:
-                    continue
-                if a["predicate"] != b["predicate"]:
-                    continue
-                ka, kb = list(a["key_columns"]), list(b["key_columns"])
-                if len(ka) > len(kb) or kb[:len(ka)] != ka:
-                    continue
-                if a["is_unique"] or a["constraint_type"] is not None:
-                    if not (ka == kb and b["is_unique"] and not b["constraint_type"] and a["constraint_type"]):
-                        continue  # a enforces something b does not
-                    a, b = b, a  # identical unique indexes: the one without the constraint is redundant
-                if ka == kb and not a["is_unique"] and not b["is_unique"] and a["indexrelname"] < b["indexrelname"]:
-                    continue  # identical plain indexes: report the later name once
-                out.append({"table": f"{a['schemaname']}.{a['relname']}", "index": a["indexrelname"],
-                            "covered_by": b["indexrelname"], "columns": ", ".join(a["key_columns"]),
-                            "size_bytes": a["size_bytes"], "idx_scan": a["idx_scan"]})
-    df = pd.DataFrame(out, columns=["table", "index", "covered_by", "columns", "size_bytes", "idx_scan"])
-    return df.drop_duplicates(subset=["table", "index"]).reset_index(drop=True)
+            others = [b for b in recs if b["indexrelid"] != a["indexrelid"] and _covers(a, b)]
+            # A mutual cover (identical indexes) leaves A redundant only if B is the one to keep.
+            others = [b for b in others if not _covers(b, a) or _keeps(b, a)]
+            if not others:
+                continue
+            b = min(others, key=lambda r: (_index_keys(r) != _index_keys(a), not _keeps(r, a), r["indexrelid"]))
+            out.append({"table": f"{a['schemaname']}.{a['relname']}", "index": a["indexrelname"],
+                        "covered_by": b["indexrelname"], "columns": ", ".join(a["key_columns"]),
+                        "size_bytes": a["size_bytes"], "idx_scan": a["idx_scan"]})
+    return pd.DataFrame(out, columns=["table", "index", "covered_by", "columns", "size_bytes", "idx_scan"])
 
 
 def bloat(store: Store, sid: int) -> pd.DataFrame:
-    """Estimated table and btree-index bloat (an estimate from pg_stats; is_na marks unreliable rows)."""
-    return store.query_df(
-        "SELECT kind, schemaname || '.' || relname AS table, indexrelname AS index, real_bytes, bloat_bytes,"
-        " bloat_ratio, is_na FROM pg_bloat WHERE snapshot_id = ? ORDER BY bloat_bytes DESC NULLS LAST", [sid])
+    """Estimated table and btree-index bloat (an estimate from pg_stats). Where pg_stats lacks a column
+    (never analysed, no privilege) the estimate is meaningless: bloat is NULL and `estimate` says "unknown"."""
+    df = store.query_df(
+        "SELECT kind, schemaname || '.' || relname AS table, indexrelname AS index, real_bytes,"
+        " CASE WHEN is_na THEN NULL ELSE bloat_bytes END AS bloat_bytes,"
+        " CASE WHEN is_na THEN NULL ELSE bloat_ratio END AS bloat_ratio, is_na"
+        " FROM pg_bloat WHERE snapshot_id = ? ORDER BY bloat_bytes DESC NULLS LAST", [sid])
+    df["estimate"] = np.where(df["is_na"].fillna(True).astype(bool), "unknown", "estimated")
+    return df
 
 
-def hit_ratios(store: Store, to_snap: int, from_snap: int | None = None) -> dict[str, pd.DataFrame]:
+def hit_ratios(store: Store, to_snap: int, from_snap: int | None = None,
+               min_blocks: int = HIT_RATIO_MIN_BLOCKS) -> dict[str, pd.DataFrame]:
     """Buffer cache hit ratios for databases, tables and indexes; NaN (no division by zero) without reads.
+    `below_99pct` only where at least MIN_BLOCKS blocks were accessed (`enough_reads`): a ratio over a
+    handful of reads is noise.
 
     Over the interval when FROM is given (counter deltas), else since the statistics were reset.
     """
@@ -344,8 +478,10 @@ def hit_ratios(store: Store, to_snap: int, from_snap: int | None = None) -> dict
                 t[c] = _counter_delta(t[c], t[c + "_from"])
             t = t.drop(columns=[hit + "_from", read + "_from"])
         t = t.rename(columns={label: "name", hit: "blks_hit", read: "blks_read"})
-        t["hit_ratio"] = ratio(t["blks_hit"], t["blks_hit"].fillna(0) + t["blks_read"].fillna(0))
-        t["below_99pct"] = t["hit_ratio"] < 0.99
+        volume = t["blks_hit"].fillna(0) + t["blks_read"].fillna(0)
+        t["hit_ratio"] = ratio(t["blks_hit"], volume)
+        t["enough_reads"] = volume >= min_blocks
+        t["below_99pct"] = (t["hit_ratio"] < 0.99) & t["enough_reads"]
         out[name] = t.drop(columns=[key]).sort_values("blks_read", ascending=False).reset_index(drop=True)
     return out
 
@@ -367,29 +503,79 @@ def vacuum_staleness(store: Store, sid: int, stale_after_s: float = 86400.0) -> 
 
 
 def connections(store: Store, sid: int) -> dict[str, Any]:
-    """Client connections vs max_connections, and client backends by state."""
+    """Connections vs max_connections and client backends by state. The count is the larger of
+    pg_stat_database.numbackends (every backend, whatever the collector's privileges) and the client
+    backends pg_stat_activity showed (+ the collector's own session)."""
     snap = store.con.execute("SELECT max_connections FROM pg_snapshots WHERE snapshot_id = ?", [sid]).fetchone()
     act = _snap(store, "pg_activity", sid)
     client = act[act["backend_type"] == "client backend"]
-    used = int(len(client)) + 1  # + the collector's own session (excluded from pg_stat_activity rows)
+    numbackends = store.con.execute("SELECT sum(numbackends) FROM pg_databases WHERE snapshot_id = ?",
+                                    [sid]).fetchone()[0]
+    used = max(int(numbackends or 0), int(len(client)) + 1)
     mx = snap[0] if snap else None
     by_state = client["state"].fillna("unknown").value_counts().to_dict()
     return {"connections": used, "max_connections": mx, "usage_ratio": ratio(used, mx), "by_state": by_state}
 
 
+def connection_sources(store: Store, sid: int) -> pd.DataFrame:
+    """Client connections grouped by application, client address and role (pgHero's connection sources),
+    most first; fields the collector may not see (another role's, without pg_read_all_stats) are NULL."""
+    return store.query_df(
+        "SELECT application_name, client_addr, usename, count(*) AS connections,"
+        " count(*) FILTER (WHERE state = 'active') AS active,"
+        " count(*) FILTER (WHERE state LIKE 'idle in transaction%') AS idle_in_transaction"
+        " FROM pg_activity WHERE snapshot_id = ? AND coalesce(backend_type, 'client backend') = 'client backend'"
+        " GROUP BY ALL ORDER BY connections DESC, application_name NULLS LAST", [sid])
+
+
+def _waits(blocked_by: Any) -> bool:
+    """Whether a pg_activity.blocked_by value lists a blocker (NULL: not waiting on a lock)."""
+    return isinstance(blocked_by, list | tuple | np.ndarray) and len(blocked_by) > 0
+
+
+def _blocking(act: pd.DataFrame) -> tuple[dict[int, int], dict[int, int]]:
+    """(root blocker of each blocked pid, number of sessions each pid blocks directly or through others),
+    following blocked_by to a session that waits on no lock (the root)."""
+    waits = {int(r.pid): [int(p) for p in r.blocked_by] for r in act.itertuples() if _waits(r.blocked_by)}
+    root: dict[int, int] = {}
+    behind: dict[int, int] = {}
+    for pid in waits:
+        seen, frontier = set(), list(waits[pid])
+        while frontier:
+            p = frontier.pop()
+            if p in seen or p == pid:
+                continue
+            seen.add(p)
+            if p in waits:
+                frontier.extend(waits[p])
+            else:
+                root.setdefault(pid, p)
+        for p in seen:
+            behind[p] = behind.get(p, 0) + 1
+    return root, behind
+
+
 def sessions(store: Store, sid: int, min_age_s: float = 60.0) -> pd.DataFrame:
-    """Long-running transactions/queries (older than MIN_AGE_S) and blocked sessions, oldest first."""
+    """Long-running transactions/queries (older than MIN_AGE_S), blocked sessions and every session that
+    blocks another (whatever its age or state: an idle-in-transaction session holding a lock is the root
+    of the chain), roots first, then oldest first. `root_of` names the root blocker of a blocked session;
+    `blocking` counts the sessions waiting behind a session."""
     act = _snap(store, "pg_activity", sid)
     if act.empty:
         return act
-    blocked = act["blocked_by"].apply(lambda b: b is not None and len(b) > 0)
+    root, behind = _blocking(act)
+    blocked = act["blocked_by"].apply(_waits).astype(bool)
+    act["blocking"] = act["pid"].map(behind).fillna(0).astype(int)
+    act["root_of"] = act["pid"].map(root).astype("Int64")
+    act["is_root_blocker"] = (act["blocking"] > 0) & ~blocked
     long_ = (act["xact_age_s"].fillna(0) > min_age_s) | (
         (act["state"] == "active") & (act["query_age_s"].fillna(0) > min_age_s))
-    df = act[blocked | long_].copy()
+    df = act[blocked | long_ | (act["blocking"] > 0)].copy()
     df["blocked"] = blocked[df.index]
     cols = ["pid", "datname", "usename", "application_name", "state", "wait_event_type", "wait_event",
-            "xact_age_s", "query_age_s", "blocked", "blocked_by", "query"]
-    return df[cols].sort_values("xact_age_s", ascending=False, na_position="last").reset_index(drop=True)
+            "xact_age_s", "query_age_s", "blocked", "blocked_by", "is_root_blocker", "blocking", "root_of", "query"]
+    return df[cols].sort_values(["is_root_blocker", "xact_age_s"], ascending=False,
+                                na_position="last").reset_index(drop=True)
 
 
 # -- the database notebook's bundle -------------------------------------------------------------------
@@ -416,6 +602,7 @@ class DatabaseReport:
     sessions: pd.DataFrame | None = None
     settings: pd.DataFrame | None = None
     server: dict[str, Any] = field(default_factory=dict)
+    health: Any = None                 # pg_health.HealthResult: pgHero's checks, one finding per row
 
     def headline(self) -> tuple[str, bool | None]:
         """The one-line verdict and its state: True when nothing crossed a threshold, else None
@@ -457,9 +644,10 @@ class DatabaseReport:
                        f"`{(st.query or '?')[:100]}`")
             if self.top.reset:
                 out.append("Statistics were reset between the snapshots; deltas count from the reset.")
+            out.extend(self.top.notes)
         db = self.hits.get("databases")
         if db is not None and not db.empty:
-            low = db[db.hit_ratio < HIT_RATIO_TARGET]
+            low = db[db.below_99pct]
             if not low.empty:
                 out.append("Cache hit ratio under 99%: " + ", ".join(
                     f"{r.name} {r.hit_ratio:.2%}" for r in low.itertuples()))
@@ -469,15 +657,26 @@ class DatabaseReport:
                 out.append("Rows read by sequential scans (missing index?): " + ", ".join(
                     f"{r.table} {r.seq_tup_read / 1e6:.1f}M rows in {int(r.seq_scan)} scans"
                     for r in seq.head(3).itertuples()))
-        if self.unused is not None and not self.unused.empty:
-            out.append(f"{len(self.unused)} unused index(es), {self.unused.size_bytes.sum() / 1e6:.1f} MB: "
-                       + ", ".join(self.unused["index"].head(5)))
+        unused = self.unused[self.unused.enough_history] if self.unused is not None else None
+        if unused is not None and not unused.empty:
+            where = " (on a replica: check the primary's and other replicas' usage)" if unused.on_replica.any() else ""
+            out.append(f"{len(unused)} unused index(es), {unused.size_bytes.sum() / 1e6:.1f} MB{where}: "
+                       + ", ".join(unused["index"].head(5)))
+        young = self.unused[~self.unused.enough_history] if self.unused is not None else None
+        if young is not None and not young.empty:
+            age = young.stats_age_s.iloc[0]
+            span = f"{age / 60:.0f} min" if age == age and age is not None else "an unknown time"
+            out.append(f"{len(young)} index(es) not scanned yet, but the statistics cover only {span}: too early "
+                       "to call them unused: " + ", ".join(young["index"].head(5)))
         if self.duplicates is not None and not self.duplicates.empty:
             out.append("Duplicate index(es): " + ", ".join(
                 f"{r.index} (covered by {r.covered_by})" for r in self.duplicates.head(5).itertuples()))
         if self.sessions is not None and not self.sessions.empty:
             blocked = int(self.sessions.blocked.sum())
-            out.append(f"{len(self.sessions)} long-running or blocked session(s), {blocked} blocked.")
+            roots = self.sessions[self.sessions.is_root_blocker]
+            root = "".join(f"; root blocker pid {int(r.pid)} ({r.state or '?'}, transaction open "
+                           f"{(r.xact_age_s or 0):.0f} s) blocks {int(r.blocking)}" for r in roots.head(3).itertuples())
+            out.append(f"{len(self.sessions)} long-running, blocking or blocked session(s), {blocked} blocked{root}.")
         if self.vacuum is not None and self.vacuum.stale.any():
             out.append(f"{int(self.vacuum.stale.sum())} table(s) need vacuum/analyze attention.")
         c = self.connections
@@ -501,17 +700,21 @@ def database_report(store: Store, from_snap: int | None = None, to_snap: int | N
         if rep.to_snap is None:
             return rep
     sid, fid = rep.to_snap, rep.from_snap
+    slow = slow_snapshot(store, sid)   # sizes, definitions, bloat: the last full snapshot
     rep.tables = table_stats(store, sid, fid)
     rep.unused = unused_indexes(store, sid)
     rep.candidates = index_candidates(store, sid, fid)
-    rep.duplicates = duplicate_indexes(store, sid)
-    rep.bloat = bloat(store, sid)
+    rep.duplicates = duplicate_indexes(store, slow)
+    rep.bloat = bloat(store, slow)
     rep.hits = hit_ratios(store, sid, fid)
     rep.vacuum = vacuum_staleness(store, sid)
     rep.connections = connections(store, sid)
     rep.sessions = sessions(store, sid, min_session_age_s)
     rep.settings = store.query_df("SELECT name, setting, unit FROM pg_settings WHERE snapshot_id = ? ORDER BY name",
                                   [sid])
+    from workbench.analysis.pg_health import pg_health  # it builds on this module's checks
+
+    rep.health = pg_health(store, sid)
     srv = store.query_df("SELECT snapshot_id, taken_at, label, host, port, dbname, server_version, pgss_version"
                          " FROM pg_snapshots WHERE snapshot_id = ?", [sid])
     rep.server = srv.iloc[0].to_dict() if not srv.empty else {}

@@ -9,6 +9,7 @@ the reset (the `to` snapshot's own counters): a lower bound for the interval, ne
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,6 +142,19 @@ def _ratio(num: float | None, den: float | None) -> float | None:
     return (num / den) if num is not None and den else None
 
 
+def own_calls(con: duckdb.DuckDBPyConnection, from_id: int, to_id: int, reset: bool) -> dict[str, int]:
+    """Calls the collector itself made between two snapshots' INFO readings: what FROM sent after its
+    INFO (unless the counters were reset since) and what TO sent before its INFO."""
+    rows = dict(con.execute("SELECT snapshot_id, {'b': own_calls_before, 'a': own_calls_after}"
+                            " FROM redis_snapshots WHERE snapshot_id IN (?, ?)", [from_id, to_id]).fetchall())
+    out: dict[str, int] = {}
+    parts = [rows.get(to_id, {}).get("b")] + ([] if reset else [rows.get(from_id, {}).get("a")])
+    for part in parts:
+        for cmd, n in (json.loads(part) if part else {}).items():
+            out[cmd] = out.get(cmd, 0) + int(n)
+    return out
+
+
 def redis_stats(con: duckdb.DuckDBPyConnection, from_snap: str | int | None = None,
                 to_snap: str | int | None = None) -> dict[str, Any]:
     """DESIGN.md's `redis stats` shape for two snapshots of one server (+ ops/s, memory, errors...)."""
@@ -152,11 +166,16 @@ def redis_stats(con: duckdb.DuckDBPyConnection, from_snap: str | int | None = No
     interval_s = (b["taken_at"] - a["taken_at"]).total_seconds()
     d = {c: _num(_delta(a.get(c), b.get(c), reset)) for c in COUNTERS}
     hits, misses = d["keyspace_hits"], d["keyspace_misses"]
+    own = own_calls(con, frm["snapshot_id"], to["snapshot_id"], reset)
     commands = {}
     for name, r in sorted(cb.items()):
         prev = None if reset else ca.get(name)
         calls = _num(_delta(prev and prev["calls"], r["calls"], reset))
         usec = _num(_delta(prev and prev["usec"], r["usec"], reset))
+        if calls and own.get(name):   # the collector's own INFO / SLOWLOG GET / AUTH are not the workload
+            mine = min(own[name], calls)
+            usec = _num(usec * (calls - mine) / calls) if usec is not None else None
+            calls = calls - mine
         if not calls:
             continue
         entry = {"calls": calls, "usec": usec, "usec_per_call": _ratio(usec, calls)}
@@ -269,7 +288,9 @@ def slowlog(con: duckdb.DuckDBPyConnection, address: str | None = None, limit: i
 
 
 def memory_frame(con: duckdb.DuckDBPyConnection, address: str | None = None) -> pd.DataFrame:
-    """used / rss / peak memory and maxmemory per snapshot of one server, with headroom ratio."""
+    """used / rss / peak memory and maxmemory per snapshot of one server, with headroom ratio;
+    `fragmentation_meaningful` is false where mem_fragmentation_ratio says nothing (used memory under
+    100 MiB: the allocator's fixed RSS dominates), as `memory_summary` says in the JSON."""
     addrs = [address] if address else servers(con)[:1]
     cols = ["snapshot_id", "taken_at", "used_memory_bytes", "used_memory_rss_bytes", "used_memory_peak_bytes",
             "maxmemory_bytes", "headroom_ratio", "mem_fragmentation_ratio"]
@@ -278,7 +299,8 @@ def memory_frame(con: duckdb.DuckDBPyConnection, address: str | None = None) -> 
     df = snapshots(con, addrs[0])
     maxm = df["maxmemory_bytes"].where(df["maxmemory_bytes"] > 0)
     df["headroom_ratio"] = 1 - df["used_memory_bytes"] / maxm
-    return df[cols]
+    df["fragmentation_meaningful"] = df["used_memory_bytes"].fillna(0) >= FRAGMENTATION_MIN_USED_BYTES
+    return df[cols + ["fragmentation_meaningful"]]
 
 
 def period_summary(frame: pd.DataFrame) -> dict[str, Any]:

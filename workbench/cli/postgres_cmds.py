@@ -8,6 +8,7 @@ from workbench.analysis.postgres import ORDER_BY, pg_top
 from workbench.cli.groups import collect, db_of, main
 from workbench.cli.output import format_option, info, print_json, print_table, warn
 from workbench.cli.repeat import repeat_snapshots
+from workbench.durations import parse_duration_s
 from workbench.errors import WorkbenchError
 from workbench.sources.postgres import collect as collect_snapshot
 from workbench.store import Store, reading
@@ -21,9 +22,13 @@ from workbench.store import Store, reading
 @click.option("--count", type=click.IntRange(min=1), default=1, show_default=True, help="Number of snapshots.")
 @click.option("--statement-timeout", "statement_timeout_ms", type=click.IntRange(min=100), default=10_000,
               show_default=True, help="statement_timeout (ms) of the read-only session.")
+@click.option("--slow-every", metavar="DURATION", default="1h", show_default=True,
+              help="Read the slow-changing sets (sizes, index definitions, bloat, column statistics, "
+                   "sequences) when the server's last full snapshot is this old; in between, snapshots "
+                   "are fast (statements, activity, counters). 0: every snapshot is full.")
 @click.pass_context
 def collect_postgres(ctx: click.Context, dsn: str | None, label: str | None, every: str | None, count: int,
-                     statement_timeout_ms: int) -> None:
+                     statement_timeout_ms: int, slow_every: str) -> None:
     """Snapshot pg_stat_statements and health views from a live PostgreSQL (read-only).
 
     The session is read-only (default_transaction_read_only) with statement and lock timeouts and
@@ -32,14 +37,17 @@ def collect_postgres(ctx: click.Context, dsn: str | None, label: str | None, eve
     \b
     Example:
         workbench collect postgres --dsn postgresql://app@db:5432/app --label baseline
-        PGSERVICE=staging workbench collect postgres --every 60s --count 10
+        PGSERVICE=staging workbench collect postgres --every 60s --count 10 --slow-every 1h
     """
+    slow_every_s = parse_duration_s(slow_every, example="1h, 30m or 0 (always full)")
+
     def one() -> None:
-        sid, snap = collect_snapshot(dsn, db_of(ctx), label=label, statement_timeout_ms=statement_timeout_ms)
+        sid, snap = collect_snapshot(dsn, db_of(ctx), label=label, statement_timeout_ms=statement_timeout_ms,
+                                     slow_every_s=slow_every_s or None)
         for w in snap.warnings:
             warn(w)
         m = snap.meta
-        info(f"snapshot {sid}: {m['host']}:{m['port']}/{m['dbname']} PostgreSQL {m['server_version']}, "
+        info(f"snapshot {sid} ({m['kind']}): {m['host']}:{m['port']}/{m['dbname']} PostgreSQL {m['server_version']}, "
              f"pg_stat_statements {m['pgss_version']}, {len(snap.statements)} statements")
 
     repeat_snapshots(one, every, count, "collect postgres")
@@ -65,11 +73,17 @@ def pg() -> None:
 @click.option("--by", type=click.Choice(list(ORDER_BY)), default="total_time", show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--label", help="Only consider snapshots with this label.")
+@click.option("--include-own", is_flag=True,
+              help="Keep the collector's own statements (its overhead), which are left out by default.")
 @format_option()
 @click.pass_context
 def pg_top_cmd(ctx: click.Context, from_snap: int | None, to_snap: int | None, by: str, limit: int,
-               label: str | None, fmt: str) -> None:
+               label: str | None, include_own: bool, fmt: str) -> None:
     """Top statements between two snapshots of one server (deltas that survive stats resets).
+
+    Time shares are of top-level time; the collector's own statements are left out unless
+    --include-own; another role's statements hidden from the collector form one row per database and
+    role ("statements of other users (hidden)").
 
     \b
     Example:
@@ -77,19 +91,57 @@ def pg_top_cmd(ctx: click.Context, from_snap: int | None, to_snap: int | None, b
         workbench pg top --from 3 --to 7 --by io --limit 10 --format json
     """
     with reading(db_of(ctx)) as store:
-        res = pg_top(store, from_snap, to_snap, by, label)
+        res = pg_top(store, from_snap, to_snap, by, label, include_own)
     doc = res.to_dict(limit)
     if fmt == "json":
         print_json(doc)
         return
     if res.reset:
         warn("statistics were reset between the snapshots: " + "; ".join(res.reset_reasons))
+    for note in res.notes:
+        warn(note)
+    if res.own is not None and not res.own.empty and not include_own:
+        info(f"left out: the collector's own {len(res.own)} statement(s), "
+             f"{res.own.total_exec_time_ms.sum():.1f} ms (--include-own shows them)")
     rows = [dict(r, query=(r["query"] or "")[:80]) for r in doc["statements"]]
     print_table(rows, ["queryid", "datname", "calls", "total_exec_time_ms", "mean_exec_time_ms", "rows",
                        "hit_ratio", "time_share", "query"],
                 title=f"snapshots {doc['from']} -> {doc['to']} ({doc['interval_s']:.1f} s)")
 
 
+@pg.command("health")
+@click.option("--snapshot", "snapshot", type=int, metavar="SNAP", help="Snapshot to check (default: the latest).")
+@click.option("--label", help="The latest snapshot with this label.")
+@click.option("--fail-on", type=click.Choice(["warning", "critical", "never"]), default="critical",
+              show_default=True, help="Exit 1 when a finding of this severity (or worse) is found.")
+@format_option()
+@click.pass_context
+def pg_health_cmd(ctx: click.Context, snapshot: int | None, label: str | None, fail_on: str, fmt: str) -> None:
+    """pgHero's checks over one snapshot: duplicate, unused and invalid indexes, sequences near their
+    maximum, transaction ID wraparound, bloat, hit ratio, stale statistics, connections and their
+    sources, long transactions, lock chains' root blockers, size growth across snapshots.
+
+    One finding per row (check, item, severity, value, threshold, evidence, recommendation).
+
+    \b
+    Example:
+        workbench pg health
+        workbench pg health --snapshot 3 --format json --fail-on warning
+    """
+    from workbench.analysis.pg_health import SEVERITIES, pg_health
+    from workbench.errors import CheckFailed
+
+    with reading(db_of(ctx)) as store:
+        res = pg_health(store, snapshot, label=label)
+    if fmt == "json":
+        print_json(res.to_dict())
+    else:
+        rows = [dict(f, value=f["value"], recommendation=f["recommendation"][:60]) for f in res.findings]
+        print_table(rows, ["check", "item", "severity", "value", "threshold", "recommendation"],
+                    title=f"{res.server}, snapshot {res.snapshot}: {len(res.findings)} finding(s)")
+    worst = res.worst()
+    if fail_on != "never" and worst is not None and SEVERITIES.index(worst) >= SEVERITIES.index(fail_on):
+        raise CheckFailed(f"pg health: a {worst} finding (see above)")
 @pg.command("explain")
 @click.argument("queryid", type=int)
 @click.option("--dsn", envvar="WORKBENCH_PG_DSN", metavar="DSN",

