@@ -6,8 +6,10 @@ PIP := $(VENV)/bin/pip
 PYTHON ?= python3
 APT_PACKAGES := postgresql-15 postgresql-contrib-15 redis-server redis-tools prometheus \
                 prometheus-redis-exporter prometheus-postgres-exporter
+# `workbench lab` uses the services above plus, when present, HypoPG (hypothetical indexes)
+LAB_APT_PACKAGES := $(APT_PACKAGES) postgresql-15-hypopg
 
-.PHONY: demo test venv dev services lint bench samples clean
+.PHONY: demo test venv dev services lab-deps lint bench samples clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +38,10 @@ services:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+## lab-deps: everything `workbench lab up` uses (the services, HypoPG) and the lab's Python extra
+lab-deps: venv
+	@$(MAKE) --no-print-directory services APT_PACKAGES="$(LAB_APT_PACKAGES)"
 
 ## make test: dev extras + services, then the whole suite (real servers on loopback ports of their own)
 test: dev services

@@ -22,13 +22,12 @@ from urllib.parse import quote
 import psycopg
 
 from workbench.lab.common import LOOPBACK, chown_tree, free_port, service_user, stop_process, wait_for
-
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+from workbench.lab.requirements import pg_bin_dir
 
 
 def pg_binary(name: str) -> str:
-    """Path of a PostgreSQL 15 binary (Debian's layout first, then PATH)."""
-    p = PG_BIN / name
+    """Path of a PostgreSQL 15 binary (Debian's layout or WORKBENCH_PG_BIN first, then PATH)."""
+    p = pg_bin_dir() / name
     if p.exists():
         return str(p)
     found = shutil.which(name)
@@ -61,6 +60,7 @@ class PostgresLab:
     port: int = 0
     root: Path | None = None
     proc: subprocess.Popen | None = None
+    detach: bool = False    # own session: the server outlives this process (`workbench lab up`)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self, timeout_s: float = 60.0) -> PostgresLab:
@@ -102,7 +102,7 @@ class PostgresLab:
         chown_tree(self.root, ids)
         self.proc = subprocess.Popen(
             [pg_binary("postgres"), "-D", str(data)], stdout=logf, stderr=subprocess.STDOUT,
-            preexec_fn=_demote(ids), cwd=self.root,
+            preexec_fn=_demote(ids), cwd=self.root, start_new_session=self.detach,
         )
         logf.close()
         wait_for(self._ready, timeout_s, f"postgres on {self.host}:{self.port}", self.proc, self.log)

@@ -1,0 +1,133 @@
+"""`workbench lab`: the missing-package error, and the whole loop end to end through the CLI's JSON.
+
+The end-to-end test starts the real lab (PostgreSQL 15, Redis, the Starlette API, Prometheus, the
+exporters, k6) on free loopback ports in a temp dir, runs `lab run --short`, reads the verdicts with
+`compare`, `abtest` and `redis stats --format json`, and checks that `lab down` leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from workbench.lab.common import port_open
+from workbench.lab.requirements import pg_bin_dir
+from workbench.lab.stack import start_ticks
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKBENCH = str(Path(sys.executable).parent / "workbench")
+
+
+def _wb(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([WORKBENCH, *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def _path_without(tmp_path: Path, missing: set[str]) -> str:
+    """A PATH directory with links to the lab's Debian binaries except MISSING (a machine without them)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("redis-server", "prometheus", "prometheus-redis-exporter", "prometheus-postgres-exporter"):
+        real = shutil.which(name)
+        if name not in missing and real:
+            (bin_dir / name).symlink_to(real)
+    return str(bin_dir)
+
+
+@pytest.mark.parametrize("missing,pg_bin,expected", [
+    ({"redis-server"}, None, "apt-get install -y redis-server`"),
+    ({"redis-server", "prometheus"}, "/nonexistent/pg15/bin", "apt-get install -y postgresql-15 prometheus redis-server`"),
+])
+def test_lab_up_without_packages_fails_fast_with_the_install_line(tmp_path, missing, pg_bin, expected):
+    lab = tmp_path / "lab"
+    env = {"PATH": _path_without(tmp_path, missing), "WORKBENCH_PG_BIN": pg_bin or str(pg_bin_dir())}
+    t0 = time.monotonic()
+    res = _wb("lab", "up", "--dir", str(lab), env=env, timeout=30)
+    elapsed = time.monotonic() - t0
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: lab up: missing Debian package"), res.stderr
+    sudo = "" if os.geteuid() == 0 else "sudo "
+    assert f"`{sudo}{expected}" in lines[0]
+    assert "make lab-deps" in lines[0]
+    assert not lab.exists(), "nothing may start (or be written) before the check"
+    assert elapsed < 1.0, f"took {elapsed:.2f} s"
+
+
+def _json(res: subprocess.CompletedProcess, ok=(0,)) -> dict:
+    assert res.returncode in ok, res.stderr[-3000:]
+    return json.loads(res.stdout)
+
+
+def _row(result: dict, endpoint: str, metric: str) -> dict:
+    return next(r for r in result["results"] if r["endpoint"] == endpoint and r["metric"] == metric)
+
+
+def _lab_processes(pg_dir: str) -> list[int]:
+    """Pids of any process whose command line mentions the lab's PostgreSQL directory."""
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if pg_dir.encode() in (p / "cmdline").read_bytes():
+                    out.append(int(p.name))
+            except OSError:
+                pass
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.service
+@pytest.mark.timeout(420)
+def test_lab_loop_end_to_end(tmp_path):
+    lab, db, reports = tmp_path / "lab", tmp_path / "lab.duckdb", tmp_path / "reports"
+    common = ["--dir", str(lab)]
+    try:
+        up = _wb("lab", "up", "--short", *common)
+        assert up.returncode == 0, up.stderr[-3000:]
+        status = _json(_wb("lab", "status", "--format", "json", *common))
+        assert status["up"] and {"postgres", "redis", "api", "prometheus"} <= set(status["services"])
+        pg_dir = str((lab / "postgres").resolve())
+
+        run = _wb("--db", str(db), "lab", "run", "--short", "--out", str(reports), "--format", "json", *common)
+        outcome = _json(run)
+        assert outcome["before"] == ["lab-pre"] and outcome["after"] == ["lab-post"]
+        assert outcome["fixes"] == ["update_statistics", "events_index", "permissions_join", "cache_warming"]
+        assert "http_req_duration" in run.stderr and "p(95)<1000" in run.stderr   # k6's own summary
+
+        cmp = _json(_wb("--db", str(db), "compare", "--before", "lab-pre", "--after", "lab-post", "--format", "json"),
+                    ok=(0, 1))
+        events = _row(cmp, "/api/events", "p95_ms")
+        assert events["verdict"] == "improved", events
+        assert events["ci_high_pct"] < 0, events
+
+        ab = _json(_wb("--db", str(db), "abtest", "--run", "lab-pre", "--variant-tag", "variant", "--control",
+                       "standard", "--treatment", "optimized", "--split", "25", "--format", "json"), ok=(0, 1))
+        assert ab["srm"]["passed"], ab["srm"]
+        ab_events = _row(ab, "/api/events", "p50_ms")
+        assert ab_events["after"] < ab_events["before"] and ab_events["verdict"] == "improved", ab_events
+
+        snaps = outcome["snapshots"]
+        hit = {}
+        for arm in ("lab-pre", "lab-post"):
+            ids = snaps[arm]["redis"]
+            stats = _json(_wb("--db", str(db), "redis", "stats", "--from", str(ids[0]), "--to", str(ids[-1]),
+                              "--format", "json"))
+            hit[arm] = stats["hit_ratio"]
+        assert hit["lab-post"] > hit["lab-pre"], hit
+        assert len(outcome["reports"]) >= 5 and all(Path(r).exists() for r in outcome["reports"])
+    finally:
+        down = _wb("lab", "down", *common)
+    assert down.returncode == 0, down.stderr
+    for name, svc in status["services"].items():
+        assert start_ticks(svc["pid"]) is None, f"{name} (pid {svc['pid']}) still runs"
+        assert not port_open(svc["port"]), f"{name}'s port {svc['port']} still listens"
+    assert _lab_processes(pg_dir) == []
+    assert not Path(pg_dir).exists()
