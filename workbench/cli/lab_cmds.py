@@ -59,6 +59,7 @@ def lab_up(short: bool, lab_dir: str | None) -> None:
         workbench lab up
         workbench lab status
     """
+    _preflight()
     steps = _Steps()
     steps.step("lab up")
     state = stack.up(stack.lab_dir(lab_dir), short=short, progress=steps.say)
@@ -96,6 +97,7 @@ def lab_run(ctx: click.Context, short: bool, runs: int, prefix: str, no_reports:
     from workbench.lab.loop import Plan, check_plan, run_loop
 
     d = stack.lab_dir(lab_dir)
+    _preflight()
     steps = _Steps()
     plan = Plan(db=db_of(ctx), runs=runs, short=short, prefix=prefix, reports=not no_reports, report_out=out)
     check_plan(plan)
@@ -117,6 +119,15 @@ def lab_run(ctx: click.Context, short: bool, runs: int, prefix: str, no_reports:
     info(f"next: workbench compare --before {before} --after {after}")
     info(f"      workbench abtest --run {outcome.before[-1]} --variant-tag variant --control standard "
          "--treatment optimized --split 25")
+
+
+def _preflight() -> None:
+    """Missing packages: one line and exit 2 before anything prints or starts."""
+    from workbench.lab.requirements import missing_message
+
+    problem = missing_message()
+    if problem:
+        raise WorkbenchError(f"lab up: {problem}")
 
 
 def _down_list(state: stack.LabState) -> str:

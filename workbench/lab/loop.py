@@ -257,7 +257,7 @@ def run_arm(state: LabState, plan: Plan, run: str, col: Collector, outcome: Outc
 
     ramp, hold = plan.ramp_hold
     points, summary = col.out / "k6" / f"{run}.json.gz", col.out / "k6" / f"{run}.summary.json"
-    cmd = [k6_binary(), "run", "--no-usage-report", "--out", f"json={points}", "--summary-export", str(summary),
+    cmd = [k6_binary(), "run", "--quiet", "--no-usage-report", "--out", f"json={points}", "--summary-export", str(summary),
            str(Path(__file__).with_name("api_endpoints.js"))]
     env = {"BASE_URL": state.api_url, "RATE": str(plan.rate), "RAMP": ramp, "HOLD": hold,
            "USERS": str(state.active_users), "FLAG_PERCENT": str(FLAG_PERCENT), "K6_NO_COLOR": "true"}
@@ -285,7 +285,7 @@ def run_arm(state: LabState, plan: Plan, run: str, col: Collector, outcome: Outc
     if proc.returncode not in (0, 99):  # 99: thresholds crossed, a result
         raise WorkbenchError(f"k6 exited with {proc.returncode}: {text.strip().splitlines()[-1:]}")
     col.both(run, snaps)
-    echo(text[text.find("█") if "█" in text else 0:].rstrip())
+    echo(text.rstrip())
     with writing(plan.db) as store:
         k6_src.ingest_files(store, [points, summary], run, label=run,
                             tags={"executor": "ramping-arrival-rate", "target_rate": str(plan.rate),
