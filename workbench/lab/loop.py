@@ -65,7 +65,7 @@ class Plan:
 
     @property
     def ramp_hold(self) -> tuple[str, str]:
-        return ("10s", "35s") if self.short else ("30s", "150s")
+        return ("5s", "30s") if self.short else ("30s", "150s")
 
     def arm(self, which: str) -> list[str]:
         base = f"{self.prefix}-{which}"
@@ -392,4 +392,4 @@ def make_reports(plan: Plan, outcome: Outcome, say: Callable[[str], None]) -> li
     broken = [r for r in reports if r.error]
     if broken:
         raise WorkbenchError("notebook(s) failed: " + "; ".join(f"{r.name}: {r.error}" for r in broken))
-    return [str(r.html) for r in reports]
+    return [str(plan.report_out / r.html) for r in reports]
