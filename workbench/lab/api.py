@@ -7,8 +7,9 @@ Endpoints (the user is `X-User-Id`, as `req.user.id` in the playbook):
 - `/api/alerts/recent`: the user's high/critical events of the last 7 days, cached per user;
 - `/api/events?severity=S`: events of the last 30 days with that severity, newest first. The flag
   `optimized_query_v2` (25 %, `workbench.flags` on the user id) picks the query: `standard` counts the
-  matches and reads the page (two scans without an index); `optimized` reads one row past the page
-  instead of counting;
+  matches and reads the page ordered by `created_at` (two full scans without an index); `optimized`
+  orders by the primary key (ids grow with time in this append-only log) and reads one row past the
+  page instead of counting, so it walks the primary key backwards and stops early;
 - `/api/users/{id}`: the user and permission names. With `--users-query n_plus_one` (the lab's start)
   one query per permission; with `join` the playbook's single join with `array_agg`.
 
@@ -57,8 +58,11 @@ Q_ALERTS = """SELECT id, created_at, severity_level, event_type, message FROM se
               ORDER BY created_at DESC LIMIT 20"""
 _EVENTS_WHERE = "WHERE created_at > now() - interval '30 days' AND severity_level = %s"
 Q_EVENTS_COUNT = f"SELECT count(*) FROM security_events {_EVENTS_WHERE}"
-Q_EVENTS_PAGE = (f"SELECT id, created_at, severity_level, event_type, source_ip::text, user_id, threat_id "
-                 f"FROM security_events {_EVENTS_WHERE} ORDER BY created_at DESC LIMIT %s")
+_EVENTS_COLS = "id, created_at, severity_level, event_type, source_ip::text, user_id, threat_id"
+Q_EVENTS_PAGE = f"SELECT {_EVENTS_COLS} FROM security_events {_EVENTS_WHERE} ORDER BY created_at DESC LIMIT %s"
+# v2: newest first by the primary key (ids grow with time in the append-only log), so the scan walks the
+# primary key backwards and stops at the page's end
+Q_EVENTS_PAGE_V2 = f"SELECT {_EVENTS_COLS} FROM security_events {_EVENTS_WHERE} ORDER BY id DESC LIMIT %s"
 Q_USER = "SELECT id, email, name, org_id, active FROM users WHERE id = %s"
 Q_USER_PERM_IDS = "SELECT permission_id FROM user_permissions WHERE user_id = %s ORDER BY permission_id"
 Q_PERMISSION = "SELECT permission_name FROM permissions WHERE id = %s"
@@ -190,7 +194,7 @@ def create_app(pg_dsn: str, redis_url: str, users_query: str = "n_plus_one", poo
         request.state.query_type = "optimized" if optimized else "standard"
         h = "/api/events"
         if optimized:
-            page = await rows(h, Q_EVENTS_PAGE, (severity, PAGE + 1))
+            page = await rows(h, Q_EVENTS_PAGE_V2, (severity, PAGE + 1))
             total, more = None, len(page) > PAGE
         else:
             total = (await rows(h, Q_EVENTS_COUNT, (severity,)))[0][0]

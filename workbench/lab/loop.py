@@ -29,10 +29,12 @@ from pathlib import Path
 from workbench.errors import WorkbenchError
 from workbench.lab.stack import LabState, start_api
 
+LOAD_SCRIPT = "api_endpoints.js"
 SNAPSHOT_EVERY_S = 10.0
 PROM_STEP_S = 2
 PROM_WINDOW = "30s"
-# series set suffix -> (preset, label matchers, grouping); sets are stored as "<run>:<suffix>"
+# series set suffix -> (preset, label matchers, grouping); a set is stored as "<run>.<suffix>", its raw
+# response as prometheus/<run>.<suffix>.json (the set name is the file name, as in data/samples/)
 PROM_SERIES = {
     "p95_latency": ("p95_latency", 'job="api"', None),
     "p99_latency": ("p99_latency", 'job="api"', None),
@@ -234,10 +236,9 @@ class Collector:
             query = prom_src.preset_query(preset, match=match, window=PROM_WINDOW, by=by)
             resp = httpx.get(f"{self.state.prometheus_url}/api/v1/query_range", timeout=30,
                              params={"query": query, "start": start, "end": end, "step": PROM_STEP_S})
-            path = self.out / "prometheus" / f"{run}.{suffix}.json"
-            path.write_bytes(resp.content)
+            name = f"{run}.{suffix}"
+            (self.out / "prometheus" / f"{name}.json").write_bytes(resp.content)
             result = prom_src.parse_response(resp.json(), f"Prometheus {self.state.prometheus_url}")
-            name = f"{run}:{suffix}"
             with writing(self.db) as store:
                 prom_src.save(store, name, result, kind="prometheus-range", source=self.state.prometheus_url,
                               query=query, preset=preset, url=self.state.prometheus_url, start_ms=start * 1000,
@@ -257,8 +258,8 @@ def run_arm(state: LabState, plan: Plan, run: str, col: Collector, outcome: Outc
 
     ramp, hold = plan.ramp_hold
     points, summary = col.out / "k6" / f"{run}.json.gz", col.out / "k6" / f"{run}.summary.json"
-    cmd = [k6_binary(), "run", "--quiet", "--no-usage-report", "--out", f"json={points}", "--summary-export", str(summary),
-           str(Path(__file__).with_name("api_endpoints.js"))]
+    cmd = [k6_binary(), "run", "--quiet", "--no-usage-report", "--address", "127.0.0.1:0",  # not k6's 6565
+           "--out", f"json={points}", "--summary-export", str(summary), str(Path(__file__).with_name(LOAD_SCRIPT))]
     env = {"BASE_URL": state.api_url, "RATE": str(plan.rate), "RAMP": ramp, "HOLD": hold,
            "USERS": str(state.active_users), "FLAG_PERCENT": str(FLAG_PERCENT), "K6_NO_COLOR": "true"}
     snaps = outcome.snapshots.setdefault(run, {})
@@ -290,7 +291,7 @@ def run_arm(state: LabState, plan: Plan, run: str, col: Collector, outcome: Outc
         k6_src.ingest_files(store, [points, summary], run, label=run,
                             tags={"executor": "ramping-arrival-rate", "target_rate": str(plan.rate),
                                   "lab_users_query": state.users_query})
-    say(f"Prometheus ranges for {run}: " + ", ".join(s.split(":", 1)[1] for s in col.prometheus(run, started, ended)))
+    say(f"Prometheus ranges for {run}: " + ", ".join(s.split(".", 1)[1] for s in col.prometheus(run, started, ended)))
 
 
 # -- the loop -----------------------------------------------------------------------------------------------
@@ -369,7 +370,7 @@ def report_plan(plan: Plan, outcome: Outcome) -> list[tuple[Path, dict]]:
         "10_load_test": [{"run": post[-1], "baseline": pre[-1]}],
         "20_database": [{"from_snap": first_pg, "to_snap": last_pg}],
         "30_cache_and_metrics": [{"redis_from": snaps[post[0]]["redis"][0], "redis_to": snaps[post[-1]]["redis"][-1],
-                                  "prom_names": ",".join(f"{post[-1]}:{s}" for s in ("p95_latency", "rps"))}],
+                                  "prom_names": ",".join(f"{post[-1]}.{s}" for s in ("p95_latency", "rps"))}],
         "40_before_after": [{"before": ",".join(pre), "after": ",".join(post)}],
         "50_ab_test": [{"run": pre[-1], "variant_tag": "variant", "control": "standard",
                         "treatment": "optimized", "split": 25.0}],
