@@ -131,3 +131,24 @@ def test_lab_loop_end_to_end(tmp_path):
         assert not port_open(svc["port"]), f"{name}'s port {svc['port']} still listens"
     assert _lab_processes(pg_dir) == []
     assert not Path(pg_dir).exists()
+
+
+def test_down_stops_only_the_recorded_processes(tmp_path):
+    """A recorded pid whose start time differs (reused by another program) is left alone; ours is stopped."""
+    from workbench.lab.stack import LabState, down
+
+    ours, other = subprocess.Popen(["sleep", "60"]), subprocess.Popen(["sleep", "60"])
+    try:
+        LabState(dir=tmp_path, processes={
+            "api": {"pid": ours.pid, "start_ticks": start_ticks(ours.pid), "port": None, "log": None},
+            "redis": {"pid": other.pid, "start_ticks": start_ticks(other.pid) - 1, "port": None, "log": None},
+        }).save()
+        assert (tmp_path / "state.json").stat().st_mode & 0o777 == 0o600
+        assert down(tmp_path) == ["api"]
+        assert ours.wait(5) is not None
+        assert other.poll() is None, "a process the lab did not start was signalled"
+        assert not (tmp_path / "state.json").exists()
+    finally:
+        for p in (ours, other):
+            p.kill()
+            p.wait()

@@ -70,7 +70,7 @@ def lab_up(short: bool, lab_dir: str | None) -> None:
 
 
 @lab.command("run")
-@click.option("--short", is_flag=True, help="Short arms (35 s of load each) and, if it starts the lab, less data.")
+@click.option("--short", is_flag=True, help="Short arms (30 s of load each) and, if it starts the lab, less data.")
 @click.option("--runs", type=click.IntRange(1, 10), default=1, show_default=True,
               help="k6 runs per arm (lab-pre-1..N, lab-post-1..N), so a gate can treat runs as the unit.")
 @click.option("--prefix", default="lab", show_default=True, help="Run names: PREFIX-pre, PREFIX-post.")

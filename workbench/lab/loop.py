@@ -67,7 +67,7 @@ class Plan:
 
     @property
     def ramp_hold(self) -> tuple[str, str]:
-        return ("5s", "30s") if self.short else ("30s", "150s")
+        return ("5s", "25s") if self.short else ("30s", "150s")
 
     def arm(self, which: str) -> list[str]:
         base = f"{self.prefix}-{which}"
