@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_postgres_secrets import strings_containing
 
 from workbench.lab.common import port_open
 from workbench.lab.requirements import pg_bin_dir
@@ -123,6 +124,11 @@ def test_lab_loop_end_to_end(tmp_path):
             hit[arm] = stats["hit_ratio"]
         assert hit["lab-post"] > hit["lab-pre"], hit
         assert len(outcome["reports"]) >= 5 and all(Path(r).exists() for r in outcome["reports"])
+
+        password = json.loads((lab / "state.json").read_text())["pg"]["password"]   # the lab's own secret
+        assert strings_containing(db, password) == []
+        assert not any(password in Path(r).read_text() for r in outcome["reports"])
+        assert password not in run.stdout + run.stderr
     finally:
         down = _wb("lab", "down", *common)
     assert down.returncode == 0, down.stderr

@@ -176,6 +176,8 @@ def up(dir: Path, *, short: bool = False, progress: Callable[[str], None] = lamb
     if existing and any(existing.running().values()):
         raise WorkbenchError(f"a lab is already running from {dir} ({', '.join(n for n, r in existing.running().items() if r)}):"
                              " `workbench lab down` first, or use --dir for another one")
+    if existing:   # a lab whose processes are all gone (a reboot): clear what it left
+        down(dir)
     (dir / "logs").mkdir(parents=True, exist_ok=True)
     state = LabState(dir=dir.resolve(), started_at=time.time(), size="short" if short else "full")
     for pkg in optional_missing():
