@@ -5,7 +5,7 @@ Prometheus. Every file under data/samples/ comes from here; none is typed by han
     python scripts/capture_samples.py --from-lab --out /tmp/lab-samples
 
 --from-lab captures every source from one short `workbench lab` loop instead (scripts/capture/lab.py:
-~2.5 minutes, ~1 MB): runs lab-pre / lab-post, PostgreSQL and Redis snapshots every 10 s, the
+~2.5 minutes, ~0.5 MB): runs lab-pre / lab-post, PostgreSQL and Redis snapshots every 10 s, the
 Prometheus ranges of both runs. The demo's report parameters (workbench/demo.py) still name the runs
 `before` / `after`: switching data/samples/ to the lab's capture means updating them too.
 """
