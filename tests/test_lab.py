@@ -158,3 +158,17 @@ def test_down_stops_only_the_recorded_processes(tmp_path):
         for p in (ours, other):
             p.kill()
             p.wait()
+
+
+def test_a_failing_step_is_named_and_the_lab_left_alone(tmp_path):
+    """PostgreSQL not listening (a crashed lab server): the error names the step and says the lab is still up."""
+    from workbench.lab.common import free_port
+    from workbench.lab.loop import Plan, StepFailed, run_loop
+    from workbench.lab.stack import LabState
+
+    state = LabState(dir=tmp_path, pg={"port": free_port(), "user": "lab", "password": "pw", "dbname": "lab",
+                                       "socket_dir": str(tmp_path)}, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    steps: list[str] = []
+    with pytest.raises(StepFailed, match=r"at step 'baseline snapshots': .*the lab is still up"):
+        run_loop(state, Plan(db=str(tmp_path / "wb.duckdb")), say=lambda s: None, step=steps.append)
+    assert steps == ["baseline snapshots"]
