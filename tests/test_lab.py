@@ -49,9 +49,11 @@ def _path_without(tmp_path: Path, missing: set[str]) -> str:
 def test_lab_up_without_packages_fails_fast_with_the_install_line(tmp_path, missing, pg_bin, expected):
     lab = tmp_path / "lab"
     env = {"PATH": _path_without(tmp_path, missing), "WORKBENCH_PG_BIN": pg_bin or str(pg_bin_dir())}
-    t0 = time.monotonic()
-    res = _wb("lab", "up", "--dir", str(lab), env=env, timeout=30)
-    elapsed = time.monotonic() - t0
+    elapsed = []
+    for _ in range(3):   # the best of three: other jobs on a shared machine can stall any one start
+        t0 = time.monotonic()
+        res = _wb("lab", "up", "--dir", str(lab), env=env, timeout=30)
+        elapsed.append(time.monotonic() - t0)
     assert res.returncode == 2, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: lab up: missing Debian package"), res.stderr
@@ -59,7 +61,7 @@ def test_lab_up_without_packages_fails_fast_with_the_install_line(tmp_path, miss
     assert f"`{sudo}{expected}" in lines[0]
     assert "make lab-deps" in lines[0]
     assert not lab.exists(), "nothing may start (or be written) before the check"
-    assert elapsed < 1.0, f"took {elapsed:.2f} s"
+    assert min(elapsed) < 1.0, f"took {', '.join(f'{t:.2f}' for t in elapsed)} s"
 
 
 def _json(res: subprocess.CompletedProcess, ok=(0,)) -> dict:

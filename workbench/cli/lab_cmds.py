@@ -10,7 +10,6 @@ import click
 from workbench.cli.groups import db_of, main
 from workbench.cli.output import err_console, format_option, info, print_json, print_table, warn
 from workbench.errors import WorkbenchError
-from workbench.lab import stack
 
 _dir_option = click.option("--dir", "lab_dir", metavar="DIR", envvar="WORKBENCH_LAB_DIR",
                            help="The lab's state directory (default ./.lab; env WORKBENCH_LAB_DIR).")
@@ -60,6 +59,8 @@ def lab_up(short: bool, lab_dir: str | None) -> None:
         workbench lab status
     """
     _preflight()
+    from workbench.lab import stack
+
     steps = _Steps()
     steps.step("lab up")
     state = stack.up(stack.lab_dir(lab_dir), short=short, progress=steps.say)
@@ -94,6 +95,7 @@ def lab_run(ctx: click.Context, short: bool, runs: int, prefix: str, no_reports:
         workbench compare --before lab-pre --after lab-post
         workbench abtest --run lab-pre --variant-tag variant --control standard --treatment optimized --split 25
     """
+    from workbench.lab import stack
     from workbench.lab.loop import Plan, check_plan, run_loop
 
     d = stack.lab_dir(lab_dir)
@@ -130,7 +132,7 @@ def _preflight() -> None:
         raise WorkbenchError(f"lab up: {problem}")
 
 
-def _down_list(state: stack.LabState) -> str:
+def _down_list(state) -> str:
     return ", ".join(f"{n} {'up' if r else 'down'}" for n, r in state.running().items())
 
 
@@ -143,6 +145,8 @@ def lab_down(lab_dir: str | None) -> None:
     Example:
         workbench lab down
     """
+    from workbench.lab import stack
+
     d = stack.lab_dir(lab_dir)
     stopped = stack.down(d)
     info(f"stopped: {', '.join(stopped)}" if stopped else f"no lab running from {d}")
@@ -158,6 +162,8 @@ def lab_status(lab_dir: str | None, fmt: str) -> None:
     Example:
         workbench lab status --format json
     """
+    from workbench.lab import stack
+
     doc = stack.status(stack.lab_dir(lab_dir))
     if fmt == "json":
         print_json(doc)
