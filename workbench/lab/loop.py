@@ -382,13 +382,22 @@ def report_plan(plan: Plan, outcome: Outcome) -> list[tuple[Path, dict]]:
     return out
 
 
-def make_reports(plan: Plan, outcome: Outcome, say: Callable[[str], None]) -> list[str]:
-    from workbench.reports import execute_notebook, update_index
+def _execute(item: tuple[Path, dict, Path]):
+    from workbench.reports import execute_notebook
 
-    reports = []
-    for nb, params in report_plan(plan, outcome):
-        say(f"report {nb.name}")
-        reports.append(execute_notebook(nb, params, plan.report_out))
+    return execute_notebook(*item)
+
+
+def make_reports(plan: Plan, outcome: Outcome, say: Callable[[str], None]) -> list[str]:
+    """Execute every notebook, two at a time (each in its own process and kernel); rebuild the index."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from workbench.reports import update_index
+
+    items = [(nb, params, plan.report_out) for nb, params in report_plan(plan, outcome)]
+    say("reports: " + ", ".join(nb.stem for nb, _, _ in items))
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        reports = list(pool.map(_execute, items))
     update_index(plan.report_out, reports)
     broken = [r for r in reports if r.error]
     if broken:
