@@ -205,7 +205,11 @@ def _start_all(state: LabState, short: bool, progress: Callable[[str], None]) ->
     pg = PostgresLab(preload=True, dbname=DBNAME, detach=True, extra_conf={
         "shared_buffers": "128MB", "max_connections": "60", "max_parallel_workers_per_gather": "0",
         "log_min_duration_statement": "-1"})
-    pg.start()
+    try:
+        pg.start()
+    except BaseException:
+        pg.stop()   # not recorded yet: stop it here, or `down` could not
+        raise
     state.processes["postgres"] = record(pg.proc.pid, pg.port, pg.log)
     state.pg = {"port": pg.port, "socket_dir": str(pg.root), "data_dir": str(pg.root), "user": pg.user,
                 "password": pg.password, "dbname": DBNAME}
