@@ -374,6 +374,7 @@ def report_plan(plan: Plan, outcome: Outcome) -> list[tuple[Path, dict]]:
         "40_before_after": [{"before": ",".join(pre), "after": ",".join(post)}],
         "50_ab_test": [{"run": pre[-1], "variant_tag": "variant", "control": "standard",
                         "treatment": "optimized", "split": 25.0}],
+        "70_roi": [{"before": ",".join(pre), "after": ",".join(post), "endpoint": "/api/events"}],
     }
     out = []
     for nb in sorted(plan.notebooks.glob("[0-9]*.ipynb")):
