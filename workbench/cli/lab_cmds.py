@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -98,6 +99,7 @@ def lab_run(ctx: click.Context, short: bool, runs: int, prefix: str, no_reports:
     from workbench.lab import stack
     from workbench.lab.loop import Plan, check_plan, run_loop
 
+    signal.signal(signal.SIGTERM, _interrupt)   # a terminated run still stops its k6 (the `finally`s run)
     d = stack.lab_dir(lab_dir)
     _preflight()
     steps = _Steps()
@@ -121,6 +123,10 @@ def lab_run(ctx: click.Context, short: bool, runs: int, prefix: str, no_reports:
     info(f"next: workbench compare --before {before} --after {after}")
     info(f"      workbench abtest --run {outcome.before[-1]} --variant-tag variant --control standard "
          "--treatment optimized --split 25")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _preflight() -> None:
