@@ -5,9 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTHON ?= python3
 APT_PACKAGES := postgresql-15 postgresql-contrib-15 redis-server redis-tools prometheus \
-                prometheus-redis-exporter prometheus-postgres-exporter
-# `workbench lab` uses the services above plus, when present, HypoPG (hypothetical indexes)
-LAB_APT_PACKAGES := $(APT_PACKAGES) postgresql-15-hypopg
+                prometheus-redis-exporter prometheus-postgres-exporter postgresql-15-hypopg
 
 .PHONY: demo test venv dev services lab-deps lint bench samples clean
 
@@ -39,9 +37,8 @@ services:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-## lab-deps: everything `workbench lab up` uses (the services, HypoPG) and the lab's Python extra
-lab-deps: venv
-	@$(MAKE) --no-print-directory services APT_PACKAGES="$(LAB_APT_PACKAGES)"
+## lab-deps: everything `workbench lab up` uses: the services above (with HypoPG) and the lab's Python extra
+lab-deps: venv services
 
 ## make test: dev extras + services, then the whole suite (real servers on loopback ports of their own)
 test: dev services
@@ -54,6 +51,7 @@ lint: dev
 bench: dev
 	$(PY) benchmarks/bench_k6_ingest.py
 	$(PY) benchmarks/bench_stats.py
+	$(PY) benchmarks/bench_roi.py
 
 ## samples: re-capture data/samples/ from real k6, PostgreSQL, Redis and Prometheus
 samples: dev services

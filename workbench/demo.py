@@ -27,6 +27,8 @@ DEMO_REPORTS: dict[str, list[dict]] = {
     "30_cache_and_metrics": [{}],
     "40_before_after": [{"before": "before", "after": "after"}],
     "50_ab_test": [{"run": "before", "variant_tag": "variant", "control": "standard", "treatment": "optimized"}],
+    "60_bottlenecks": [{"sensitivity": "medium"}],
+    "70_roi": [{"before": "before", "after": "after", "endpoint": "events"}],
 }
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from workbench.analysis.k6_summary import k6_summary, thresholds_table
 
+ENDPOINT = "coalesce(name, url, '(unnamed)')"   # a k6 sample's endpoint: its `name` tag, else its URL
 TIMING_METRICS = ["http_req_blocked", "http_req_connecting", "http_req_tls_handshaking", "http_req_sending",
                   "http_req_waiting", "http_req_receiving"]
 

@@ -32,7 +32,8 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, lazy={
     "k6": "k6_cmds", "ls": "store_cmds", "report": "report_cmds", "demo": "report_cmds",
     "pg": "postgres_cmds", "redis": "redis_cmds", "prom": "prometheus_cmds",
-    "compare": "compare_cmds", "abtest": "compare_cmds", "lab": "lab_cmds"},
+    "compare": "compare_cmds", "abtest": "compare_cmds", "roi": "roi_cmds", "alerts": "alerts_cmds",
+    "bottlenecks": "bottleneck_cmds", "advise": "bottleneck_cmds", "lab": "lab_cmds"},
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--db", "db", metavar="PATH", envvar="WORKBENCH_DB",
               help="DuckDB store (default data/workbench.duckdb; env WORKBENCH_DB).")

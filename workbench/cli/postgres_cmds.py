@@ -8,8 +8,9 @@ from workbench.analysis.postgres import ORDER_BY, pg_top
 from workbench.cli.groups import collect, db_of, main
 from workbench.cli.output import format_option, info, print_json, print_table, warn
 from workbench.cli.repeat import repeat_snapshots
+from workbench.errors import WorkbenchError
 from workbench.sources.postgres import collect as collect_snapshot
-from workbench.store import reading
+from workbench.store import Store, reading
 
 
 @collect.command("postgres")
@@ -42,6 +43,15 @@ def collect_postgres(ctx: click.Context, dsn: str | None, label: str | None, eve
              f"pg_stat_statements {m['pgss_version']}, {len(snap.statements)} statements")
 
     repeat_snapshots(one, every, count, "collect postgres")
+
+
+def query_text(store: Store, queryid: int) -> str:
+    """The stored text of QUERYID (any server); a clear error when the store has none."""
+    row = store.con.execute("SELECT query FROM pg_query_texts WHERE queryid = ? ORDER BY first_snapshot_id DESC"
+                            " LIMIT 1", [queryid]).fetchone()
+    if row is None:
+        raise WorkbenchError(f"no statement text for queryid {queryid} in the store: see `workbench pg top`")
+    return row[0]
 
 
 @main.group()
@@ -78,3 +88,33 @@ def pg_top_cmd(ctx: click.Context, from_snap: int | None, to_snap: int | None, b
     print_table(rows, ["queryid", "datname", "calls", "total_exec_time_ms", "mean_exec_time_ms", "rows",
                        "hit_ratio", "time_share", "query"],
                 title=f"snapshots {doc['from']} -> {doc['to']} ({doc['interval_s']:.1f} s)")
+
+
+@pg.command("explain")
+@click.argument("queryid", type=int)
+@click.option("--dsn", envvar="WORKBENCH_PG_DSN", metavar="DSN",
+              help="The server to explain on (read-only session); default: libpq's environment.")
+@click.option("--statement-timeout", "statement_timeout_ms", type=click.IntRange(min=100), default=10_000,
+              show_default=True, help="statement_timeout (ms) of the read-only session.")
+@format_option()
+@click.pass_context
+def pg_explain_cmd(ctx: click.Context, queryid: int, dsn: str | None, statement_timeout_ms: int, fmt: str) -> None:
+    """Show a stored statement's generic plan (EXPLAIN without ANALYZE: nothing is executed).
+
+    The text comes from the store (pg_stat_statements, `$1` for constants); PostgreSQL 16+ explains it with
+    GENERIC_PLAN, older servers through PREPARE with plan_cache_mode = force_generic_plan.
+
+    \b
+    Example:
+        workbench pg top --limit 5
+        workbench pg explain --dsn postgresql://app@db/app -- -4383264861512389215
+    """
+    from workbench.sources.pg_explain import explain
+
+    with reading(db_of(ctx)) as store:
+        text = query_text(store, queryid)
+    plan = explain(dsn, text, statement_timeout_ms=statement_timeout_ms)
+    if fmt == "json":
+        print_json({"queryid": queryid, "query": text, "cost": plan.cost, "plan": plan.text})
+    else:
+        click.echo(plan.text)
