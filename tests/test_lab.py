@@ -117,6 +117,15 @@ def test_lab_loop_end_to_end(tmp_path):
         ab_events = _row(ab, "/api/events", "p50_ms")
         assert ab_events["after"] < ab_events["before"] and ab_events["verdict"] == "improved", ab_events
 
+        top = {}
+        for arm in ("lab-pre", "lab-post"):
+            found = _json(_wb("--db", str(db), "bottlenecks", "--run", arm, "--component", "database",
+                              "--format", "json"))["findings"]
+            top[arm] = " ".join(found[0]["item"].split()) if found else ""
+        events_statement = "FROM security_events WHERE created_at > now() - interval"
+        assert events_statement in top["lab-pre"], top      # the unindexed events statement leads before ...
+        assert events_statement not in top["lab-post"], top  # ... and no longer after the index
+
         snaps = outcome["snapshots"]
         hit = {}
         for arm in ("lab-pre", "lab-post"):

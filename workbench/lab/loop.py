@@ -5,7 +5,8 @@ Steps, each named in the progress and in a failure:
 1. baseline snapshots of PostgreSQL and Redis;
 2. k6 run `lab-pre` (or `lab-pre-1..N` with --runs N), PostgreSQL and Redis snapshots every 10 s during
    it, Prometheus ranges for its window;
-3. the optimisations: the fixes `choose_fixes` returns (THE HOOK below), applied one by one;
+3. `workbench bottlenecks` over lab-pre, then the fixes `choose_fixes` returns (THE HOOK below),
+   applied one by one;
 4. k6 run `lab-post` (the cache warmed right before each arm, as the playbook's scheduled warmCache), with
    the same collection;
 5. `workbench report` for every notebook.
@@ -93,7 +94,7 @@ class Outcome:
     snapshots: dict[str, dict[str, list[int]]] = field(default_factory=dict)   # run -> {postgres, redis}
     artefacts: str = ""
     reports: list[str] = field(default_factory=list)
-    findings: str = ""
+    findings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -164,15 +165,28 @@ KNOWN_FIXES = [
 ]
 
 
-def choose_fixes(state: LabState, db: str | None, pre_runs: list[str]) -> tuple[list[Fix], str]:
-    """THE HOOK: which optimisations the loop applies, and a note on where that choice came from.
+def pre_findings(db: str | None, pre_runs: list[str], limit: int = 5) -> list[str]:
+    """`workbench bottlenecks --run <last pre run>`: the top findings, one line each."""
+    from workbench.analysis.bottlenecks import find_bottlenecks, resolve_scope
+    from workbench.store import reading
 
-    TODO(bottlenecks/advise): when `find_bottlenecks` and `advise` land, call them here on the store
-    (the `lab-pre` runs and their snapshots), map each finding to a Fix (the advisor's index DDL, run
-    CONCURRENTLY; the N+1 finding to the join; the cache finding to warming) and return only those.
-    Until then the lab applies the fixes for the problems it planted on purpose; it reports no findings.
+    with reading(db) as store:
+        rep = find_bottlenecks(store, resolve_scope(store, run=pre_runs[-1]))
+    return [f"{f.component} {f.score:.0f}: {' '.join(f.item.split())[:90]}" for f in rep.findings[:limit]]
+
+
+def choose_fixes(state: LabState, db: str | None, pre_runs: list[str]) -> tuple[list[Fix], list[str]]:
+    """THE HOOK: which optimisations the loop applies, and the findings it read (lines to show).
+
+    Today the findings of `find_bottlenecks` over the last pre run are shown, and the lab applies its
+    known fixes for the problems it planted (KNOWN_FIXES), whatever the findings say.
+    TODO(bottlenecks/advise): map each finding to a Fix here instead — the database statement finding
+    to `advise`'s index DDL (run CONCURRENTLY), the N+1 finding to the join, the cache finding to
+    warming — and return only those.
     """
-    return list(KNOWN_FIXES), "no bottleneck findings yet (scoring not available): the lab's known fixes"
+    lines = [f"bottlenecks in {pre_runs[-1]}:"] + [f"  {x}" for x in pre_findings(db, pre_runs)]
+    lines.append("fixes: the lab's known fixes for what it planted (not yet chosen from the findings)")
+    return list(KNOWN_FIXES), lines
 
 
 # -- collection -----------------------------------------------------------------------------------------
@@ -332,7 +346,8 @@ def run_loop(state: LabState, plan: Plan, say: Callable[[str], None], step: Call
             run_arm(state, plan, run, col, outcome, say, echo)
         begin("bottlenecks and fixes")
         fixes, outcome.findings = choose_fixes(state, plan.db, outcome.before)
-        say(outcome.findings)
+        for line in outcome.findings:
+            say(line)
         for fix in fixes:
             begin(f"fix: {fix.name}")
             say(fix.description)
