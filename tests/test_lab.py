@@ -20,7 +20,7 @@ from test_postgres_secrets import strings_containing
 
 from workbench.lab.common import port_open
 from workbench.lab.requirements import pg_bin_dir
-from workbench.lab.stack import start_ticks
+from workbench.lab.stack import alive, start_ticks
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKBENCH = str(Path(sys.executable).parent / "workbench")
@@ -98,6 +98,7 @@ def test_lab_loop_end_to_end(tmp_path):
         status = _json(_wb("lab", "status", "--format", "json", *common))
         assert status["up"] and {"postgres", "redis", "api", "prometheus"} <= set(status["services"])
         pg_dir = str((lab / "postgres").resolve())
+        recorded = json.loads((lab / "state.json").read_text())["processes"]   # pids with their start times
 
         run = _wb("--db", str(db), "lab", "run", "--short", "--out", str(reports), "--format", "json", *common)
         outcome = _json(run)
@@ -143,9 +144,9 @@ def test_lab_loop_end_to_end(tmp_path):
     finally:
         down = _wb("lab", "down", *common)
     assert down.returncode == 0, down.stderr
-    for name, svc in status["services"].items():
-        assert start_ticks(svc["pid"]) is None, f"{name} (pid {svc['pid']}) still runs"
-        assert not port_open(svc["port"]), f"{name}'s port {svc['port']} still listens"
+    for name, proc in recorded.items():   # gone, or an exit status its parent has not collected yet
+        assert not alive(proc), f"{name} (pid {proc['pid']}) still runs"
+        assert not port_open(proc["port"]), f"{name}'s port {proc['port']} still listens"
     assert _lab_processes(pg_dir) == []
     assert not Path(pg_dir).exists()
 
