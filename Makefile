@@ -8,7 +8,7 @@ APT_PACKAGES := postgresql-15 redis-server redis-tools prometheus \
                 prometheus-redis-exporter prometheus-postgres-exporter postgresql-15-hypopg \
                 openjdk-17-jre-headless
 
-.PHONY: demo test venv dev services lint bench samples clean
+.PHONY: demo test venv dev services lab-deps lint bench samples clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ services:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+## lab-deps: everything `workbench lab up` uses: the services above (with HypoPG) and the lab's Python extra
+lab-deps: venv services
 
 ## make test: dev extras + services, then the whole suite (real servers on loopback ports of their own)
 test: dev services

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import click
-import duckdb
 
 # The *_cmds modules attach their commands to these groups when a command of theirs is first asked for.
 from workbench.cli.groups import main as _main
@@ -13,6 +12,12 @@ from workbench.errors import WorkbenchError
 from workbench.redact import redact_text
 
 INTERRUPTED = "error: interrupted (Ctrl-C): what was not committed yet was rolled back"
+
+
+def _is_duckdb_error(e: BaseException) -> bool:
+    """A store error? (duckdb is imported lazily: a command that never loaded it cannot raise one)."""
+    duckdb = sys.modules.get("duckdb")
+    return duckdb is not None and isinstance(e, duckdb.Error)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,19 +42,18 @@ def main(argv: list[str] | None = None) -> None:
             raise
         click.echo(f"error: {redact_text(str(e))}", err=True)
         sys.exit(e.exit_code)
-    except duckdb.Error as e:
-        if debug:
-            raise
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        click.echo(f"error: store: {redact_text(first)} (rerun with --debug for details)", err=True)
-        sys.exit(2)
     except KeyboardInterrupt:   # an ingest rolls back first (Store.ingest) and says so as Interrupted
         click.echo(INTERRUPTED, err=True)
         sys.exit(130)
-    except Exception as e:  # a bug or an unforeseen fault: still one line, the traceback on request
+    except Exception as e:
         if debug:
             raise
-        click.echo(f"error: {type(e).__name__}: {redact_text(str(e).splitlines()[0] if str(e) else '')} "
-                   "(unexpected; rerun with --debug and report it)", err=True)
+        first = str(e).splitlines()[0] if str(e) else ""
+        if _is_duckdb_error(e):
+            click.echo(f"error: store: {redact_text(first or type(e).__name__)} (rerun with --debug for details)",
+                       err=True)
+        else:  # a bug or an unforeseen fault: still one line, the traceback on request
+            click.echo(f"error: {type(e).__name__}: {redact_text(first)} (unexpected; rerun with --debug and "
+                       "report it)", err=True)
         sys.exit(2)
     sys.exit(rc if isinstance(rc, int) else 0)

