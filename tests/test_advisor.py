@@ -164,3 +164,30 @@ def test_write_heavy_tables_are_flagged():
                       "writes": [50_000, 10]})
     w = writes_per_scan(t)
     assert w["public.log"] > WRITE_HEAVY_RATIO > w["public.items"]
+
+
+def test_fast_snapshots_read_definitions_from_the_last_full_one(pg_server, tmp_path):
+    """`collect --every` takes fast snapshots (no index definitions): the advisor must still see the index
+    that exists, from the last full snapshot, and not propose it again."""
+    pg_server.createdb("fastsnap")
+    dsn = pg_server.dsn_for("fastsnap")
+    db = tmp_path / "wb.duckdb"
+    with psycopg.connect(dsn, autocommit=True) as con:
+        con.execute("CREATE TABLE fev (id bigserial PRIMARY KEY, tenant_id int NOT NULL, created_at timestamptz"
+                    " NOT NULL)")
+        con.execute("INSERT INTO fev (tenant_id, created_at) SELECT g % 500, now() - (g || ' s')::interval"
+                    " FROM generate_series(1, 50000) g")
+        con.execute("CREATE INDEX fev_tenant_created ON fev (tenant_id, created_at)")
+        con.execute("ANALYZE fev")
+        with Store.open(db) as store:
+            pgsrc.write_snapshot(store, pgsrc.take_snapshot(dsn), source=dsn)
+        for i in range(30):
+            con.execute(TWO_COLUMN.replace("tev", "fev").replace("id, created_at", "id"), [i, "2000-01-01"]).fetchall()
+        with Store.open(db) as store:
+            pgsrc.write_snapshot(store, pgsrc.take_snapshot(dsn, full=False), source=dsn)
+            assert [r[0] for r in store.con.execute("SELECT kind FROM pg_snapshots ORDER BY snapshot_id")
+                    .fetchall()] == ["full", "fast"]
+    with reading(db) as store:
+        plan = advise(store, dsn, verify=False)
+    assert not any(i.table == "public.fev" and i.columns[:1] == ("tenant_id",) for i in plan.indexes), \
+        [(i.table, i.columns) for i in plan.indexes]

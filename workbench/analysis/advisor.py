@@ -211,8 +211,9 @@ def statement_candidates(store: Store, top: pd.DataFrame, sid: int,
                          limit: int = TOP_STATEMENTS) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """For the LIMIT statements with the most time: [{queryid, query, calls, total_exec_time_ms,
     mean_exec_time_ms, table, candidates}], and the statements skipped with why."""
-    cols = table_columns(store, sid)
-    existing = btree_prefixes(store, sid)
+    slow = pga.slow_snapshot(store, sid)   # a fast snapshot holds no definitions: read the last full one
+    cols = table_columns(store, slow)
+    existing = btree_prefixes(store, slow)
     dbname = store.con.execute("SELECT dbname FROM pg_snapshots WHERE snapshot_id = ?", [sid]).fetchone()[0]
     if "datname" in top.columns:   # the snapshot's tables are those of the database it connected to
         top = top[top["datname"].isna() | (top["datname"] == dbname)]

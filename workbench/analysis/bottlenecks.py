@@ -207,15 +207,16 @@ def _database(store: Store, scope: Scope, sensitivity: str, rep: BottleneckRepor
     tables = pga.table_stats(store, sid, fid)
     rep.frames["tables"] = tables
     out += db_checks.seq_scans(tables, sensitivity)
+    slow = pga.slow_snapshot(store, sid)   # sizes, index definitions, bloat: the last full snapshot
     ix_bytes = dict(store.con.execute("SELECT schemaname || '.' || relname, indexes_bytes FROM pg_tables"
-                                      " WHERE snapshot_id = ?", [sid]).fetchall())
+                                      " WHERE snapshot_id = ?", [slow]).fetchall())
     meta = store.con.execute("SELECT epoch(taken_at) - epoch(coalesce(db_stats_reset, postmaster_start))"
                              " FROM pg_snapshots WHERE snapshot_id = ?", [sid]).fetchone()
-    out += db_checks.indexes(pga.unused_indexes(store, sid), pga.duplicate_indexes(store, sid), ix_bytes,
+    out += db_checks.indexes(pga.unused_indexes(store, slow), pga.duplicate_indexes(store, slow), ix_bytes,
                              sensitivity, stats_age_s=meta[0] if meta else None)
     hits = pga.hit_ratios(store, sid, fid)
     out += db_checks.hit_ratios(hits, sensitivity)
-    out += db_checks.maintenance(pga.vacuum_staleness(store, sid), pga.bloat(store, sid), sensitivity)
+    out += db_checks.maintenance(pga.vacuum_staleness(store, sid), pga.bloat(store, slow), sensitivity)
     sessions = [pga.sessions(store, int(s), RULES["database:long_transaction"].high) for s in snaps.snapshot_id]
     sessions = [s for s in sessions if not s.empty]
     worst = (pd.concat(sessions).sort_values("xact_age_s", ascending=False, na_position="last")
