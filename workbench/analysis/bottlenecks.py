@@ -391,11 +391,10 @@ def bottleneck_bundle(db: Any, run: str | None = None, label: str | None = None,
                 out.plan_note = str(e)
         stmts = rep.frames.get("statements")
         if dsn is not None and stmts is not None and not stmts.empty:
-            from workbench.sources.pg_explain import top_plans
+            from workbench.sources.pg_explain import statement_plans
 
-            pairs = [(int(q), t) for q, t in zip(stmts["queryid"], stmts["query"], strict=True) if isinstance(t, str)]
             try:
-                out.plans = top_plans(dsn, pairs, 5)
+                out.plans = statement_plans(dsn, stmts, 5)
             except WorkbenchError as e:
                 out.plan_note = f"no generic plans: {e}"
     except WorkbenchError as e:

@@ -144,3 +144,17 @@ def top_plans(dsn: str | None, statements: list[tuple[int, str]], n: int = 5, **
             except WorkbenchError as e:
                 out.append({"queryid": queryid, "query": query, "cost": None, "plan": None, "why": str(e)})
     return out
+
+
+def statement_plans(dsn: str | None, top: Any, n: int = 5) -> list[dict[str, Any]]:
+    """`top_plans` for the first N statements of TOP (a frame with queryid and query, most time first)."""
+    if top is None or len(top) == 0:
+        return []
+    pairs = [(int(q), t) for q, t in zip(top["queryid"], top["query"], strict=True) if isinstance(t, str)]
+    return top_plans(dsn, pairs, n)
+
+
+def plans_markdown(plans: list[dict[str, Any]]) -> str:
+    """The plans as Markdown for a report: each statement's text, then its plan (or why there is none)."""
+    return "\n\n".join(f"**{p['queryid']}** `{p['query'][:120]}`\n\n```\n{p['plan'] or '(' + p['why'] + ')'}\n```"
+                         for p in plans)
