@@ -18,6 +18,7 @@ import argparse
 import time
 
 import numpy as np
+from timing import best_of
 
 from workbench import roi
 
@@ -27,13 +28,6 @@ CONFIG = {"horizon_months": 12, "discount_rate_annual": "uniform(0.05, 0.15)", "
           "p95_after_ms": "lognormal(600, 0.05)"}
 
 
-def best_of(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def per_draw_loop(model: roi.Model, draws: int, seed: int = 0) -> np.ndarray:

@@ -12,20 +12,11 @@ Baselines (measured in the same run, same data):
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from timing import best_of
 
 from workbench import stats
-
-
-def best_of(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def naive_bootstrap(c: np.ndarray, t: np.ndarray, q: float, reps: int, rng: np.random.Generator) -> tuple[float, float]:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from cli_runner import run_isolated
 
 from workbench.analysis import compare as cmp
-from workbench.cli import main as cli_main
 from workbench.sources.k6 import load_samples
 from workbench.store import Store
 
@@ -28,16 +26,7 @@ def sample_db(tmp_path_factory) -> Path:
 
 def run_cli(db: Path, *args: str) -> tuple[int, str, str]:
     """Run the real entry point (exit codes and one-line errors as users see them)."""
-    with CliRunner().isolation() as streams:
-        try:
-            cli_main(["--db", str(db), *args])
-            code = 0
-        except SystemExit as e:
-            code = e.code or 0
-        sys.stdout.flush()
-        sys.stderr.flush()
-        out, err = streams[0].getvalue().decode(), streams[1].getvalue().decode()
-    return code, out, err
+    return run_isolated("--db", str(db), *args)
 
 
 def by_key(result: dict) -> dict[tuple[str, str], dict]:

@@ -6,9 +6,9 @@ import json
 
 import psycopg
 import pytest
+from cli_runner import run_cli
 
 from workbench.analysis.postgres import pg_top
-from workbench.cli import main as cli_main
 from workbench.errors import WorkbenchError
 from workbench.lab.common import free_port
 from workbench.sources.postgres import collect, connect, take_snapshot
@@ -16,13 +16,6 @@ from workbench.store import reading
 
 pytestmark = pytest.mark.service
 UPDATE_ACCOUNTS = "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2"
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as e:
-        cli_main(list(args))
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
 
 
 @pytest.fixture(scope="module")

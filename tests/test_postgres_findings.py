@@ -12,22 +12,15 @@ import time
 
 import psycopg
 import pytest
+from cli_runner import run_cli
 
 from workbench.analysis import postgres as A
-from workbench.cli import main as cli_main
 from workbench.sources.pg_columns import HIDDEN_QUERY
 from workbench.sources.pg_sql import OWN_MARKER
 from workbench.sources.postgres import collect
 from workbench.store import reading
 
 pytestmark = pytest.mark.service
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as e:
-        cli_main(list(args))
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
 
 
 def role_dsn(lab, role: str, password: str, dbname: str) -> str:

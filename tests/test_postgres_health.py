@@ -6,9 +6,9 @@ import json
 
 import psycopg
 import pytest
+from cli_runner import run_cli
 
 from workbench.analysis.pg_health import Thresholds, pg_health
-from workbench.cli import main as cli_main
 from workbench.sources.postgres import collect
 from workbench.store import reading
 
@@ -25,13 +25,6 @@ GRANT SELECT ON ALL TABLES IN SCHEMA public TO workbench;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO workbench;
 ANALYZE;
 """
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as e:
-        cli_main(list(args))
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
 
 
 def test_health_checks_on_planted_problems(pg_server, tmp_db, capsys):

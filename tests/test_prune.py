@@ -5,19 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from cli_runner import run_cli
 
-from workbench.cli import main as cli_main
 from workbench.sources.postgres import collect
 from workbench.store import reading, writing
 
 pytestmark = pytest.mark.service
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as e:
-        cli_main(list(args))
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
 
 
 def test_prune_keeps_what_is_still_needed(pg_server, tmp_db, capsys):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import nbformat
@@ -13,10 +12,9 @@ import numpy as np
 import numpy_financial as npf
 import papermill as pm
 import pytest
-from click.testing import CliRunner
+from cli_runner import run_isolated
 
 from workbench import roi
-from workbench.cli import main as cli_main
 from workbench.sources import prometheus as prom
 from workbench.sources.k6 import load_samples
 from workbench.store import Store
@@ -34,16 +32,7 @@ SPREAD = {"npv_p10", "npv_p50", "npv_p90", "prob_npv_positive", "tornado"}
 
 def run_cli(*args: str, db: Path | None = None) -> tuple[int, str, str]:
     """The real entry point (exit codes and one-line errors as users see them)."""
-    with CliRunner().isolation() as streams:
-        try:
-            cli_main([*(["--db", str(db)] if db else []), *args])
-            code = 0
-        except SystemExit as e:
-            code = e.code or 0
-        sys.stdout.flush()
-        sys.stderr.flush()
-        out, err = streams[0].getvalue().decode(), streams[1].getvalue().decode()
-    return code, out, err
+    return run_isolated(*(["--db", str(db)] if db else []), *args)
 
 
 def write_yaml(path: Path, cfg: dict) -> Path:
