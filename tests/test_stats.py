@@ -35,13 +35,12 @@ def test_hodges_lehmann_matches_brute_force() -> None:
         assert r.ci_high == pytest.approx(diffs[n * m - k], rel=1e-9)
 
 
-def test_mann_whitney_100k_per_arm_under_2s() -> None:
+def test_mann_whitney_100k_per_arm_without_a_pairwise_matrix() -> None:
+    """10^10 pairwise differences would need 80 GB: the Hodges-Lehmann interval must not build them (its
+    speed is measured in benchmarks/bench_stats.py, not here)."""
     rng = np.random.default_rng(4)
     c, t = rng.lognormal(3, 0.5, 100_000), rng.lognormal(3, 0.5, 100_000) * 1.05
-    t0 = time.perf_counter()
     r = stats.mann_whitney(c, t)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 2.0, elapsed
     assert r.significant and r.ci_low > 0
 
 
