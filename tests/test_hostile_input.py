@@ -345,17 +345,29 @@ def test_redis_ingest_accepts_only_info_text(capsys, tmp_path, what):
     assert count(db, "SELECT count(*) FROM redis_snapshots") == 0
 
 
+def _bytes_read(pid: int) -> int:
+    """How many bytes process PID has read so far (Linux's /proc/PID/io `rchar`)."""
+    try:
+        text = Path(f"/proc/{pid}/io").read_text()
+    except OSError:
+        return 0
+    return int(next(line.split()[1] for line in text.splitlines() if line.startswith("rchar:")))
+
+
 def test_ctrl_c_rolls_back_and_exits_130(tmp_path):
     big = tmp_path / "big.json"
     lines = sample_lines()
     with open(big, "wb") as f:
-        for _ in range(3):   # ~190 MB of real k6 lines: several seconds of ingest here
+        for _ in range(5):   # ~320 MB of real k6 lines: a second or more of ingest even on an idle machine
             f.writelines(lines)
     db = tmp_path / "wb.duckdb"
     Store.open(db).close()
     proc = subprocess.Popen([sys.executable, "-m", "workbench", "--db", str(db), "ingest", "k6", str(big),
                              "--run", "r"], stderr=subprocess.PIPE, text=True)
-    time.sleep(3.0)   # imported, opened, DuckDB reading the file
+    deadline = time.monotonic() + 60
+    while _bytes_read(proc.pid) < 80e6 and proc.poll() is None:   # imported, opened, reading the file
+        assert time.monotonic() < deadline, "the ingest never started reading"
+        time.sleep(0.02)
     assert proc.poll() is None, proc.stderr.read()
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
