@@ -70,11 +70,11 @@ def foreign_file_kind(p: Path) -> str | None:
     return "another kind of file (not DuckDB)"
 
 
-def writer_memory() -> str:
-    """$WORKBENCH_WRITER_MEMORY (default 512MB), checked to be a size such as 512MB or 2GB."""
-    value = os.environ.get(MEMORY_ENV, "512MB").strip()
+def writer_memory(env: str = MEMORY_ENV, default: str = "512MB") -> str:
+    """$ENV (default $WORKBENCH_WRITER_MEMORY, 512MB), checked to be a size such as 512MB or 2GB."""
+    value = os.environ.get(env, default).strip()
     if not _MEMORY_RE.fullmatch(value):
-        raise WorkbenchError(f"{MEMORY_ENV}={value[:40]!r} is not a size: use e.g. 512MB or 2GB")
+        raise WorkbenchError(f"{env}={value[:40]!r} is not a size: use e.g. 512MB or 2GB")
     return value
 
 

@@ -207,14 +207,16 @@ def compare_runs(dest: str, con: duckdb.DuckDBPyConnection, before: str | list[s
 
 # -- PostgreSQL statement deltas ---------------------------------------------------------------------
 def statement_deltas(dest: str, from_snapshot: int, to_snapshot: int,
-                     spark: SparkSession | None = None) -> list[dict[str, Any]]:
+                     spark: SparkSession | None = None, include_own: bool = False) -> list[dict[str, Any]]:
     """pg_stat_statements deltas between two snapshots of one server, per (queryid, dbid, userid,
     toplevel), by the rules of `workbench.analysis.postgres.statement_deltas`: a statement that is new,
     whose counters went down, whose stats_since moved past the first snapshot, or any statement after a
-    pg_stat_statements reset counts in full; statements without calls in between are dropped."""
+    pg_stat_statements reset counts in full; statements without calls in between are dropped, and so are
+    the collector's own statements unless INCLUDE_OWN."""
     from pyspark.sql import functions as F
 
     from workbench.analysis.postgres import COUNTERS, KEY
+    from workbench.sources.pg_sql import OWN_MARKER
 
     spark = spark or session()
     snaps = {r["snapshot_id"]: r for r in read_table(spark, dest, "pg_snapshots")
@@ -242,4 +244,9 @@ def statement_deltas(dest: str, from_snapshot: int, to_snapshot: int,
     out = m.select(*KEY, *[F.greatest(F.when(whole, F.col(c).cast("double")).otherwise(
         F.col(c).cast("double") - F.coalesce(F.col("f_" + c).cast("double"), F.lit(0.0))), F.lit(0.0)).alias(c)
         for c in cols])
-    return [r.asDict() for r in out.where(F.col("calls") > 0).orderBy(F.desc("total_exec_time_ms")).collect()]
+    out = out.where(F.col("calls") > 0)
+    if not include_own:
+        texts = read_table(spark, dest, "pg_query_texts").select("queryid", "query").dropDuplicates(["queryid"])
+        own = texts.where(F.col("query").contains(OWN_MARKER)).select("queryid")
+        out = out.join(own, "queryid", "left_anti")
+    return [r.asDict() for r in out.orderBy(F.desc("total_exec_time_ms")).collect()]

@@ -301,7 +301,7 @@ def run_arm(state: LabState, plan: Plan, run: str, col: Collector, outcome: Outc
         raise WorkbenchError(f"k6 exited with {proc.returncode}: {text.strip().splitlines()[-1:]}")
     col.both(run, snaps)
     echo(text.rstrip())
-    with writing(plan.db) as store:
+    with writing(plan.db, files=[points, summary]) as store:   # DuckDB may read these two files only
         k6_src.ingest_files(store, [points, summary], run, label=run,
                             tags={"executor": "ramping-arrival-rate", "target_rate": str(plan.rate),
                                   "lab_users_query": state.users_query})

@@ -22,15 +22,15 @@ from workbench.dataset import MANIFEST_DIR, Dest, export_parquet, manifest, unit
 from workbench.errors import WorkbenchError
 from workbench.redact import redact_url
 from workbench.sources import k6
-from workbench.store import Store, utcnow
+from workbench.store import Store, quote_literal, utcnow, writer_memory
 
-STREAM_MEMORY = os.environ.get("WORKBENCH_STREAM_MEMORY", "384MB")
+STREAM_MEMORY_ENV = "WORKBENCH_STREAM_MEMORY"   # the streaming connection's buffer pool (default 384MB)
 
 
 def _connect(tmp: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"SET memory_limit = '{STREAM_MEMORY}'")
+    con.execute(f"SET memory_limit = {quote_literal(writer_memory(STREAM_MEMORY_ENV, '384MB'))}")
     con.execute("SET preserve_insertion_order = false")
     # partitioned writes buffer rows per open partition outside the buffer pool: flush them early
     con.execute("SET partitioned_write_flush_threshold = 65536")
