@@ -44,7 +44,7 @@ lab-deps: venv services
 ## make test: dev extras + services, then the whole suite (real servers on loopback ports of their own)
 test: dev services
 	$(VENV)/bin/ruff check workbench tests benchmarks scripts
-	$(VENV)/bin/pytest --nbmake tests notebooks
+	$(VENV)/bin/pytest --nbmake --durations=15 tests notebooks
 
 lint: dev
 	$(VENV)/bin/ruff check workbench tests benchmarks scripts
