@@ -77,7 +77,7 @@ def test_summary_equals_handle_summary_values(k6_run, tmp_db):
     flat = {}
     for name, m in handle["metrics"].items():
         flat[name] = dict(m["values"])
-        if m["type"] == "rate":   # handleSummary calls a rate's value `rate`; DESIGN.md uses k6's `value`
+        if m["type"] == "rate":   # handleSummary calls a rate's value `rate`; the contract uses k6's `value`
             flat[name]["value"] = flat[name].pop("rate")
         if m.get("thresholds"):
             flat[name]["thresholds"] = {e: not v["ok"] for e, v in m["thresholds"].items()}

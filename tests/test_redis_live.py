@@ -68,7 +68,7 @@ def test_get_benchmark_counts_exactly(fresh_redis, tmp_db, capsys):
     assert set(s["commands"]["get"]["latency_percentiles_usec"]) == {"p50", "p99", "p99.9"}
     assert s["interval_s"] > 0 and s["ops_per_s"] >= n / s["interval_s"]
     assert s["memory"]["fragmentation_meaningful"] is False  # a tiny instance
-    # the CLI gives the DESIGN.md shape with the same numbers
+    # the CLI gives the contract's shape with the same numbers
     rc, out, err = cli(capsys, tmp_db, "redis", "stats", "--format", "json")
     assert rc == 0, err
     doc = json.loads(out)

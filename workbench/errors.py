@@ -1,4 +1,4 @@
-"""Exceptions that the CLI turns into one-line messages and exit codes (DESIGN.md)."""
+"""Exceptions that the CLI turns into one-line messages and exit codes (docs/contract.md)."""
 
 
 class WorkbenchError(Exception):

@@ -548,7 +548,7 @@ class RoiResult:
         return float(p10), float(p50), float(p90)
 
     def to_dict(self) -> dict[str, Any]:
-        """The `workbench roi --format json` shape (DESIGN.md) plus inputs, evidence and checks."""
+        """The `workbench roi --format json` shape (docs/contract.md) plus inputs, evidence and checks."""
         p = self.point
         out: dict[str, Any] = {k: p[k] for k in ("monthly_benefit", "npv", "payback_months", "roi_pct", "irr_annual")}
         out.update(cumulative_benefit=p["cumulative_benefit"], infrastructure_saving=p["infrastructure_saving"],

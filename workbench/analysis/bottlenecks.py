@@ -111,7 +111,7 @@ class BottleneckReport:
     frames: dict[str, Any] = field(default_factory=dict)   # evidence the notebook plots
 
     def to_dict(self, limit: int | None = None) -> dict[str, Any]:
-        """`workbench bottlenecks --format json`: DESIGN.md's shape plus the scope and the notes."""
+        """`workbench bottlenecks --format json`: the contract's shape plus the scope and the notes."""
         found = self.findings if limit is None else self.findings[:limit]
         return {"sensitivity": self.sensitivity, "scope": self.scope.to_dict(),
                 "findings": [f.to_dict() for f in found], "notes": self.notes}

@@ -363,7 +363,7 @@ def _endpoints(a: Arm, b: Arm) -> tuple[list[str], list[str]]:
 
 def compare_arms(a: Arm, b: Arm, opts: Options, metrics: tuple[str, ...] = METRICS,
                  paired: bool = False) -> list[dict[str, Any]]:
-    """Result rows (DESIGN.md compare shape, plus n, runs, windows, tolerance, pp columns) for every
+    """Result rows (the contract's compare shape, plus n, runs, windows, tolerance, pp columns) for every
     endpoint x metric; endpoints in one arm only are `missing` rows. PAIRED: the arms share one run's
     time windows (abtest), so their difference is taken window by window."""
     rows, diffs, no_p, tols = [], [], [], []
@@ -483,7 +483,7 @@ def evaluate_targets(targets: list[dict], rows: list[dict]) -> list[dict[str, An
 def compare_runs(con: duckdb.DuckDBPyConnection, before: str | list[str], after: str | list[str],
                  opts: Options | None = None, targets: list[dict] | None = None,
                  power: bool = False) -> dict[str, Any]:
-    """`workbench compare`: the DESIGN.md JSON shape (+ notes, arrival_rate, options; `power` with POWER).
+    """`workbench compare`: the contract's JSON shape (+ notes, arrival_rate, options; `power` with POWER).
 
     Each result row carries endpoint, metric, before, after, change_pct, ci_low_pct, ci_high_pct,
     p_value, p_adjusted, verdict (the stable fields other modules read), plus n/runs/windows,

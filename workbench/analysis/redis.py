@@ -157,7 +157,7 @@ def own_calls(con: duckdb.DuckDBPyConnection, from_id: int, to_id: int, reset: b
 
 def redis_stats(con: duckdb.DuckDBPyConnection, from_snap: str | int | None = None,
                 to_snap: str | int | None = None) -> dict[str, Any]:
-    """DESIGN.md's `redis stats` shape for two snapshots of one server (+ ops/s, memory, errors...)."""
+    """The contract's `redis stats` shape for two snapshots of one server (+ ops/s, memory, errors...)."""
     frm, to = pick_pair(con, from_snap, to_snap)
     a, b = _row(con, frm["snapshot_id"]), _row(con, to["snapshot_id"])
     ca, cb = _commands(con, frm["snapshot_id"]), _commands(con, to["snapshot_id"])

@@ -1,4 +1,4 @@
-"""The `workbench` command line: thin commands over the package, one-line errors, DESIGN.md exit codes."""
+"""The `workbench` command line: thin commands over the package, one-line errors, the exit codes of docs/contract.md."""
 
 from __future__ import annotations
 

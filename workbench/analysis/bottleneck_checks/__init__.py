@@ -33,7 +33,7 @@ class Finding:
         return score(self.impact, self.severity, self.confidence, self.weight)
 
     def to_dict(self) -> dict[str, Any]:
-        """DESIGN.md's finding shape (component, item, score, evidence, threshold, recommendation) plus the
+        """The contract's finding shape (component, item, score, evidence, threshold, recommendation) plus the
         check, the value and the factors."""
         return {"component": self.component, "check": self.check, "item": self.item, "score": self.score,
                 "factors": {"impact": _round(self.impact), "severity": _round(self.severity),
