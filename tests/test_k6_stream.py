@@ -48,13 +48,24 @@ def test_instances_side_by_side_equal_the_ordinary_ingest(tmp_path):
     assert_same(ours, theirs)
 
 
+# Linux starts a child's ru_maxrss at its parent's RSS (fork, then exec keeps the high-water mark), and this
+# pytest process can hold gigabytes late in the suite: a small launcher process forks the command instead.
+_LAUNCHER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+_, status, usage = os.wait4(proc.pid, 0)
+sys.stderr.write(proc.stderr.read().decode())
+print(status, usage.ru_maxrss)
+"""
+
+
 def _peak_rss_mb(args: list[str]) -> float:
     # a smaller buffer pool than the default (384MB) so that the plateau shows on files this test can afford
     env = {**os.environ, "WORKBENCH_STREAM_MEMORY": "160MB"}
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    assert status == 0, proc.stderr.read().decode()
-    return usage.ru_maxrss / 1024
+    done = subprocess.run([sys.executable, "-c", _LAUNCHER, *args], capture_output=True, text=True, env=env)
+    status, maxrss_kb = map(int, done.stdout.split())
+    assert status == 0, done.stderr
+    return maxrss_kb / 1024
 
 
 def test_memory_stays_flat_as_the_file_grows(tmp_path):
