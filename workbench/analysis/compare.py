@@ -352,6 +352,36 @@ def _row(endpoint: str, metric: str, a: ArmMetric, b: ArmMetric, opts: Options, 
     return row, d, False, tol
 
 
+def window_quantiles(arm: Arm, endpoint: str, q: float, min_requests: int = 10) -> np.ndarray:
+    """The Q-quantile of ENDPOINT's latency in each (run, window) holding at least MIN_REQUESTS requests."""
+    lat = _finite(arm.lat if endpoint == "all" else arm.lat[arm.lat["name"] == endpoint])
+    groups = lat.groupby(["run", "window"])["value"]
+    sizes = groups.size()
+    return groups.quantile(q)[sizes >= min_requests].to_numpy(dtype=float)
+
+
+def separated(a: Arm, b: Arm, row: dict[str, Any], opts: Options, min_windows: int = 5) -> str | None:
+    """For a latency quantile whose runs are too short for their drift: `improved` or `regressed` when the
+    arms do not overlap at all (every window of one arm beyond every window of the other, at least
+    MIN_WINDOWS each) and the change passes the tolerance; None otherwise. Drift moves a run's level
+    about, but it cannot put two runs of one system wholly apart window by window."""
+    q = QUANTILES.get(row["metric"])
+    if q is None or row.get("before") is None or row.get("after") is None:
+        return None
+    wa, wb = window_quantiles(a, row["endpoint"], q), window_quantiles(b, row["endpoint"], q)
+    if len(wa) < min_windows or len(wb) < min_windows:
+        return None
+    lo, hi = _tolerance(opts, row["endpoint"], row["metric"]).bounds(row["metric"], row["before"])
+    change = math.log(row["after"] / row["before"]) if row["before"] and row["after"] else math.nan
+    if wb.max() < wa.min() and change < lo:
+        row["note"] = "the runs are too short for their drift, but every window of after is below every window of before"
+        return "improved"
+    if wb.min() > wa.max() and change > hi:
+        row["note"] = "the runs are too short for their drift, but every window of after is above every window of before"
+        return "regressed"
+    return None
+
+
 def _endpoints(a: Arm, b: Arm) -> tuple[list[str], list[str]]:
     """(endpoints compared, endpoints in one arm only); 'all' first unless there is only one endpoint."""
     na, nb = set(a.lat["name"].unique()) - {""}, set(b.lat["name"].unique()) - {""}
@@ -397,7 +427,7 @@ def compare_arms(a: Arm, b: Arm, opts: Options, metrics: tuple[str, ...] = METRI
             r["p_adjusted"] = _pct(float(p_adj[0, i]))
             r["verdict"] = str(verdict[0, i])
             if "run too short" in r.get("reason", ""):
-                r["verdict"] = "inconclusive"
+                r["verdict"] = separated(a, b, r, opts) or "inconclusive"
             if negligible[0, i]:
                 r["note"] = (f"significant but within the {r['tolerance']} tolerance: a real but negligible change")
     for ep in one_side:
