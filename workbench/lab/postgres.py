@@ -11,6 +11,7 @@ the directory. `PostgresLab(version=17)` / `version=18` run the servers of the `
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import secrets
@@ -42,7 +43,28 @@ def bin_dir(version: int = 15) -> Path:
     if spec is None or not spec.submodule_search_locations:
         pkg = WHEELS[version].replace("_", "-")
         raise FileNotFoundError(f"PostgreSQL {version} not installed: pip install {pkg} (in the dev extras)")
-    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return _readable_copy(Path(next(iter(spec.submodule_search_locations))) / "pginstall", version) / "bin"
+
+
+def _readable_copy(install: Path, version: int) -> Path:
+    """INSTALL copied once to a world-readable directory under the system's temp dir: the server runs as
+    the `postgres` user, who may not reach a virtualenv inside a private (0700) directory."""
+    st = install.stat()
+    key = hashlib.sha256(f"{install}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
+    dest = Path(tempfile.gettempdir()) / f"workbench-pg{version}-{key}"
+    if (dest / ".complete").exists():
+        return dest
+    staging = Path(tempfile.mkdtemp(prefix=f"workbench-pg{version}-"))
+    shutil.copytree(install, staging / "pg", symlinks=True)
+    (staging / "pg" / ".complete").touch()
+    for d in (staging / "pg", *(p for p in (staging / "pg").rglob("*") if p.is_dir() and not p.is_symlink())):
+        d.chmod(0o755)
+    try:
+        (staging / "pg").rename(dest)
+    except OSError:   # another session copied it first
+        shutil.rmtree(staging / "pg", ignore_errors=True)
+    staging.rmdir()
+    return dest
 
 
 def pg_binary(name: str, version: int = 15) -> str:
