@@ -43,17 +43,33 @@ def bin_dir(version: int = 15) -> Path:
     if spec is None or not spec.submodule_search_locations:
         pkg = WHEELS[version].replace("_", "-")
         raise FileNotFoundError(f"PostgreSQL {version} not installed: pip install {pkg} (in the dev extras)")
-    return _readable_copy(Path(next(iter(spec.submodule_search_locations))) / "pginstall", version) / "bin"
+    return _readable_copy(Path(next(iter(spec.submodule_search_locations))), version) / "pginstall" / "bin"
 
 
-def _readable_copy(install: Path, version: int) -> Path:
-    """INSTALL copied once to a world-readable directory under the system's temp dir: the server runs as
-    the `postgres` user, who may not reach a virtualenv inside a private (0700) directory."""
-    st = install.stat()
-    key = hashlib.sha256(f"{install}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
-    dest = Path(tempfile.gettempdir()) / f"workbench-pg{version}-{key}"
-    if (dest / ".complete").exists():
-        return dest
+def _readable_copy(package: Path, version: int) -> Path:
+    """PACKAGE's `pginstall` (and the `<package>.libs` beside it, which the binaries' RPATH names relative
+    to themselves) copied once to a world-readable directory under the system's temp dir: the server runs
+    as the `postgres` user, who may not reach a virtualenv inside a private (0700) directory."""
+    st = package.stat()
+    key = hashlib.sha256(f"{package}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
+    root = Path(tempfile.gettempdir()) / f"workbench-pg{version}-{key}"
+    if (root / ".complete").exists():
+        return root / package.name
+    staging = Path(tempfile.mkdtemp(prefix=f"workbench-pg{version}-"))
+    tree = staging / "pg"
+    shutil.copytree(package / "pginstall", tree / package.name / "pginstall", symlinks=True)
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, tree / libs.name, symlinks=True)
+    (tree / ".complete").touch()
+    for d in (tree, *(p for p in tree.rglob("*") if p.is_dir() and not p.is_symlink())):
+        d.chmod(0o755)
+    try:
+        tree.rename(root)
+    except OSError:   # another session copied it first
+        shutil.rmtree(tree, ignore_errors=True)
+    staging.rmdir()
+    return root / package.name
     staging = Path(tempfile.mkdtemp(prefix=f"workbench-pg{version}-"))
     shutil.copytree(install, staging / "pg", symlinks=True)
     (staging / "pg" / ".complete").touch()
