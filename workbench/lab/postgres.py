@@ -70,17 +70,6 @@ def _readable_copy(package: Path, version: int) -> Path:
         shutil.rmtree(tree, ignore_errors=True)
     staging.rmdir()
     return root / package.name
-    staging = Path(tempfile.mkdtemp(prefix=f"workbench-pg{version}-"))
-    shutil.copytree(install, staging / "pg", symlinks=True)
-    (staging / "pg" / ".complete").touch()
-    for d in (staging / "pg", *(p for p in (staging / "pg").rglob("*") if p.is_dir() and not p.is_symlink())):
-        d.chmod(0o755)
-    try:
-        (staging / "pg").rename(dest)
-    except OSError:   # another session copied it first
-        shutil.rmtree(staging / "pg", ignore_errors=True)
-    staging.rmdir()
-    return dest
 
 
 def pg_binary(name: str, version: int = 15) -> str:
