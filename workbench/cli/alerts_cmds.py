@@ -6,6 +6,7 @@ import click
 
 from workbench.cli.groups import db_of, main
 from workbench.cli.output import format_option, info, print_json, print_table, warn
+from workbench.cli.prom_options import prometheus_client_options
 from workbench.errors import CheckFailed, WorkbenchError
 from workbench.store import reading, writing
 
@@ -21,10 +22,7 @@ from workbench.store import reading, writing
               help="Evaluation interval of groups without `interval:` (Prometheus's global evaluation_interval).")
 @click.option("--no-store", is_flag=True, help="Print only; do not save the firing intervals in the store.")
 @click.option("--fail-if-firing", is_flag=True, help="Exit 1 when any alert fired in the window (for CI).")
-@click.option("--timeout", "server_timeout", metavar="D", help="Server-side evaluation timeout, e.g. 30s.")
-@click.option("--concurrency", default=4, show_default=True, help="Range-query windows fetched at once.")
-@click.option("--ca-file", type=click.Path(dir_okay=False), help="CA bundle for an https URL.")
-@click.option("--insecure", is_flag=True, help="Do not verify the server's TLS certificate.")
+@prometheus_client_options
 @click.option("--show-rules", is_flag=True, help="Print the default rule file (to copy and edit) and exit.")
 @format_option("table", "json")
 @click.pass_context

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from workbench.analysis import prometheus as analysis
 from workbench.cli.groups import collect, db_of, ingest, main
 from workbench.cli.output import err_console, format_option, info, print_json, print_table, warn
+from workbench.cli.prom_options import prometheus_client_options
 from workbench.errors import WorkbenchError
 from workbench.sources import prometheus as source
 from workbench.store import reading, writing
@@ -34,10 +35,7 @@ def _list_presets() -> None:
 @click.option("--step", metavar="S", help="Resolution: 15s, 1m or seconds.")
 @click.option("--name", metavar="NAME", help="Series set name in the store.")
 @click.option("--replace", is_flag=True, help="Replace an existing series set of that name.")
-@click.option("--timeout", "server_timeout", metavar="D", help="Server-side evaluation timeout, e.g. 30s.")
-@click.option("--concurrency", default=4, show_default=True, help="Windows fetched at once.")
-@click.option("--ca-file", type=click.Path(dir_okay=False), help="CA bundle for an https URL.")
-@click.option("--insecure", is_flag=True, help="Do not verify the server's TLS certificate.")
+@prometheus_client_options
 @click.option("--list-presets", is_flag=True, help="Print the presets with their PromQL and exit.")
 @click.pass_context
 def collect_prometheus(ctx: click.Context, url: str | None, query: str | None, preset: str | None, match: str,
