@@ -75,7 +75,7 @@ def _r(*args: object) -> Rule:
 # component, check, measures, unit, good, bad, low, medium, high, impact, recommendation
 RULES: dict[str, Rule] = {f"{r.component}:{r.check}": r for r in [
     _r("database", "statement_time", "execution seconds per wall-clock second (sessions it keeps busy)",
-       "sessions", 0.01, 0.25, 0.25, 0.05, 0.01, "its share of execution time",
+       "sessions", 0.01, 0.10, 0.10, 0.05, 0.01, "its share of execution time",
        "Tune this statement first (Pareto): EXPLAIN it (`workbench pg explain QUERYID`); add the composite or "
        "partial index its WHERE/JOIN/ORDER BY needs (`workbench advise` verifies one with hypopg)."),
     _r("database", "mean_time", "mean execution time per call", "ms", 10, 200, 500, 100, 20,
