@@ -16,6 +16,7 @@ them. Nothing on the server changes.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,15 @@ from workbench.sources.pg_predicates import column_uses
 from workbench.sources.postgres import connect
 
 EXPLAINABLE = ("select", "update", "delete")
+# pg_stat_statements replaces the string of a typed literal (`interval '30 days'`) by a parameter, which
+# leaves `interval $2`: not valid SQL. As a cast (`$2::interval`) it plans the same way.
+TYPED_PARAM = re.compile(r"\b(interval|timestamptz|timestamp|date|timetz|time|numeric|uuid|jsonb|json|inet|cidr)"
+                         r"\s+(\$\d+)\b", re.IGNORECASE)
+
+
+def typed_params(query: str) -> str:
+    """QUERY with each normalised typed literal (`interval $2`) written as a cast (`$2::interval`)."""
+    return TYPED_PARAM.sub(lambda m: f"{m.group(2)}::{m.group(1)}", query)
 
 
 @dataclass
@@ -61,6 +71,7 @@ class Explainer:
     # -- plans -------------------------------------------------------------------------------------------
     def generic_plan(self, query: str) -> Plan:
         """The generic plan of QUERY (one SELECT/UPDATE/DELETE, `$n` parameters allowed)."""
+        query = typed_params(query)
         parsed = column_uses(query)
         if parsed.kind not in EXPLAINABLE:
             raise WorkbenchError(f"only SELECT, UPDATE and DELETE are explained, not a {parsed.kind} statement")
