@@ -103,7 +103,11 @@ def test_lab_loop_end_to_end(tmp_path):
         run = _wb("--db", str(db), "lab", "run", "--short", "--out", str(reports), "--format", "json", *common)
         outcome = _json(run)
         assert outcome["before"] == ["lab-pre"] and outcome["after"] == ["lab-post"]
-        assert outcome["fixes"] == ["update_statistics", "events_index", "permissions_join", "cache_warming"]
+        fixes = outcome["fixes"]   # chosen from the findings and the advisor, applied statistics-first
+        index = [f for f in fixes if f.startswith("index security_events_")]   # the advisor's, verified
+        assert "analyze public.security_events" in fixes and index, fixes
+        assert fixes.index("analyze public.security_events") < fixes.index(index[0]), fixes
+        assert fixes[-2:] == ["permissions_join", "cache_warming"], fixes
         assert "http_req_duration" in run.stderr and "p(95)<1000" in run.stderr   # k6's own summary
 
         cmp = _json(_wb("--db", str(db), "compare", "--before", "lab-pre", "--after", "lab-post", "--format", "json"),
@@ -184,3 +188,35 @@ def test_a_failing_step_is_named_and_the_lab_left_alone(tmp_path):
     with pytest.raises(StepFailed, match=r"at step 'baseline snapshots': .*the lab is still up"):
         run_loop(state, Plan(db=str(tmp_path / "wb.duckdb")), say=lambda s: None, step=steps.append)
     assert steps == ["baseline snapshots"]
+
+
+def test_fixes_follow_the_findings_and_the_advisor():
+    """Each fix is named by a finding (the index by the advisor, for that statement's queryid); findings the lab
+    cannot fix are said, not silently mapped to a planted fix."""
+    from workbench.analysis.advisor import AdvicePlan, IndexAdvice
+    from workbench.analysis.bottleneck_checks import Finding
+    from workbench.lab.loop import fixes_for
+
+    def finding(component, check, item, value=1.0, **evidence):
+        return Finding(component, check, item, value, 0.1, "", 0.5, 0.5, 1.0, evidence)
+
+    ix = IndexAdvice("public.security_events", ("severity_level", "created_at"), [11, 12], ["q1", "q2"], 10, 5.0,
+                     True, saving=0.9)
+    plan = AdvicePlan("h:1/lab", 1, 2, 0.5, True, None, indexes=[ix])
+    found = [finding("cache", "hit_ratio", "Redis 127.0.0.1:1 keyspace hit ratio", 0.4),
+             finding("database", "statement_time", "SELECT ... events", queryid=11),
+             finding("database", "statement_time", "SELECT ... events again", queryid=12),
+             finding("database", "statement_time", "SELECT ... other", queryid=99),
+             finding("database", "stale_stats", "public.security_events", 0.9),
+             finding("database", "n_plus_one", "SELECT permission_name ...", endpoint="/api/users/{id}",
+                     calls_per_request=4.0),
+             finding("database", "n_plus_one", "SELECT x ...", endpoint="/api/other")]
+    fixes, notes = fixes_for(found, plan)
+    assert [f.name for f in fixes] == ["analyze public.security_events", f"index {ix.name}", "permissions_join",
+                                       "cache_warming"]
+    assert [f.name for f in fixes_for(found, None)[0]] == ["analyze public.security_events", "permissions_join",
+                                                           "cache_warming"]   # indexes wait for the advisor
+    assert any("queryid 99" in n for n in notes) and any("/api/other" in n for n in notes)
+    assert fixes_for([], plan) == ([], [])
+    no_advice, notes = fixes_for(found[1:2], AdvicePlan("h:1/lab", 1, 2, 0.5, False, "no hypopg"))
+    assert no_advice == [] and "advisor proposes none" in notes[0]

@@ -5,8 +5,8 @@ Steps, each named in the progress and in a failure:
 1. baseline snapshots of PostgreSQL and Redis;
 2. k6 run `lab-pre` (or `lab-pre-1..N` with --runs N), PostgreSQL and Redis snapshots every 10 s during
    it, Prometheus ranges for its window;
-3. `workbench bottlenecks` over lab-pre, then the fixes `choose_fixes` returns (THE HOOK below),
-   applied one by one;
+3. `workbench bottlenecks` and `workbench advise` over lab-pre, then the fixes their findings name
+   (`fix_findings`: ANALYZE of stale tables, then the advisor's indexes, the N+1 join, cache warming);
 4. k6 run `lab-post` (the cache warmed right before each arm, as the playbook's scheduled warmCache), with
    the same collection;
 5. `workbench report` for every notebook.
@@ -26,9 +26,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workbench.errors import WorkbenchError
 from workbench.lab.stack import LabState, start_api
+
+if TYPE_CHECKING:
+    from workbench.analysis.advisor import AdvicePlan
 
 LOAD_SCRIPT = "api_endpoints.js"
 SNAPSHOT_EVERY_S = 10.0
@@ -64,11 +68,11 @@ class Plan:
 
     @property
     def rate(self) -> int:
-        return 25 if self.short else 30   # --short: ~250 /api/events requests, so p95 has >= 10 above it
+        return 25 if self.short else 30   # --short: ~400 /api/events requests over ~40 windows, for p95's tail
 
     @property
     def ramp_hold(self) -> tuple[str, str]:
-        return ("5s", "30s") if self.short else ("30s", "150s")
+        return ("5s", "45s") if self.short else ("30s", "150s")
 
     def arm(self, which: str) -> list[str]:
         base = f"{self.prefix}-{which}"
@@ -111,25 +115,27 @@ def _superuser(state: LabState):
     return psycopg.connect(**state.superuser_kwargs(), autocommit=True)
 
 
-def _update_statistics(state: LabState) -> str:
-    with _superuser(state) as con:
-        con.execute("VACUUM (ANALYZE) security_events")
-        con.execute("ALTER TABLE security_events RESET (autovacuum_enabled)")
-        con.execute("ANALYZE")
-    return "VACUUM (ANALYZE) security_events; autovacuum back on; ANALYZE"
+def _analyze(table: str) -> Callable[[LabState], str]:
+    """The stale-statistics fix for TABLE (a finding's item, schema-qualified): VACUUM (ANALYZE) it."""
+    from workbench.analysis.advisor import quote_qualified
+
+    def apply(state: LabState) -> str:
+        sql = f"VACUUM (ANALYZE) {quote_qualified(table)}"
+        with _superuser(state) as con:
+            con.execute(sql)
+        return sql
+
+    return apply
 
 
-# The playbook's idx_events_timestamp_severity, without its partial-index predicate: PostgreSQL refuses
-# `WHERE created_at > NOW() - INTERVAL '30 days'` in an index (functions in an index predicate must be
-# IMMUTABLE), and a fixed date would stop matching as time passes.
-EVENTS_INDEX = ("CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_events_timestamp_severity "
-                "ON security_events (created_at, severity_level)")
+def _create_index(sql: str) -> Callable[[LabState], str]:
+    """The advisor's CREATE INDEX CONCURRENTLY statement (its text is built by the advisor's quoting)."""
+    def apply(state: LabState) -> str:
+        with _superuser(state) as con:
+            con.execute(sql.rstrip(";"))
+        return sql
 
-
-def _create_index(state: LabState) -> str:
-    with _superuser(state) as con:
-        con.execute(EVENTS_INDEX)
-    return EVENTS_INDEX
+    return apply
 
 
 def _join_permissions(state: LabState) -> str:
@@ -155,38 +161,85 @@ def warm_cache(state: LabState, concurrency: int = 8) -> str:
     return f"warmed {len(codes)} cache keys (dashboard, threats, alerts of {state.active_users} users)"
 
 
-KNOWN_FIXES = [
-    Fix("update_statistics", "stale statistics on security_events: VACUUM ANALYZE", _update_statistics),
-    Fix("events_index", "no index for the 30-day-by-severity filter: idx_events_timestamp_severity, "
-        "built CONCURRENTLY", _create_index),
-    Fix("permissions_join", "N+1 permissions lookup in /api/users/{id}: the playbook's single join",
-        _join_permissions),
-    Fix("cache_warming", "cold Redis cache: the playbook's warmCache", warm_cache),
-]
+# Endpoints whose N+1 the lab knows how to rewrite (the playbook's single join), by endpoint name.
+N_PLUS_ONE_REWRITES = {"/api/users/{id}": _join_permissions}
+STATEMENT_CHECKS = ("statement_time", "mean_time", "seq_scan", "temp_spill")
 
 
-def pre_findings(db: str | None, pre_runs: list[str], limit: int = 5) -> list[str]:
-    """`workbench bottlenecks --run <last pre run>`: the top findings, one line each."""
+def fixes_for(findings: list, plan: AdvicePlan | None) -> tuple[list[Fix], list[str]]:
+    """Map FINDINGS (find_bottlenecks, ranked) and the advisor's PLAN (None: no index fixes yet) to the fixes
+    they name, in the order they are applied (statistics, indexes, code, cache), and say which findings
+    have no fix here and why."""
+    analyze, indexes, code, cache, notes = [], [], [], [], []
+    by_queryid = {q: ix for ix in (plan.indexes if plan else []) for q in ix.queryids}
+    seen: set[str] = set()
+    for f in findings:
+        ev = f.evidence
+        if f.component == "database" and f.check == "stale_stats":
+            fix = Fix(f"analyze {f.item}", f"stale statistics on {f.item} ({f.value:.0%} of rows changed since "
+                      "the last analyze): VACUUM (ANALYZE)", _analyze(f.item))
+            into = analyze
+        elif f.component == "database" and f.check in STATEMENT_CHECKS and ev.get("queryid") is not None:
+            if plan is None:
+                continue
+            ix = by_queryid.get(ev["queryid"])
+            if ix is None:
+                notes.append(f"no index fix for queryid {ev['queryid']}: the advisor proposes none")
+                continue
+            saving = f", {ix.saving:.0%} cheaper with hypopg" if ix.saving is not None else " (unverified)"
+            fix = Fix(f"index {ix.name}", f"the advisor's index for {f.check} of queryid {ev['queryid']}"
+                      f"{saving}: built CONCURRENTLY", _create_index(ix.create_sql()))
+            into = indexes
+        elif f.component == "database" and f.check == "n_plus_one":
+            rewrite = N_PLUS_ONE_REWRITES.get(ev.get("endpoint"))
+            if rewrite is None:
+                notes.append(f"no rewrite for the N+1 of {ev.get('endpoint')} in the lab")
+                continue
+            fix = Fix("permissions_join", f"N+1 permissions lookup in {ev['endpoint']} "
+                      f"({ev.get('calls_per_request', 0):.0f} calls per request): the playbook's single join", rewrite)
+            into = code
+        elif f.component == "cache" and f.check == "hit_ratio":
+            fix = Fix("cache_warming", f"cold cache ({f.item}: hit ratio {1 - f.value:.0%}): the playbook's "
+                      "warmCache", warm_cache)
+            into = cache
+        else:
+            continue
+        if fix.name not in seen:
+            seen.add(fix.name)
+            into.append(fix)
+    return analyze + indexes + code + cache, notes
+
+
+def fix_findings(state: LabState, db: str | None, pre_runs: list[str], apply: Callable[[Fix], None],
+                 say: Callable[[str], None]) -> None:
+    """The optimisations the findings name, each handed to APPLY: `workbench bottlenecks` over the last pre
+    run; the stale tables' ANALYZE first, so that `workbench advise` (verified with hypopg when the lab has
+    it) then plans on current statistics; then its indexes for the statements the findings name, the code
+    and the cache fixes."""
+    from workbench.analysis.advisor import advise
     from workbench.analysis.bottlenecks import find_bottlenecks, resolve_scope
     from workbench.store import reading
 
+    run = pre_runs[-1]
     with reading(db) as store:
-        rep = find_bottlenecks(store, resolve_scope(store, run=pre_runs[-1]))
-    return [f"{f.component} {f.score:.0f}: {' '.join(f.item.split())[:90]}" for f in rep.findings[:limit]]
-
-
-def choose_fixes(state: LabState, db: str | None, pre_runs: list[str]) -> tuple[list[Fix], list[str]]:
-    """THE HOOK: which optimisations the loop applies, and the findings it read (lines to show).
-
-    Today the findings of `find_bottlenecks` over the last pre run are shown, and the lab applies its
-    known fixes for the problems it planted (KNOWN_FIXES), whatever the findings say.
-    TODO(bottlenecks/advise): map each finding to a Fix here instead — the database statement finding
-    to `advise`'s index DDL (run CONCURRENTLY), the N+1 finding to the join, the cache finding to
-    warming — and return only those.
-    """
-    lines = [f"bottlenecks in {pre_runs[-1]}:"] + [f"  {x}" for x in pre_findings(db, pre_runs)]
-    lines.append("fixes: the lab's known fixes for what it planted (not yet chosen from the findings)")
-    return list(KNOWN_FIXES), lines
+        findings = find_bottlenecks(store, resolve_scope(store, run=run)).findings
+    say(f"bottlenecks in {run}:")
+    for f in findings[:8]:
+        say(f"  {f.component} {f.score:.0f}: {' '.join(f.item.split())[:90]}")
+    first, _ = fixes_for(findings, None)
+    first = [f for f in first if f.name.startswith("analyze ")]
+    for fix in first:
+        apply(fix)
+    with reading(db) as store:
+        plan = advise(store, state.pg_dsn, label=run)
+    verified = f"verified with hypopg {plan.hypopg_version}" if plan.verified else f"unverified: {plan.unverified_reason}"
+    say(f"advise over {run}: {len(plan.indexes)} index(es), {verified}")
+    rest, notes = fixes_for(findings, plan)
+    for note in notes:
+        say(f"  {note}")
+    for fix in rest:
+        if fix.name not in {f.name for f in first}:
+            apply(fix)
 
 
 # -- collection -----------------------------------------------------------------------------------------
@@ -345,15 +398,19 @@ def run_loop(state: LabState, plan: Plan, say: Callable[[str], None], step: Call
             begin(f"k6 {run}")
             run_arm(state, plan, run, col, outcome, say, echo)
         begin("bottlenecks and fixes")
-        fixes, outcome.findings = choose_fixes(state, plan.db, outcome.before)
-        for line in outcome.findings:
+
+        def found(line: str) -> None:
+            outcome.findings.append(line)
             say(line)
-        for fix in fixes:
+
+        def apply(fix: Fix) -> None:
             begin(f"fix: {fix.name}")
             say(fix.description)
             say(fix.apply(state))
             outcome.fixes.append(fix.name)
-        warming = any(f.name == "cache_warming" for f in fixes)
+
+        fix_findings(state, plan.db, outcome.before, apply, found)
+        warming = "cache_warming" in outcome.fixes
         for i, run in enumerate(outcome.after):
             if warming and i > 0:
                 begin(f"cache warming before {run}")
