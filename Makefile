@@ -55,8 +55,8 @@ bench: dev
 	$(PY) benchmarks/bench_roi.py
 	$(PY) benchmarks/bench_parquet.py
 
-## samples: re-capture data/samples/ from real k6, PostgreSQL, Redis and Prometheus
-samples: dev services
+## samples: re-capture data/samples/ from one short lab loop (real k6, PostgreSQL, Redis, Prometheus; ~2.5 min)
+samples: lab-deps
 	$(PY) scripts/capture_samples.py
 
 clean:

@@ -1,8 +1,12 @@
-"""The bundled PostgreSQL samples (real snapshots from scripts/capture/postgres.py) load and show what the
-capture planted: an unindexed lookup, an unused index, a duplicate index, dead tuples, a blocked session."""
+"""The bundled PostgreSQL samples (real snapshots of the lab's database from scripts/capture/lab.py) load
+with their labels and show the lab's story: the unindexed 30-day-by-severity filter on security_events
+leads lab-pre, the N+1 permissions lookup runs per request; after the fixes (runs.json) the advisor's
+indexes exist, the statement is fast and the lookup is one join."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,72 +16,97 @@ from workbench.sources.postgres import load_samples
 from workbench.store import Store
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples" / "postgres"
+META = json.loads((SAMPLES / "meta.json").read_text())
+FIXES = json.loads((SAMPLES.parent / "k6" / "runs.json").read_text())["lab-post"]["label"]
+N_PLUS_ONE = "SELECT permission_name FROM permissions WHERE id"
 
 
 @pytest.fixture(scope="module")
 def sample_store(tmp_path_factory):
     store = Store.open(tmp_path_factory.mktemp("pgs") / "s.duckdb")
-    assert load_samples(store, SAMPLES.parent) == "3 PostgreSQL snapshots"  # as `workbench demo` calls it
+    files = sorted(SAMPLES.glob("snapshot_*.json.gz"))
+    assert load_samples(store, SAMPLES.parent) == f"{len(files)} PostgreSQL snapshots"  # as `workbench demo` calls it
     yield store
     store.close()
 
 
-def test_snapshots_and_default_pair(sample_store):
+def _span(store, label: str) -> tuple[int, int]:
+    snaps = A.snapshots(store, label)
+    return int(snaps.snapshot_id.min()), int(snaps.snapshot_id.max())
+
+
+def test_snapshots_carry_the_meta_labels(sample_store):
     snaps = A.snapshots(sample_store)
-    assert list(snaps.label) == ["baseline", "load", "blocked"]
-    assert snaps.server.nunique() == 1
-    res = A.pg_top(sample_store)
-    assert (res.pair.from_id, res.pair.to_id) == (2, 3) and res.reset is False
-    assert res.statements.calls.min() > 0 and (res.statements.total_exec_time_ms >= 0).all()
-    unindexed = res.statements[res.statements["query"].str.contains("WHERE account_id", na=False)]
-    assert len(unindexed) == 1 and int(unindexed.calls.iloc[0]) == 40
+    assert list(snaps.label) == [META["labels"][f.name] for f in sorted(SAMPLES.glob("snapshot_*.json.gz"))]
+    assert list(dict.fromkeys(snaps.label)) == ["lab-baseline", "lab-pre", "lab-post"]
+    assert snaps.server.nunique() == 1 and snaps.taken_at.is_monotonic_increasing
+    res = A.pg_top(sample_store)   # default: the last two snapshots
+    assert (res.pair.from_id, res.pair.to_id) == tuple(snaps.snapshot_id.iloc[-2:]) and res.reset is False
 
 
-def test_health_findings(sample_store):
-    unused = A.unused_indexes(sample_store, 3)
-    assert "events_kind_idx" in set(unused["index"])
-    assert not unused["index"].str.endswith("_pkey").any()
-    dup = A.duplicate_indexes(sample_store, 3)
-    assert dup[["index", "covered_by"]].values.tolist() == [["events_created_idx", "events_created_kind_idx"]]
-    tables = A.table_stats(sample_store, 3, 2).set_index("table")
-    assert tables.loc["public.events", "seq_scan"] >= 40 and tables.loc["public.events", "seq_scan_ratio"] > 0.3
-    stale = A.vacuum_staleness(sample_store, 3).set_index("table")
-    assert stale.loc["public.events", "n_dead_tup"] > 0
-    sessions = A.sessions(sample_store, 3, min_age_s=1)
-    assert sessions["blocked"].sum() == 1
-    blocked = sessions[sessions.blocked].iloc[0]
-    assert list(blocked.blocked_by)[0] in set(sessions.pid)
-    conn = A.connections(sample_store, 3)
-    assert conn["max_connections"] == 40 and 0 < conn["usage_ratio"] < 1
-    ratios = A.hit_ratios(sample_store, 3, 2)
-    db = ratios["databases"].set_index("name")
-    assert db.loc["template0", "hit_ratio"] != db.loc["template0", "hit_ratio"]  # NaN, not a ZeroDivisionError
-    assert 0 < db.loc["bench", "hit_ratio"] <= 1
-    assert set(A.bloat(sample_store, 3)["kind"]) == {"table", "index"}
+def test_lab_pre_is_led_by_the_unindexed_events_filter(sample_store):
+    first, last = _span(sample_store, "lab-pre")
+    top = A.pg_top(sample_store, first, last).statements
+    events = top[top["query"].str.contains("FROM security_events WHERE created_at > now()", regex=False, na=False)]
+    assert set(top.queryid.iloc[:2]) <= set(events.queryid)          # the two statements of /api/events lead
+    assert events.time_share.sum() > 0.5 and (events.calls > 0).all()
+    tables = A.table_stats(sample_store, last, first).set_index("table")
+    assert tables.loc["public.security_events", "seq_scan"] >= int(events.calls.max())
+    stale = A.vacuum_staleness(sample_store, last).set_index("table")
+    assert stale.loc["public.security_events", "stale"] and stale.loc["public.security_events",
+                                                                      "mod_since_analyze_ratio"] > 0.2
+    cand = A.index_candidates(sample_store, last, first)
+    events_cols = cand[cand["table"] == "public.security_events"].set_index("attname")
+    assert not events_cols.loc["created_at", "leads_an_index"] and not events_cols.loc["severity_level",
+                                                                                       "leads_an_index"]
+
+
+def test_lab_post_has_the_advisors_indexes_and_a_fast_statement(sample_store):
+    pre, post = _span(sample_store, "lab-pre"), _span(sample_store, "lab-post")
+    built = re.findall(r"\bindex (\w+)", FIXES)
+    assert built, FIXES
+
+    def indexes(sid: int) -> set[str]:
+        return set(sample_store.query_df("SELECT indexrelname FROM pg_indexes WHERE snapshot_id = ?", [sid])
+                   ["indexrelname"])
+
+    assert not set(built) & indexes(pre[1]) and set(built) <= indexes(post[1])
+    before = A.pg_top(sample_store, *pre).statements.set_index("queryid")
+    after = A.pg_top(sample_store, *post).statements.set_index("queryid")
+    lead = before.index[0]
+    assert after.loc[lead, "mean_exec_time_ms"] < before.loc[lead, "mean_exec_time_ms"] / 10
+    cand = A.index_candidates(sample_store, post[1], post[0])
+    assert "public.security_events" not in set(cand["table"])      # no longer scanned sequentially
+
+
+def test_the_n_plus_one_lookup_becomes_one_join(sample_store):
+    pre, post = _span(sample_store, "lab-pre"), _span(sample_store, "lab-post")
+    assert "permissions_join" in FIXES
+    before, after = A.pg_top(sample_store, *pre).statements, A.pg_top(sample_store, *post).statements
+
+    def calls(top, text: str) -> int:
+        return int(top[top["query"].str.contains(text, regex=False, na=False)].calls.sum())
+
+    join = "LEFT JOIN permissions p ON up.permission_id = p.id"
+    assert calls(before, N_PLUS_ONE) > 2 * calls(before, "FROM users") > 0 and calls(before, join) == 0
+    assert calls(after, N_PLUS_ONE) == 0 and calls(after, join) > 0
 
 
 def test_sample_texts_hold_no_password_literals(sample_store):
     texts = sample_store.query_df("SELECT query FROM pg_query_texts")["query"]
-    create_role = texts[texts.str.contains("CREATE ROLE", na=False)]
-    assert len(create_role) >= 1 and create_role.str.contains("PASSWORD '\\*\\*\\*'").all()
+    assert len(texts) > 10
+    assert not texts.str.contains(r"PASSWORD\s+'(?!\*\*\*')", case=False, regex=True, na=False).any()
 
 
 def test_notebook_bundle_and_verdict(sample_store, tmp_db):
-    rep = A.database_report(sample_store)
+    rep = A.database_report(sample_store, *_span(sample_store, "lab-pre"), "lab-pre")
     lines = rep.verdict()
-    assert any("events_kind_idx" in x for x in lines) and any("1 blocked" in x for x in lines)
-    assert any("public.events" in x and "sequential" in x for x in lines)
+    assert lines[0].startswith("Top statement takes") and "FROM security" in lines[0]  # the query, cut
+    assert any("public.security_events" in x and "sequential" in x for x in lines)
     text, ok = rep.headline()
     assert ok is None and "finding(s)" in text
-    one = A.database_report(sample_store, label="baseline")  # a single snapshot: health only, no deltas
+    one = A.database_report(sample_store, label="lab-baseline")  # a single snapshot: health only, no deltas
     assert one.top is None and one.to_snap == 1 and "only one snapshot" in one.note
     with Store.open(tmp_db) as empty:
         none = A.database_report(empty)
     assert none.to_snap is None and none.verdict() == [] and none.headline()[1] is None
-
-
-def test_index_candidates_point_at_the_unindexed_column(sample_store):
-    cand = A.index_candidates(sample_store, 3, 2)
-    events = cand[cand["table"] == "public.events"].set_index("attname")
-    assert not events.loc["account_id", "leads_an_index"] and events.loc["created_at", "leads_an_index"]
-    assert events.loc["account_id", "n_distinct"] != 0

@@ -4,7 +4,8 @@ Starts the lab (`--short` data) in a temporary directory, runs `lab run --short`
 temporary store, stops the lab, and writes the loop's raw files in the data/samples/ layout:
 
 - k6/lab-pre.json.gz, lab-post.json.gz (+ .summary.json; --summary-export) and runs.json (labels, tags);
-- postgres/snapshot_NN.json.gz: the baseline, every 10 s of lab-pre and of lab-post;
+- postgres/snapshot_NN.json.gz: the baseline, every 10 s of lab-pre and of lab-post; meta.json with each
+  snapshot's label (lab-baseline, lab-pre, lab-post);
 - redis/info_NN.txt + slowlog_NN.json, meta.json with each snapshot's label;
 - prometheus/lab-pre.<name>.json, lab-post.<name>.json as Prometheus served them, meta.json.
 
@@ -19,10 +20,15 @@ import tempfile
 from pathlib import Path
 
 from workbench.lab import stack
-from workbench.lab.loop import EXPORTER_SERIES, PROM_SERIES, PROM_STEP_S, PROM_WINDOW, Plan, run_loop
+from workbench.lab.loop import EXPORTER_SERIES, PROM_SERIES, PROM_STEP_S, PROM_WINDOW, Outcome, Plan, run_loop
 from workbench.sources.prometheus import preset_query
 
 SOURCES = ("k6", "postgres", "redis", "prometheus")
+
+
+def _labels(outcome: Outcome, source: str) -> list[str]:
+    """Each SOURCE snapshot's label (the loop step it was taken in), in the order they were taken."""
+    return [run for run, ids in outcome.snapshots.items() for _ in ids[source]]
 
 
 def capture(out_dir: Path) -> None:
@@ -54,10 +60,11 @@ def capture(out_dir: Path) -> None:
     (k6 / "runs.json").write_text(json.dumps(manifest, indent=2) + "\n")
     for f in sorted((runs / "postgres").glob("snapshot_*.json.gz")):
         shutil.copy2(f, out_dir / "postgres" / f.name)
-    labels = {}
-    for run, ids in outcome.snapshots.items():
-        for _ in ids["redis"]:
-            labels[f"info_{len(labels) + 1:02d}.txt"] = run
+    pg_labels = {f"snapshot_{i:02d}.json.gz": run for i, run in enumerate(_labels(outcome, "postgres"), 1)}
+    (out_dir / "postgres" / "meta.json").write_text(json.dumps(
+        {"server": "PostgreSQL 15 (Debian) with pg_stat_statements, the lab API's database", "labels": pg_labels},
+        indent=1) + "\n")
+    labels = {f"info_{i:02d}.txt": run for i, run in enumerate(_labels(outcome, "redis"), 1)}
     for f in sorted((runs / "redis").iterdir()):
         shutil.copy2(f, out_dir / "redis" / f.name)
     (out_dir / "redis" / "meta.json").write_text(json.dumps(

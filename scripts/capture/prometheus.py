@@ -1,138 +1,22 @@
-"""Capture the bundled Prometheus samples from a real Prometheus 2.42 scraping, every second, the lab
-target app under traffic, a lab Redis through redis_exporter and a lab PostgreSQL through
-postgres_exporter.
+"""Capture tests/data/prometheus/: edge-case responses from a real Prometheus 2.42 scraping two lab target
+apps every second, saved byte for byte for the offline parser tests.
 
-About two minutes: the target runs profile "before" for the first half and "after" (a faster
-/api/events) for the second; Redis reads go from mostly misses to mostly hits; a PostgreSQL transaction
-stays open for ~40 s. Then every preset's range response is saved exactly as Prometheus sent it (as
-`curl ... > file.json` would), plus the playbook's A/B pair (P95 of /api/events for
-query_type="standard" vs "optimized"): OUT_DIR/prometheus/<name>.json, and meta.json describing it.
+    python scripts/capture/prometheus.py --test-data
+
+The bundled data/samples/prometheus/ ranges come from the lab loop instead (scripts/capture/lab.py).
 """
 
 from __future__ import annotations
 
-import json
-import random
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import httpx
-import psycopg
-import redis
 
 from workbench.lab.common import LOOPBACK, free_port
-from workbench.lab.postgres import PostgresLab
-from workbench.lab.prometheus import (
-    Traffic,
-    serve_closing,
-    start_postgres_exporter,
-    start_prometheus,
-    start_redis_exporter,
-)
-from workbench.lab.redis import RedisServer
+from workbench.lab.prometheus import serve_closing, start_prometheus
 from workbench.lab.target import TargetApp
-from workbench.sources.prometheus import preset_query
-
-PHASE_S = 55
-STEP = "2s"
-WINDOW = "30s"  # short rate window so two minutes of data show change
-SERIES = {
-    "p95_latency": ("p95_latency", "", None),
-    "p99_latency": ("p99_latency", "", None),
-    "error_ratio_5xx": ("error_ratio_5xx", "", None),
-    "rps": ("rps", "", "handler"),
-    "cpu": ("cpu", "", None),
-    "memory": ("memory", "", None),
-    "redis_hit_ratio": ("redis_hit_ratio", "", None),
-    "pg_long_tx": ("pg_long_tx", 'datname="bench"', None),
-    "p95_standard": ("p95_latency", 'handler="/api/events", query_type="standard"', None),
-    "p95_optimized": ("p95_latency", 'handler="/api/events", query_type="optimized"', None),
-}
-
-
-def _redis_reads(url: str, stop: threading.Event, started: float) -> None:
-    """Random GETs over 6,000 keys, each miss filled after the first 20 s: the hit ratio climbs
-    gradually from 0 towards ~0.95 (crossing the playbook's 80 % line)."""
-    r = redis.Redis.from_url(url)
-    rng = random.Random(5)
-    while not stop.is_set():
-        key = f"item:{rng.randrange(6000)}"
-        if r.get(key) is None and (time.monotonic() - started) > 20:
-            r.set(key, "x" * 32)
-        time.sleep(0.004)
-    r.close()
-
-
-def _long_transaction(dsn: str, after_s: float, hold_s: float, stop: threading.Event) -> None:
-    if stop.wait(after_s):
-        return
-    with psycopg.connect(dsn) as con:
-        con.execute("SELECT count(*) FROM pgbench_accounts")  # opens the transaction
-        stop.wait(hold_s)
-        con.rollback()
-
-
-def capture(out_dir: Path) -> None:
-    """Run the lab for ~2 minutes and save the range responses into OUT_DIR/prometheus."""
-    dest = out_dir / "prometheus"
-    dest.mkdir(parents=True, exist_ok=True)
-    for old in dest.glob("*.json"):
-        old.unlink()
-    work = Path(tempfile.mkdtemp(prefix="wb-prom-capture-"))
-    port = free_port()
-    target = serve_closing(TargetApp("before", seed=3), port)
-    stop = threading.Event()
-    with RedisServer.start(work / "redis") as rds, PostgresLab(preload=True) as pg:
-        pg.pgbench("-i", "-s", "1", "-q")
-        rexp = start_redis_exporter(work, rds.url)
-        pexp = start_postgres_exporter(work, pg.dsn)
-        server = start_prometheus(work / "prom", {"api": [f"{LOOPBACK}:{port}"], "redis": [rexp.address],
-                                                  "postgres": [pexp.address]})
-        try:
-            time.sleep(6)  # Prometheus applies scrape targets ~5 s after start
-            t0 = time.time()
-            traffic = Traffic(f"http://{LOOPBACK}:{port}", threads=4, pause_s=0.01)
-            workers = [threading.Thread(target=_redis_reads, args=(rds.url, stop, time.monotonic())),
-                       threading.Thread(target=_long_transaction, args=(pg.dsn, 30, 40, stop))]
-            for w in workers:
-                w.start()
-            time.sleep(PHASE_S)
-            target.shutdown()
-            target.server_close()
-            target = serve_closing(TargetApp("after", seed=4), port)  # the deploy: /api/events gets faster
-            time.sleep(PHASE_S)
-            stop.set()
-            requests = traffic.stop()
-            for w in workers:
-                w.join(60)
-            time.sleep(2)
-            start, end = int(t0), int(time.time()) - 1
-            queries = {}
-            for name, (preset, match, by) in SERIES.items():
-                query = preset_query(preset, match=match, window=WINDOW, by=by)
-                resp = httpx.get(f"{server.url}/api/v1/query_range",
-                                 params={"query": query, "start": start, "end": end, "step": STEP}, timeout=30)
-                doc = resp.json()
-                if doc.get("status") != "success" or not doc["data"]["result"]:
-                    raise RuntimeError(f"{name}: no data from {query!r}: {resp.text[:200]}")
-                (dest / f"{name}.json").write_bytes(resp.content)
-                queries[name] = {"preset": preset, "match": match, "by": by, "window": WINDOW, "query": query}
-        finally:
-            stop.set()
-            server.stop()
-            rexp.stop()
-            pexp.stop()
-            target.shutdown()
-            target.server_close()
-    meta = {"prometheus": "Debian prometheus 2.42, scrape_interval 1s",
-            "exporters": "Debian prometheus-redis-exporter, prometheus-postgres-exporter",
-            "start": start, "end": end, "step": STEP, "requests_sent": requests,
-            "story": f"target profile 'before' for {PHASE_S}s, then 'after' (faster /api/events); Redis hit "
-                     "ratio climbing as the cache fills; one PostgreSQL transaction open ~40 s",
-            "series": queries}
-    (dest / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
 def capture_test_responses(dest: Path) -> None:
@@ -184,7 +68,7 @@ if __name__ == "__main__":
     import sys
 
     root = Path(__file__).resolve().parents[2]
-    if sys.argv[1:] == ["--test-data"]:
-        capture_test_responses(root / "tests" / "data" / "prometheus")
-    else:
-        capture(root / "data" / "samples")
+    if sys.argv[1:] != ["--test-data"]:
+        sys.exit("usage: python scripts/capture/prometheus.py --test-data  (data/samples/ comes from "
+                 "scripts/capture_samples.py)")
+    capture_test_responses(root / "tests" / "data" / "prometheus")

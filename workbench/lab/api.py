@@ -32,7 +32,14 @@ from decimal import Decimal
 
 import redis.asyncio as aioredis
 import uvicorn
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -88,10 +95,12 @@ def _dumps(obj: object) -> str:
 
 
 class Metrics:
-    """The API's prometheus_client metrics in their own registry."""
+    """The API's prometheus_client metrics in their own registry, with its process's CPU and memory
+    (process_cpu_seconds_total, process_resident_memory_bytes: the cpu and memory presets)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
         self.duration = Histogram("http_request_duration_seconds", "HTTP request latency",
                                   ["method", "handler", "status", "query_type"], buckets=BUCKETS,
                                   registry=self.registry)

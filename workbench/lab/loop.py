@@ -45,8 +45,8 @@ PROM_SERIES = {
     "p99_latency": ("p99_latency", 'job="api"', None),
     "error_ratio_5xx": ("error_ratio_5xx", 'job="api"', None),
     "rps": ("rps", 'job="api"', "handler"),
-    "cpu": ("cpu", "", None),
-    "memory": ("memory", "", None),
+    "cpu": ("cpu", 'job="api"', None),        # the API process's own (the ROI's measured CPU change)
+    "memory": ("memory", 'job="api"', None),
     "p95_standard": ("p95_latency", 'handler="/api/events", query_type="standard"', None),
     "p95_optimized": ("p95_latency", 'handler="/api/events", query_type="optimized"', None),
 }

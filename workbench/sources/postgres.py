@@ -518,16 +518,19 @@ def save_sample(snap: PgSnapshot, path: Path) -> None:
 
 
 def load_samples(store: Store, sample_dir: Path) -> str:
-    """Ingest data/samples/postgres/snapshot_*.json.gz (captured by scripts/capture/postgres.py), in order.
+    """Ingest data/samples/postgres/snapshot_*.json.gz (captured by scripts/capture/lab.py), in order, each
+    labelled from meta.json (`labels`: file name -> label) or else from its own meta.
 
     SAMPLE_DIR may be data/samples/ (as `workbench demo` passes it) or data/samples/postgres/ itself.
     """
     d = Path(sample_dir)
     if (d / "postgres").is_dir():
         d = d / "postgres"
+    meta = json.loads((d / "meta.json").read_text()) if (d / "meta.json").exists() else {}
+    labels = meta.get("labels", {})
     files = sorted(d.glob("snapshot_*.json.gz"))
     for f in files:
         with gzip.open(f, "rt", encoding="utf-8") as fh:
             snap = PgSnapshot.from_json(fh.read())
-        write_snapshot(store, snap, label=snap.meta.get("label"), source=f"sample:{f.name}")
+        write_snapshot(store, snap, label=labels.get(f.name, snap.meta.get("label")), source=f"sample:{f.name}")
     return f"{len(files)} PostgreSQL snapshots"
