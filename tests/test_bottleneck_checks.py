@@ -23,15 +23,18 @@ from workbench.sources import redis as rsrc
 from workbench.sources.k6 import ingest_files
 from workbench.store import Store
 
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
+DATA = Path(__file__).resolve().parent.parent
+SAMPLES = DATA / "data" / "samples"
+TOOL_CAPTURES = DATA / "tests" / "data" / "tool_captures"   # the planted problems the lab has not
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, k6_run):
     path = tmp_path_factory.mktemp("bn") / "wb.duckdb"
     with Store.open(path) as st:
-        for mod, name in ((pgsrc, "postgres"), (rsrc, "redis"), (promsrc, "prometheus")):
-            mod.load_samples(st, SAMPLES / name)
+        for mod, where in ((pgsrc, TOOL_CAPTURES / "postgres"), (rsrc, TOOL_CAPTURES / "redis"),
+                           (promsrc, SAMPLES / "prometheus")):
+            mod.load_samples(st, where)
         ingest_files(st, [k6_run.json, k6_run.handle_summary], "lab", label="lab")
     st = Store.open(path, read_only=True)
     yield st

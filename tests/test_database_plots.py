@@ -1,5 +1,6 @@
-"""The database report's figures (workbench.plots.database) and the text under its verdict, on the bundled
-PostgreSQL samples (real snapshots: an unindexed lookup on public.events, a cache hit ratio under 99%)."""
+"""The database report's figures (workbench.plots.database) and the text under its verdict, on the real
+PostgreSQL snapshots of tests/data/tool_captures (an unindexed lookup on public.events, a duplicate index,
+bloat estimates, a cache hit ratio under 99%: more than the lab plants)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from workbench.plots import database as P
 from workbench.sources.postgres import load_samples
 from workbench.store import Store
 
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples" / "postgres"
+SAMPLES = Path(__file__).resolve().parent.parent / "tests" / "data" / "tool_captures" / "postgres"
 
 
 @pytest.fixture(scope="module")
