@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_compare import run_cli, sample_db  # noqa: F401  (the bundled-pair store fixture)
+from test_compare import EVENTS, POST, PRE, run_cli, sample_db  # noqa: F401  (the bundled-pair store fixture)
 
 from workbench.analysis import compare as cmp
 from workbench.errors import WorkbenchError
@@ -103,15 +103,22 @@ def test_tolerance_parsing_and_targets_file(tmp_path: Path) -> None:
 
 
 def test_tolerance_and_strict_change_the_gate(sample_db: Path) -> None:  # noqa: F811
-    # the swapped bundled pair regresses events by ~60%: a 100% tolerance makes that negligible
-    code, out, _ = run_cli(sample_db, "compare", "--before", "after", "--after", "before", "--tolerance",
-                           "p50_ms=100%", "--tolerance", "p95_ms=100%", "--tolerance", "p99_ms=100%",
+    # the swapped bundled pair regresses /api/events many times over: a tolerance twice the widest interval
+    # bound of any latency row makes that negligible
+    code, out, _ = run_cli(sample_db, "compare", "--before", POST, "--after", PRE, "--format", "json")
+    assert code == 1
+    swapped = json.loads(out)["results"]
+    widest = max(abs(v) for r in swapped if r["metric"] in ("p50_ms", "p95_ms", "p99_ms")
+                 for v in (r["change_pct"], r["ci_low_pct"], r["ci_high_pct"]) if v is not None)
+    tol = f"{math.ceil(2 * widest)}%"
+    code, out, _ = run_cli(sample_db, "compare", "--before", POST, "--after", PRE, "--tolerance",
+                           f"p50_ms={tol}", "--tolerance", f"p95_ms={tol}", "--tolerance", f"p99_ms={tol}",
                            "--format", "json")
     res = json.loads(out)
-    ev = rows_of(res)[("events", "p95_ms")]
-    assert ev["verdict"] == "no_change" and "negligible" in ev["note"] and ev["tolerance"] == "±100%"
+    ev = rows_of(res)[(EVENTS, "p95_ms")]
+    assert ev["verdict"] == "no_change" and "negligible" in ev["note"] and ev["tolerance"] == f"±{tol}"
     assert code == 0 and res["passed"]
-    code, out, err = run_cli(sample_db, "compare", "--before", "before", "--after", "after", "--strict")
+    code, out, err = run_cli(sample_db, "compare", "--before", PRE, "--after", POST, "--strict")
     assert code == 1 and "inconclusive" in err
 
 
@@ -131,13 +138,13 @@ def test_tolerance_auto_and_power(gate_db: Path) -> None:
 
 
 def test_abtest_srm_counts_follow_the_window(sample_db: Path) -> None:  # noqa: F811
-    args = ["abtest", "--run", "before", "--control", "standard", "--treatment", "optimized", "--split", "25",
+    args = ["abtest", "--run", PRE, "--control", "standard", "--treatment", "optimized", "--split", "25",
             "--format", "json"]
     full = json.loads(run_cli(sample_db, *args)[1])
     cut = json.loads(run_cli(sample_db, *args, "--skip", "10s")[1])
     assert sum(cut["srm"]["counts"].values()) < sum(full["srm"]["counts"].values())
     assert "paired by time window" in full["notes"][-1]
-    assert rows_of(full)[("events", "p95_ms")]["method"].startswith("paired")
+    assert rows_of(full)[(EVENTS, "p50_ms")]["method"].startswith("paired")
 
 
 def test_metric_absent_in_both_arms_is_skipped_in_one_is_missing() -> None:

@@ -15,6 +15,9 @@ from workbench.store import Store, open_if_exists
 
 ROOT = Path(__file__).resolve().parent.parent
 NB40 = ROOT / "notebooks" / "40_before_after.ipynb"
+RUNS = json.loads((ROOT / "data" / "samples" / "k6" / "runs.json").read_text())   # the lab loop's runs
+PRE, POST = (next(r for r, m in RUNS.items() if m["tags"]["optimization"] == o) for o in ("pre", "post"))
+EVENTS = "/api/events"
 NB50 = ROOT / "notebooks" / "50_ab_test.ipynb"
 
 
@@ -42,6 +45,17 @@ def test_committed_clean_with_parameters_first(nb: Path, params: tuple[str, ...]
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
 
 
+def _events_p95(db_or_con) -> str:
+    """'/api/events p95_ms -NN.N%' as compare words it, from a second computation over the same runs."""
+    if isinstance(db_or_con, Path):
+        with Store.open(db_or_con, read_only=True) as store:
+            return _events_p95(store.con)
+    row = next(r for r in cmp.compare_runs(db_or_con, PRE, POST)["results"]
+               if (r["endpoint"], r["metric"]) == (EVENTS, "p95_ms"))
+    assert row["verdict"] == "improved" and row["change_pct"] < -20
+    return f"{EVENTS} p95_ms {row['change_pct']:.1f}%"
+
+
 @pytest.fixture(scope="module")
 def sample_db(tmp_path_factory) -> Path:
     db = tmp_path_factory.mktemp("nb") / "demo.duckdb"
@@ -52,10 +66,10 @@ def sample_db(tmp_path_factory) -> Path:
 
 def test_before_after_notebook_on_samples(sample_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "40.ipynb"
-    pm.execute_notebook(str(NB40), str(out), parameters={"db": str(sample_db), "before": "before", "after": "after"},
+    pm.execute_notebook(str(NB40), str(out), parameters={"db": str(sample_db), "before": PRE, "after": POST},
                         cwd=str(ROOT), progress_bar=False, kernel_name="python3")
     text, images = outputs_text(out)
-    assert "events p95_ms -3" in text and "Gate: passed" in text
+    assert _events_p95(sample_db) in text and "Gate: passed" in text
     assert "Target all p95_ms -20%" in text
     assert images >= 3  # ECDFs, violins, forest plot
 
@@ -105,11 +119,11 @@ def test_notebook_options_from_string_parameters() -> None:
 
 
 def test_before_after_outcome_on_samples(con) -> None:
-    out = cmp.before_after_outcome(con, "before", "after", cmp.notebook_options(), "", "x.duckdb")
+    out = cmp.before_after_outcome(con, PRE, POST, cmp.notebook_options(), "", "x.duckdb")
     assert out.have and out.ok is True and out.hint == ""
     assert (out.verdict, out.ok) == cmp.verdict_text(out.result)
-    assert "events p95_ms -3" in out.verdict and out.verdict.endswith("Gate: passed.")
-    assert out.result["before"] == "before" and out.result["after"] == "after"
+    assert _events_p95(con) in out.verdict and out.verdict.endswith("Gate: passed.")
+    assert out.result["before"] == PRE and out.result["after"] == POST
 
 
 def test_before_after_outcome_without_data(con) -> None:
@@ -117,41 +131,42 @@ def test_before_after_outcome_without_data(con) -> None:
     assert not out.have and out.ok is None
     assert out.verdict == "No data: runs 'pre' / 'post' are not in wb.duckdb."
     assert "`-p before RUN -p after RUN`" in out.hint
-    out = cmp.before_after_outcome(con, "before", "nope", db="wb.duckdb")   # one arm missing
+    out = cmp.before_after_outcome(con, PRE, "nope", db="wb.duckdb")   # one arm missing
     assert not out.have and "'nope'" in out.verdict
 
 
 def test_abtest_outcome_on_samples_and_without_data(con) -> None:
-    out = cmp.abtest_outcome(con, "before", "variant", "standard", "optimized", cmp.notebook_options(), 25.0)
+    out = cmp.abtest_outcome(con, PRE, "variant", "standard", "optimized", cmp.notebook_options(), 25.0)
     assert out.have and out.ok is True and out.result["srm"]["passed"]
-    assert out.verdict.startswith("optimized vs standard: improved events p95_ms")
-    out = cmp.abtest_outcome(None, "before", "variant", "standard", "optimized", db="wb.duckdb")
-    assert not out.have and out.verdict == "No data: run 'before' is not in wb.duckdb."
+    assert out.verdict.startswith("optimized vs standard: improved all p95_ms") and f"{EVENTS} p50_ms -" in out.verdict
+    out = cmp.abtest_outcome(None, PRE, "variant", "standard", "optimized", db="wb.duckdb")
+    assert not out.have and out.verdict == f"No data: run '{PRE}' is not in wb.duckdb."
     # a stored run without the variant value: the analysis error becomes the reason, not a traceback
-    out = cmp.abtest_outcome(con, "before", "variant", "standard", "fast", db="wb.duckdb")
+    out = cmp.abtest_outcome(con, PRE, "variant", "standard", "fast", db="wb.duckdb")
     assert not out.have and out.ok is None
-    assert out.verdict.startswith("No data: run 'before': no requests with variant=fast") and "optimized" in out.verdict
+    assert out.verdict.startswith(f"No data: run '{PRE}': no requests with variant=fast") and "optimized" in out.verdict
     assert "`-p run RUN -p variant_tag TAG" in out.hint
 
 
 def test_latency_frames_name_the_arms(con) -> None:
-    lat = cmp.before_after_latency(con, "before", "after", cmp.notebook_options())
+    lat = cmp.before_after_latency(con, PRE, POST, cmp.notebook_options())
     assert list(lat.columns) == ["arm", "endpoint", "latency_ms"]
     assert list(lat["arm"].unique()) == ["before", "after"]
-    assert {"events", "login"} <= set(lat["endpoint"]) and (lat["latency_ms"] > 0).all()
-    ab = cmp.ab_latency(con, "before", "variant", "standard", "optimized", cmp.notebook_options())
+    endpoints = {r["endpoint"] for r in cmp.compare_runs(con, PRE, POST)["results"]} - {"all"}
+    assert set(lat["endpoint"]) == endpoints and EVENTS in endpoints and (lat["latency_ms"] > 0).all()
+    ab = cmp.ab_latency(con, PRE, "variant", "standard", "optimized", cmp.notebook_options())
     counts = ab["arm"].value_counts()
     assert list(ab["arm"].unique()) == ["standard", "optimized"]
     assert 0.15 < counts["optimized"] / counts.sum() < 0.35   # the playbook flag's 25% split
 
 
 def test_results_table_columns(con) -> None:
-    ba = cmp.compare_runs(con, "before", "after", cmp.notebook_options())
+    ba = cmp.compare_runs(con, PRE, POST, cmp.notebook_options())
     t = cmp.results_table(ba)
     assert list(t.columns[:4]) == ["endpoint", "metric", "before", "after"] and "p_value" in t
     assert list(t.columns) == [c for c in cmp.TABLE_COLUMNS if c in t]   # table order kept
     assert len(t) == len(ba["results"]) and "n_before" not in t
-    ab = cmp.abtest_run(con, "before", "variant", "standard", "optimized", cmp.notebook_options(), 25.0)
+    ab = cmp.abtest_run(con, PRE, "variant", "standard", "optimized", cmp.notebook_options(), 25.0)
     t = cmp.results_table(ab, p_value=False)
     assert list(t.columns[:4]) == ["endpoint", "metric", "standard", "optimized"]
     assert "p_value" not in t and "p_adjusted" in t
@@ -159,13 +174,14 @@ def test_results_table_columns(con) -> None:
 
 
 def test_targets_frame_and_notes(con) -> None:
-    ba = cmp.compare_runs(con, "before", "after", cmp.notebook_options(), cmp.load_targets(None))
+    ba = cmp.compare_runs(con, PRE, POST, cmp.notebook_options(), cmp.load_targets(None))
     tg = cmp.targets_frame(ba)
     assert len(tg) == 3 and set(tg["metric"]) == {"p95_ms", "rps", "rate_5xx"}
     assert tg.set_index("metric").loc["p95_ms", "met"]
     assert cmp.targets_frame({"targets": []}).empty
     notes = cmp.notes_markdown(ba)
-    assert notes and all(n.startswith("> ") for n in notes) and "one run per arm" in notes[0]
+    assert ba["arrival_rate"] and notes[-1].startswith("Arrival-rate executor: `")   # the lab's k6 runs
+    assert all(n.startswith("> ") for n in notes[:-1]) and "one run per arm" in notes[0]
     assert cmp.notes_markdown({"notes": ["a"], "arrival_rate": {"before": {"target_rate": 50.0}}}) == [
         "> a", "Arrival-rate executor: `{'before': {'target_rate': 50.0}}`"]
 
