@@ -192,38 +192,37 @@ def test_bad_from_compare_spec_and_missing_file(tmp_path: Path) -> None:
 
 
 # -- from_compare on the bundled runs ------------------------------------------------------------------
+RUNS = json.loads((SAMPLES / "k6" / "runs.json").read_text())   # the lab loop's runs
+PRE, POST = (next(r for r, m in RUNS.items() if m["tags"]["optimization"] == o) for o in ("pre", "post"))
+EVENTS = "/api/events"
+
+
 @pytest.fixture(scope="module")
 def sample_db(tmp_path_factory) -> Path:
-    """The bundled before/after k6 runs, plus the bundled real CPU series re-timed to span both runs (the
-    bundled Prometheus capture is from another session, so no stored series covers the k6 runs)."""
-    tmp = tmp_path_factory.mktemp("roi")
-    db = tmp / "wb.duckdb"
+    """The bundled lab-pre/lab-post k6 runs and the Prometheus ranges captured during them (the API's own
+    CPU among them), as `workbench demo` loads them."""
+    db = tmp_path_factory.mktemp("roi") / "wb.duckdb"
     with Store.open(db) as store:
         load_samples(store, SAMPLES)
-        t0, t1 = store.con.execute("SELECT epoch(min(ts)), epoch(max(ts)) FROM k6_points").fetchone()
-        doc = json.loads((SAMPLES / "prometheus" / "cpu.json").read_text())
-        for ser in doc["data"]["result"]:
-            first = float(ser["values"][0][0])
-            span = float(ser["values"][-1][0]) - first
-            ser["values"] = [[t0 - 1 + (float(t) - first) * (t1 - t0 + 2) / span, v] for t, v in ser["values"]]
-        (tmp / "cpu.json").write_text(json.dumps(doc))
-        prom.ingest_file(store, tmp / "cpu.json", "cpu_run", preset="cpu")
+        prom.load_samples(store, SAMPLES / "prometheus")
     return db
 
 
 def test_from_compare_interval_matches_workbench_compare(sample_db: Path) -> None:
-    code, out, _ = run_cli("compare", "--before", "before", "--after", "after", "--format", "json", db=sample_db)
+    code, out, _ = run_cli("compare", "--before", PRE, "--after", POST, "--format", "json", db=sample_db)
     assert code == 0
     cmp_out = json.loads(out)
-    row = next(r for r in cmp_out["results"] if r["endpoint"] == "events" and r["metric"] == "p95_ms")
-    cpu = next(r for r in cmp_out["resources"] if r["metric"] == "cpu")
+    row = next(r for r in cmp_out["results"] if r["endpoint"] == EVENTS and r["metric"] == "p95_ms")
+    (cpu,) = [r for r in cmp_out["resources"] if r["metric"] == "cpu"]   # lab-pre.cpu + lab-post.cpu, one series
+    assert cpu["endpoint"] == f"{POST}.cpu + {PRE}.cpu"
     cfg = {"one_time_cost": 20000, "infrastructure_monthly_before": 10000, "cpu_cost_share": 0.5,
            "monthly_revenue": 500000, "elasticity": "published",
-           "from_compare": {"before": "before", "after": "after", "endpoint": "/api/events"}}
+           "from_compare": {"before": PRE, "after": POST, "endpoint": EVENTS}}
     with Store.open(sample_db, read_only=True) as store:
         res = roi.run(cfg, store.con)
     m = res.model.measured["p95"]
-    assert m["endpoint"] == "events"
+    assert m["endpoint"] == EVENTS
+    assert roi._endpoint(EVENTS, ["all", "events"]) == "events"   # a URL path finds a k6 request named by its tail
     for k_roi, k_cmp in (("before_ms", "before"), ("after_ms", "after"), ("change_pct", "change_pct"),
                          ("ci_low_pct", "ci_low_pct"), ("ci_high_pct", "ci_high_pct")):
         assert m[k_roi] == pytest.approx(row[k_cmp], rel=1e-12), k_roi
@@ -241,7 +240,7 @@ def test_from_compare_interval_matches_workbench_compare(sample_db: Path) -> Non
     saving = 10000 * 0.5 * -cpu["change_pct"] / 100
     assert res.point["infrastructure_saving"] == pytest.approx(saving)
     by = {(s["metric"], s["endpoint"]): s for s in res.model.success}
-    assert by[("cpu", "cpu_run")]["change_pct"] == pytest.approx(cpu["change_pct"])
+    assert by[("cpu", cpu["endpoint"])]["change_pct"] == pytest.approx(cpu["change_pct"])
     assert by[("p95_ms", "all")]["change_pct"] == pytest.approx(
         next(r for r in cmp_out["results"] if r["endpoint"] == "all" and r["metric"] == "p95_ms")["change_pct"])
 
@@ -249,16 +248,16 @@ def test_from_compare_interval_matches_workbench_compare(sample_db: Path) -> Non
 def test_cli_from_compare_and_an_unknown_run(sample_db: Path, tmp_path: Path) -> None:
     path = write_yaml(tmp_path / "c.yml", {"one_time_cost": "pert(5000, 8000, 20000)", "monthly_revenue": 200000,
                                            "elasticity": "conservative"})
-    code, out, err = run_cli("roi", "--config", str(path), "--from-compare", "before..after", "--endpoint",
-                             "/api/events", "--format", "json", db=sample_db)
+    code, out, err = run_cli("roi", "--config", str(path), "--from-compare", f"{PRE}..{POST}", "--endpoint",
+                             EVENTS, "--format", "json", db=sample_db)
     assert code == 0, err
     d = json.loads(out)
     assert HEADLINE | SPREAD <= set(d) and d["elasticity"] == "conservative"
-    assert d["measured"]["p95"]["endpoint"] == "events" and d["measured"]["p95"]["ci_high_pct"] < 0
+    assert d["measured"]["p95"]["endpoint"] == EVENTS and d["measured"]["p95"]["ci_high_pct"] < 0
     assert d["inputs"]["p95_after_ms"].startswith("lognormal(")
     assert {t["input"] for t in d["tornado"]} == {"one_time_cost", "revenue_uplift_per_100ms", "p95_after_ms"}
     assert any("one run per arm" in n for n in d["notes"])
-    code, _, err = run_cli("roi", "--config", str(path), "--from-compare", "before..nope", db=sample_db)
+    code, _, err = run_cli("roi", "--config", str(path), "--from-compare", f"{PRE}..nope", db=sample_db)
     assert code == 2 and "nope" in err and len(err.strip().splitlines()) == 1
 
 
@@ -274,8 +273,8 @@ def test_notebook_committed_clean_with_parameters_first() -> None:
 
 def test_notebook_with_the_bundled_runs(sample_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "70.ipynb"
-    pm.execute_notebook(str(NB70), str(out), parameters={"db": str(sample_db), "before": "before", "after": "after",
-                                                         "endpoint": "events"},
+    pm.execute_notebook(str(NB70), str(out), parameters={"db": str(sample_db), "before": PRE, "after": POST,
+                                                         "endpoint": EVENTS},
                         cwd=str(ROOT), progress_bar=False, kernel_name="python3")
     nb = nbformat.read(out, as_version=4)
     text, images = [], 0
@@ -287,7 +286,7 @@ def test_notebook_with_the_bundled_runs(sample_db: Path, tmp_path: Path) -> None
             text.append(json.dumps(data.get("text/plain", "")) + json.dumps(data.get("text/markdown", ""))
                         + json.dumps(data.get("text/html", "")))
     text = "\n".join(text)
-    assert "Verdict: NPV" in text and "p95 of events went from" in text and "P(NPV > 0)" in text
+    assert "Verdict: NPV" in text and f"p95 of {EVENTS} went from" in text and "P(NPV > 0)" in text
     assert "Milliseconds Make Millions" in text
     assert images == 3   # cash flow, NPV histogram, tornado
 
