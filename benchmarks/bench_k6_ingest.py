@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "benchmarks" / ".cache"
-SAMPLE = ROOT / "data" / "samples" / "k6" / "before.json.gz"
+SAMPLE = ROOT / "data" / "samples" / "k6" / "lab-pre.json.gz"
 
 
 def make_file(mb: int) -> Path:

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_parquet.py [--points 10000000] [--stream-mb 3000]
 
-1. A store with the bundled samples plus a run of POINTS points (the real `before` run repeated and
+1. A store with the bundled samples plus a run of POINTS points (the real `lab-pre` run repeated and
    shifted, four instances): DuckDB file size; `export parquet` time, MB/s (store bytes per second) and
    Parquet size as a ratio of the DuckDB file.
 2. k6 summary and compare of that run: DuckDB over the Parquet files vs Spark local over the same files
@@ -16,6 +16,7 @@ Numbers measured on a shared 2-core machine: they show how the pieces scale, not
 from __future__ import annotations
 
 import argparse
+import gzip
 import math
 import os
 import subprocess
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "data" / "samples" / "k6" / "before.json.gz"
+SAMPLE = ROOT / "data" / "samples" / "k6" / "lab-pre.json.gz"
 
 
 def _close(a, b, rel: float = 1e-9) -> bool:
@@ -106,7 +107,7 @@ def main() -> None:
         con.close()
 
         src = tmp / "stream.json"
-        copies = max(1, math.ceil(args.stream_mb * 1e6 / 64.5e6))
+        copies = max(1, math.ceil(args.stream_mb * 1e6 / len(gzip.decompress(SAMPLE.read_bytes()))))
         size = repeat_points(SAMPLE, src, copies)
         t = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "workbench", "ingest", "k6", str(src), "--run", "stream",

@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -32,9 +33,9 @@ from workbench.store import Store
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"
 REDIS_INFO = SAMPLES / "redis" / "info_01.txt"
-K6_SAMPLE = SAMPLES / "k6" / "before.json.gz"
-SUMMARY = SAMPLES / "k6" / "before.summary.json"
-OTHER_SUMMARY = SAMPLES / "k6" / "after.summary.json"
+K6_SAMPLE = SAMPLES / "k6" / "lab-pre.json.gz"
+SUMMARY = SAMPLES / "k6" / "lab-pre.summary.json"
+OTHER_SUMMARY = SAMPLES / "k6" / "lab-post.summary.json"
 
 
 # -- helpers -------------------------------------------------------------------------------------------
@@ -358,8 +359,8 @@ def test_ctrl_c_rolls_back_and_exits_130(tmp_path):
     big = tmp_path / "big.json"
     lines = sample_lines()
     with open(big, "wb") as f:
-        for _ in range(5):   # ~320 MB of real k6 lines: a second or more of ingest even on an idle machine
-            f.writelines(lines)
+        for _ in range(math.ceil(320e6 / sum(map(len, lines)))):   # ~320 MB of real k6 lines: a second
+            f.writelines(lines)                                    # or more of ingest even on an idle machine
     db = tmp_path / "wb.duckdb"
     Store.open(db).close()
     proc = subprocess.Popen([sys.executable, "-m", "workbench", "--db", str(db), "ingest", "k6", str(big),
@@ -477,7 +478,7 @@ def test_out_of_range_server_time(capsys, tmp_path):
 
 
 def _prom_sample() -> dict:
-    return json.loads((SAMPLES / "prometheus" / "cpu.json").read_text())
+    return json.loads((SAMPLES / "prometheus" / "lab-pre.cpu.json").read_text())
 
 
 def test_prometheus_infinity_timestamp(capsys, tmp_path):
@@ -494,7 +495,7 @@ def test_prometheus_infinity_timestamp(capsys, tmp_path):
 
 
 def test_truncated_prometheus_gz(capsys, tmp_path):
-    z = gzip.compress((SAMPLES / "prometheus" / "cpu.json").read_bytes())
+    z = gzip.compress((SAMPLES / "prometheus" / "lab-pre.cpu.json").read_bytes())
     f = tmp_path / "cpu.json.gz"
     f.write_bytes(z[: len(z) // 2])
     db = tmp_path / "wb.duckdb"

@@ -29,8 +29,8 @@ def _json(db: Path, *args: str) -> dict:
 
 def test_layout_is_partitioned_and_complete(samples_store, samples_dataset):
     files = sorted(str(p.relative_to(samples_dataset)) for p in samples_dataset.rglob("*.parquet"))
-    assert any(f.startswith("k6_samples/run=before/metric=http_req_duration/") for f in files)
-    assert any(f.startswith("prom_points/name=cpu/date=") for f in files)
+    assert any(f.startswith("k6_samples/run=lab-pre/metric=http_req_duration/") for f in files)
+    assert any(f.startswith("prom_points/name=lab-pre.cpu/date=") for f in files)
     assert any(f.startswith("pg_statements/date=") for f in files)
     # every store table has a place in the layout (a new table must be added to it, see docs/scale.md)
     with Store.open(samples_store, read_only=True) as store:
@@ -50,11 +50,11 @@ def test_attach_gives_the_same_numbers(samples_store, samples_dataset, tmp_path)
     fleet = tmp_path / "fleet.duckdb"
     res = CliRunner().invoke(cli, ["--db", str(fleet), "attach", str(samples_dataset)])
     assert res.exit_code == 0, res.output
-    for args in (["k6", "summary", "--run", "before"], ["k6", "summary", "--run", "after"], ["pg", "top"],
+    for args in (["k6", "summary", "--run", "lab-pre"], ["k6", "summary", "--run", "lab-post"], ["pg", "top"],
                  ["redis", "stats"], ["ls", "runs"]):
         assert_same(_json(fleet, *args), _json(samples_store, *args))
     with Store.open(fleet, read_only=True) as a, Store.open(samples_store, read_only=True) as b:
-        assert_same(cmp.compare_runs(a.con, "before", "after"), cmp.compare_runs(b.con, "before", "after"))
+        assert_same(cmp.compare_runs(a.con, "lab-pre", "lab-post"), cmp.compare_runs(b.con, "lab-pre", "lab-post"))
 
 
 def test_export_is_idempotent_and_incremental(samples_store, tmp_path):
@@ -62,14 +62,15 @@ def test_export_is_idempotent_and_incremental(samples_store, tmp_path):
     shutil.copy(samples_store, db)
     dest = tmp_path / "ds"
     with Store.open(db) as store:
-        first = export_parquet(store, str(dest), runs=["before"])
-        # run `before` is two ingests (its points file and its summary): two units
-        assert first.units_written == 2 and first.rows["k6_samples"] > 200_000 and first.rows["k6_summaries"] == 1
+        first = export_parquet(store, str(dest), runs=["lab-pre"])
+        # run `lab-pre` is two ingests (its points file and its summary): two units, all of its points
+        n = store.con.execute("SELECT count(*) FROM k6_samples WHERE run = 'lab-pre'").fetchone()[0]
+        assert first.units_written == 2 and first.rows["k6_samples"] == n > 10_000 and first.rows["k6_summaries"] == 1
         before_files = {p: p.stat().st_mtime_ns for p in dest.rglob("*.parquet")}
-        again = export_parquet(store, str(dest), runs=["before"])
+        again = export_parquet(store, str(dest), runs=["lab-pre"])
         assert again.units_written == 0 and again.units_skipped == 2
         assert {p: p.stat().st_mtime_ns for p in dest.rglob("*.parquet")} == before_files
-        more = export_parquet(store, str(dest))   # the rest: run after, snapshots, series sets
+        more = export_parquet(store, str(dest))   # the rest: run lab-post, snapshots, series sets
         assert more.units_skipped == 2 and more.units_written > 10
         # run before's points were not written again
         assert all(p.stat().st_mtime_ns == t for p, t in before_files.items() if "run=before" in str(p))
@@ -92,4 +93,4 @@ def test_export_errors_are_one_line(samples_store, tmp_path, capsys):
     assert e.value.code == 2 and err.count("\n") == 1 and "no run 'nope'" in err
     assert not (tmp_path / "x").exists() or not list((tmp_path / "x").rglob("*.parquet"))
     with Store.open(samples_store, read_only=True) as store:
-        assert k6_summary(store.con, "before")["metrics"]
+        assert k6_summary(store.con, "lab-pre")["metrics"]

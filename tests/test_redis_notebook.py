@@ -8,6 +8,7 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 
+from workbench.analysis import cache_metrics as cm
 from workbench.sources.redis import load_samples
 from workbench.store import Store
 
@@ -51,7 +52,9 @@ def test_notebook_on_samples(tmp_path):
     pm.execute_notebook(str(NB), str(out), parameters={"db": str(db)}, cwd=str(ROOT), progress_bar=False,
                         kernel_name="python3")
     text = outputs_text(out)
-    assert "Cache hit ratio" in text and "80%" in text and "keys were evicted" in text
+    verdict = cm.cache_verdict(cm.load_report(db))   # the same verdict, computed outside the notebook
+    assert verdict.text.startswith("Cache hit ratio") and "80%" in verdict.text and verdict.text in text
+    assert all(line in text for line in verdict.details if "`" not in line)
     assert "No Prometheus series stored" in text
     assert "not production" in text
 

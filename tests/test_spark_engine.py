@@ -30,12 +30,12 @@ def test_summary_and_compare_on_the_bundled_runs(samples_store, samples_dataset,
     con = open_dataset(str(samples_dataset))     # what --parquet DEST reads
     points = sp.SparkPoints(str(samples_dataset), spark)
     with Store.open(samples_store, read_only=True) as store:
-        for run in ("before", "after"):
+        for run in ("lab-pre", "lab-post"):
             ours = k6_summary(con, run, STATS, points)
             assert ours["metrics"]["http_req_duration"]["count"] > 10_000
             assert_same(ours, k6_summary(store.con, run, STATS))
-        theirs = cmp.compare_runs(store.con, "before", "after")
-    ours = sp.compare_runs(str(samples_dataset), con, "before", "after", spark=spark)
+        theirs = cmp.compare_runs(store.con, "lab-pre", "lab-post")
+    ours = sp.compare_runs(str(samples_dataset), con, "lab-pre", "lab-post", spark=spark)
     assert ours["engine"] == "spark" and ours["results"]
     assert_same(_without_engine(ours), theirs)
 
@@ -43,10 +43,10 @@ def test_summary_and_compare_on_the_bundled_runs(samples_store, samples_dataset,
 def test_cli_engine_spark_reads_the_attached_dataset(samples_store, samples_dataset, spark, tmp_path):
     fleet = tmp_path / "fleet.duckdb"
     assert CliRunner().invoke(cli, ["--db", str(fleet), "attach", str(samples_dataset)]).exit_code == 0
-    res = CliRunner().invoke(cli, ["--db", str(fleet), "k6", "summary", "--run", "after", "--engine", "spark",
+    res = CliRunner().invoke(cli, ["--db", str(fleet), "k6", "summary", "--run", "lab-post", "--engine", "spark",
                                    "--format", "json"])
     assert res.exit_code == 0, res.output
-    direct = CliRunner().invoke(cli, ["--db", str(samples_store), "k6", "summary", "--run", "after", "--format",
+    direct = CliRunner().invoke(cli, ["--db", str(samples_store), "k6", "summary", "--run", "lab-post", "--format",
                                       "json"])
     assert_same(json.loads(res.output), json.loads(direct.output))
 
@@ -63,16 +63,16 @@ def test_ten_million_points_from_four_instances(big_store, big_dataset, spark):
         assert_same(ours, k6_summary(store.con, "big", STATS))
         assert ours["metrics"]["http_reqs"]["count"] == store.con.execute(
             "SELECT count(*) FROM k6_samples WHERE run = 'big' AND metric = 'http_reqs'").fetchone()[0]
-        theirs = cmp.compare_runs(store.con, "after", "big")
-    assert_same(_without_engine(sp.compare_runs(str(big_dataset), con, "after", "big", spark=spark)), theirs)
+        theirs = cmp.compare_runs(store.con, "lab-post", "big")
+    assert_same(_without_engine(sp.compare_runs(str(big_dataset), con, "lab-post", "big", spark=spark)), theirs)
 
 
 def test_spark_reads_only_the_asked_for_runs(samples_dataset, spark):
     df = sp.read_table(spark, str(samples_dataset), "k6_samples")
-    q = df.where(df.run == "before").groupBy("metric").count()
+    q = df.where(df.run == "lab-pre").groupBy("metric").count()
     plan = q._jdf.queryExecution().executedPlan().toString()
     filters = re.search(r"PartitionFilters: \[([^\]]*)\]", plan)
-    assert filters and "before" in filters.group(1), plan
+    assert filters and "lab-pre" in filters.group(1), plan
     q.collect()
     scans = []
 

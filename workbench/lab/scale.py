@@ -42,7 +42,7 @@ def repeat_points(src: str | os.PathLike, out: str | os.PathLike, copies: int) -
 
 
 def add_big_run(store: Store, run: str = "big", points: int = 10_000_000, instances: int = 4,
-                source: str = "before") -> int:
+                source: str = "lab-pre") -> int:
     """RUN: SOURCE's real points repeated (each copy shifted past the previous one's end) until POINTS,
     spread over INSTANCES ingests that overlap in time, as k6-operator pods do. Returns the points."""
     con = store.con
