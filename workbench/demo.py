@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from workbench.errors import WorkbenchError
-from workbench.store import DEMO_DB, Store, foreign_file_kind
+from workbench.store import DEMO_DB, Store, foreign_file_kind, reading
 
 DEMO_MARK = ("made_by", "workbench demo")
 
@@ -26,15 +26,27 @@ SAMPLE_LOADERS: dict[str, str] = {
     "prometheus": "workbench.sources.prometheus:load_samples",
 }
 
-# notebook stem -> parameter sets the demo executes it with (db is added)
+# notebook stem -> parameter sets the demo executes it with (db is added). The samples are one short
+# `workbench lab` loop: run lab-pre (the lab as planted), the fixes the findings named, run lab-post.
+# "span": LABEL stands for the first to the last snapshot carrying LABEL (ids from the store; SPANS).
 DEMO_REPORTS: dict[str, list[dict]] = {
-    "10_load_test": [{"run": "after", "baseline": "before"}, {"run": "before", "baseline": ""}],
-    "20_database": [{}],
-    "30_cache_and_metrics": [{}],
-    "40_before_after": [{"before": "before", "after": "after"}],
-    "50_ab_test": [{"run": "before", "variant_tag": "variant", "control": "standard", "treatment": "optimized"}],
-    "60_bottlenecks": [{"sensitivity": "medium"}],
-    "70_roi": [{"before": "before", "after": "after", "endpoint": "events"}],
+    "10_load_test": [{"run": "lab-post", "baseline": "lab-pre"}, {"run": "lab-pre", "baseline": ""}],
+    "20_database": [{"span": run, "label": run} for run in ("lab-pre", "lab-post")],
+    "30_cache_and_metrics": [{"span": run, "prom_names": f"{run}.redis_hit_ratio,{run}.p95_latency,{run}.rps"}
+                             for run in ("lab-pre", "lab-post")],
+    "40_before_after": [{"before": "lab-pre", "after": "lab-post"}],
+    "50_ab_test": [{"run": "lab-pre", "variant_tag": "variant", "control": "standard", "treatment": "optimized",
+                    "split": 25.0}],
+    "60_bottlenecks": [{"run": "lab-pre", "sensitivity": "medium"}],
+    "70_roi": [{"before": "lab-pre", "after": "lab-post", "endpoint": "/api/events"}],
+}
+
+# notebook stem -> (its snapshot-id parameters, the query giving a label's first and last snapshot id)
+SPANS: dict[str, tuple[str, str, str]] = {
+    "20_database": ("from_snap", "to_snap",
+                    "SELECT min(snapshot_id), max(snapshot_id) FROM pg_snapshots WHERE label = ?"),
+    "30_cache_and_metrics": ("redis_from", "redis_to",
+                             "SELECT min(snapshot_id), max(snapshot_id) FROM redis_snapshots WHERE label = ?"),
 }
 
 
@@ -100,9 +112,20 @@ def build_demo_store(db: Path | None = None, samples: Path | None = None,
 
 
 def demo_plan(db: Path, notebooks_dir: Path = Path("notebooks")) -> list[tuple[Path, dict]]:
-    """(notebook, parameters) pairs for every numbered notebook, with the demo's parameter sets."""
+    """(notebook, parameters) pairs for every numbered notebook, with the demo's parameter sets; a "span"
+    becomes the first and last snapshot ids of its label in DB (refused when DB holds none)."""
     plan = []
-    for nb in sorted(notebooks_dir.glob("[0-9]*.ipynb")):
-        for params in DEMO_REPORTS.get(nb.stem, [{}]):
-            plan.append((nb, {"db": str(db.resolve()), **params}))
+    with reading(db) as store:
+        for nb in sorted(notebooks_dir.glob("[0-9]*.ipynb")):
+            for params in DEMO_REPORTS.get(nb.stem, [{}]):
+                params = dict(params)
+                if "span" in params:
+                    first_param, last_param, sql = SPANS[nb.stem]
+                    label = params.pop("span")
+                    first, last = store.con.execute(sql, [label]).fetchone()
+                    if first is None:
+                        raise WorkbenchError(f"{db}: no snapshot labelled {label!r} for {nb.name}: rebuild the "
+                                             "store with `workbench demo` from data/samples/")
+                    params.update({first_param: int(first), last_param: int(last)})
+                plan.append((nb, {"db": str(db.resolve()), **params}))
     return plan

@@ -131,7 +131,8 @@ def _verdict(nb: dict) -> tuple[str | None, bool | None]:
 
 def report_name(notebook: Path, params: dict[str, Any]) -> str:
     """File stem for an executed notebook: the notebook's stem plus the distinguishing parameters."""
-    keys = [k for k in ("run", "baseline", "before", "after", "label", "control", "treatment")
+    keys = [k for k in ("run", "baseline", "before", "after", "label", "from_snap", "to_snap", "redis_from",
+                        "redis_to", "control", "treatment")
             if params.get(k) not in (None, "")]
     suffix = "-".join(re.sub(r"[^\w.-]+", "_", str(params[k])) for k in keys)
     return f"{notebook.stem}{'-' + suffix if suffix else ''}"
