@@ -202,6 +202,32 @@ def test_arrival_rate_runs_report_achieved_vs_target(tmp_path: Path) -> None:
     assert ar["after"]["achieved_rps"] == pytest.approx(50, rel=0.05)
 
 
+def test_cpu_ranges_per_run_read_as_one_series(tmp_path: Path) -> None:
+    """One preset and query stored as one range per run (the lab's `<run>.cpu`): one resources row; points
+    both ranges hold (their overlap) count once, not summed."""
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    with Store.open(tmp_path / "r.duckdb") as s:
+        for run, t0 in (("r1", 1.7e9), ("r2", 1.7e9 + 100)):
+            rows = []
+            for t in np.sort(rng.uniform(0, 60, 500)):
+                rows.append(("http_req_duration", t0 + t, float(rng.lognormal(3, 0.4)), "200", "x", "true", "{}"))
+            _insert_points(s.con, run, rows)
+        q = "sum by (job, instance) (rate(process_cpu_seconds_total{job=\"api\"}[30s]))"
+        for i, (name, ks) in enumerate((("r1.cpu", range(0, 25)), ("r2.cpu", range(20, 33)))):  # overlap in r2
+            s.con.execute("INSERT INTO prom_series_sets (ingest_id, name, query, preset, result_type, step_s, "
+                          "created_at) VALUES (?, ?, ?, 'cpu', 'matrix', 5, now())", [7 + i, name, q])
+            s.con.execute("INSERT INTO prom_series (series_id, ingest_id, name, labels_text, points) "
+                          "VALUES (?, ?, ?, '{job=\"api\"}', ?)", [70 + i, 7 + i, name, len(ks)])
+            s.con.executemany("INSERT INTO prom_points VALUES (?, to_timestamp(?), ?)",
+                              [(70 + i, 1.7e9 + 5 * k, 1.0 if k * 5 < 80 else 0.7) for k in ks])
+        res = cmp.compare_runs(s.con, "r1", "r2")
+    (r,) = res["resources"]
+    assert r["endpoint"] == "r1.cpu + r2.cpu" and r["metric"] == "cpu"
+    assert r["before"] == pytest.approx(1.0) and r["after"] == pytest.approx(0.7)
+
+
 def test_several_runs_per_arm_pool_windows(sample_db: Path) -> None:
     with Store.open(sample_db, read_only=True) as s:
         one = cmp.compare_runs(s.con, PRE, POST)

@@ -618,18 +618,22 @@ def learn_tolerance(base: Arm, opts: Options) -> dict[tuple[str, str], Tolerance
 def resource_rows(con: duckdb.DuckDBPyConnection, before: list[str], after: list[str],
                   opts: Options) -> list[dict[str, Any]]:
     """CPU/memory per arm from stored Prometheus series (presets cpu, memory) that cover the runs'
-    steady state: mean of the series (summed over its label sets) within each arm's runs. Reported
-    with the playbook's -20% target; no interval (one series per arm, not a sample)."""
-    sets = con.execute("SELECT name, preset FROM prom_series_sets WHERE preset IN ('cpu', 'memory') "
+    steady state: mean of the series (summed over its label sets) within each arm's runs. Sets of one
+    preset and one query (e.g. `lab-pre.cpu` and `lab-post.cpu`, one range per run) are read as one
+    series. Reported with the playbook's -20% target; no interval (one series per arm, not a sample)."""
+    sets = con.execute("SELECT name, preset, query FROM prom_series_sets WHERE preset IN ('cpu', 'memory') "
                        "ORDER BY name").fetchall()
     if not sets:
         return []
     from workbench.analysis.prometheus import series_frame
 
+    groups: dict[tuple, list[str]] = {}
+    for name, preset, query in sets:   # a set without its query stands alone
+        groups.setdefault((preset, query if query is not None else ("", name)), []).append(name)
     spans = {arm: [_span(con, r, opts) for r in runs] for arm, runs in (("before", before), ("after", after))}
     out = []
-    for name, preset in sets:
-        df = series_frame(con, name)
+    for (preset, _), names in groups.items():
+        df = pd.concat([series_frame(con, n) for n in names]).drop_duplicates(["ts", "labels"])
         total = df.groupby("ts")["value"].sum()
         t = total.index.map(lambda x: x.timestamp()).to_numpy(dtype=float)
         means = {}
@@ -643,8 +647,8 @@ def resource_rows(con: duckdb.DuckDBPyConnection, before: list[str], after: list
         if means["before"] is None or means["after"] is None:
             continue
         change = (means["after"] / means["before"] - 1) * 100 if means["before"] else None
-        out.append({"endpoint": name, "metric": preset, "before": means["before"], "after": means["after"],
-                    "change_pct": change})
+        out.append({"endpoint": " + ".join(names), "metric": preset, "before": means["before"],
+                    "after": means["after"], "change_pct": change})
     return out
 
 
