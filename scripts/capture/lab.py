@@ -9,7 +9,7 @@ temporary store, stops the lab, and writes the loop's raw files in the data/samp
 - redis/info_NN.txt + slowlog_NN.json, meta.json with each snapshot's label;
 - prometheus/lab-pre.<name>.json, lab-post.<name>.json as Prometheus served them, meta.json.
 
-About 2.5 minutes on a shared 2-core machine (143 s measured); about 0.5 MB in all.
+About 2.5 minutes on a shared 2-core machine (143 s and 160 s measured, load average ~10); 0.7 MB in all.
 """
 
 from __future__ import annotations
