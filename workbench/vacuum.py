@@ -22,6 +22,7 @@ import duckdb
 
 from workbench.errors import Interrupted, StoreMissing, WorkbenchError
 from workbench.store import (
+    _LOCK_RE,
     Store,
     _first_line,
     _InterruptGuard,
@@ -106,10 +107,13 @@ def _vacuum(p: Path, progress: Callable[[str, int, int], None] | None) -> Vacuum
         if Path(str(p) + ".wal").exists():   # cannot be: we checkpointed, and writers are held off now
             raise WorkbenchError(f"{p} has a .wal again (another writer?): run `workbench vacuum` again")
         return _rewrite(con, p, tmp, side, size_before, progress)
+    except KeyboardInterrupt:   # a Ctrl-C that arrived between DuckDB statements
+        raise Interrupted(_STOPPED) from None
     except duckdb.IOException as e:
-        if _LOCKED in str(e):
-            raise WorkbenchError(f"store {p} is busy: another process is writing it; run `workbench vacuum` "
-                                 "when it has finished") from e
+        m = _LOCK_RE.search(str(e))
+        if m:
+            raise WorkbenchError(f"store {p} is busy: another process holds it (PID {m.group('pid')}, "
+                                 f"{m.group('cmd')}); run `workbench vacuum` when it has finished") from e
         raise WorkbenchError(f"cannot vacuum {p}: {_first_line(e)}; the store was left as it was") from e
     finally:
         con.close()
@@ -117,7 +121,7 @@ def _vacuum(p: Path, progress: Callable[[str, int, int], None] | None) -> Vacuum
             s.unlink(missing_ok=True)
 
 
-_LOCKED = "Conflicting lock"
+_STOPPED = "interrupted (Ctrl-C): vacuum stopped, the store was left as it was"
 
 
 def _rewrite(con: duckdb.DuckDBPyConnection, p: Path, tmp: Path, side: list[Path], size_before: int,
@@ -150,7 +154,7 @@ def _rewrite(con: duckdb.DuckDBPyConnection, p: Path, tmp: Path, side: list[Path
         except duckdb.Error:
             pass
         if guard.fired or isinstance(e, KeyboardInterrupt | duckdb.InterruptException):
-            raise Interrupted("interrupted (Ctrl-C): vacuum stopped, the store was left as it was") from None
+            raise Interrupted(_STOPPED) from None
         raise
     finally:
         guard.stop()
