@@ -345,13 +345,13 @@ def test_redis_ingest_accepts_only_info_text(capsys, tmp_path, what):
     assert count(db, "SELECT count(*) FROM redis_snapshots") == 0
 
 
-def _bytes_read(pid: int) -> int:
-    """How many bytes process PID has read so far (Linux's /proc/PID/io `rchar`)."""
+def _proc_io(pid: int, what: str = "rchar") -> int:
+    """How many bytes process PID has read (`rchar`) or written (`wchar`) so far (Linux's /proc/PID/io)."""
     try:
         text = Path(f"/proc/{pid}/io").read_text()
     except OSError:
         return 0
-    return int(next(line.split()[1] for line in text.splitlines() if line.startswith("rchar:")))
+    return int(next(line.split()[1] for line in text.splitlines() if line.startswith(what + ":")))
 
 
 def test_ctrl_c_rolls_back_and_exits_130(tmp_path):
@@ -365,7 +365,7 @@ def test_ctrl_c_rolls_back_and_exits_130(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "workbench", "--db", str(db), "ingest", "k6", str(big),
                              "--run", "r"], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while _bytes_read(proc.pid) < 80e6 and proc.poll() is None:   # imported, opened, reading the file
+    while _proc_io(proc.pid) < 80e6 and proc.poll() is None:   # imported, opened, reading the file
         assert time.monotonic() < deadline, "the ingest never started reading"
         time.sleep(0.02)
     assert proc.poll() is None, proc.stderr.read()
@@ -382,6 +382,61 @@ def test_ctrl_c_rolls_back_and_exits_130(tmp_path):
     assert took < 1.5, took
     assert count(db, "SELECT count(*) FROM k6_samples") == 0
     assert count(db, "SELECT count(*) FROM ingests") == 0
+
+
+def _store_space(db: Path) -> tuple[int, int]:
+    """(file size, bytes in used blocks) of a closed store."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        used = con.execute("SELECT used_blocks * block_size FROM pragma_database_size()").fetchone()[0]
+    finally:
+        con.close()
+    return db.stat().st_size, used
+
+
+def test_space_left_by_killed_ingests_is_given_back(tmp_path):
+    """Five k6 ingests of two files each, SIGKILLed while DuckDB writes their row groups into the store
+    (before they commit): a store file grows past what it holds. A writer's open cuts the killed blocks
+    off the file's end; `workbench vacuum` gives back the rest; every committed row stays."""
+    lines = b"".join(sample_lines())
+    files = []
+    for name in ("a", "b"):   # two different files (a Metric line of their own), ~64 MB each
+        f = tmp_path / f"{name}.json"
+        f.write_bytes(lines + json.dumps({"type": "Metric", "metric": f"only_{name}", "data": {
+            "name": f"only_{name}", "type": "counter", "contains": "default", "thresholds": [],
+            "submetrics": None}}).encode() + b"\n")
+        files.append(f)
+    db = tmp_path / "wb.duckdb"
+    assert wb_proc("--db", db, "ingest", "k6", K6_SAMPLE, "--run", "base").returncode == 0
+    for i, written in enumerate([2, 10, 2, 10, 2]):   # MB the ingest has written (of ~13 for a and b): the kill
+        proc = subprocess.Popen([sys.executable, "-m", "workbench", "--db", str(db), "ingest", "k6",   # lands in
+                                 *map(str, files), "--run", f"killed{i}"], stderr=subprocess.PIPE, text=True)  # a or b
+        deadline = time.monotonic() + 120
+        while _proc_io(proc.pid, "wchar") < written * 1e6 and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
+        assert proc.poll() is None, proc.stderr.read()
+        proc.kill()
+        proc.wait()
+    size, used = _store_space(db)
+    assert size > used + 2e6, (size, used)   # the last kill's uncommitted blocks, at least
+    con = duckdb.connect(str(db), read_only=True)
+    committed = con.execute("SELECT sum(rows) FROM ingests").fetchone()[0]
+    assert con.execute("SELECT count(*) FROM k6_samples").fetchone()[0] == committed   # nothing half-written
+    con.close()
+
+    r = wb_proc("--db", db, "ingest", "redis", REDIS_INFO)   # the next writer checkpoints as it opens
+    assert r.returncode == 0, r.stderr
+    opened, _ = _store_space(db)
+    assert opened < size
+    r = wb_proc("--db", db, "vacuum")
+    assert r.returncode == 0, r.stderr
+    after, used_after = _store_space(db)
+    assert f"{opened / 1e6:.1f} MB → {after / 1e6:.1f} MB" in r.stderr
+    assert after <= used + 1e6 and after - used_after <= 1e6, (after, used, used_after)
+    assert count(db, "SELECT count(*) FROM k6_samples") == committed
+    assert count(db, "SELECT count(*) FROM ingests") == count(db, "SELECT count(*) FROM ingests WHERE "
+                                                              "finished_at IS NOT NULL") >= 2
 
 
 def _truncated_gz(tmp_path) -> tuple[Path, int]:

@@ -180,7 +180,7 @@ def test_vacuum_waits_for_no_writer_and_says_who_is_busy(tmp_db):
     assert _sha(tmp_db) == before
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
 def test_vacuum_interrupted_leaves_the_store_as_it_was(tmp_db, sig):
     """Ctrl-C (exit 130, one line) or a kill while the copy is being written: the original is untouched,
     and the next vacuum replaces what a killed one left."""

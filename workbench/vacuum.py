@@ -100,6 +100,9 @@ def _vacuum(p: Path, progress: Callable[[str, int, int], None] | None) -> Vacuum
     con = duckdb.connect()
     try:
         con.execute(f"SET memory_limit = {quote_literal(writer_memory())}")
+        # One thread writes row groups in order, each once: parallel inserts write partial row groups the
+        # final checkpoint merges and frees, leaving ~20% of the new file as holes.
+        con.execute("SET threads = 1")
         allowed = [str(x.resolve()) for x in [p, Path(str(p) + ".wal"), *side]]
         con.execute(f"SET allowed_paths = [{', '.join(quote_literal(a) for a in allowed)}]")
         con.execute("SET enable_external_access = false")
