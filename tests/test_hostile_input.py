@@ -119,8 +119,8 @@ def test_demo_ignores_workbench_db(capsys, demo_dir, user_store, monkeypatch):
     before = sha(user_store)
     monkeypatch.setenv("WORKBENCH_DB", str(user_store))
     rc, err = wb(capsys, "demo", "--samples", "samples", "--out", "reports")
+    assert user_store.exists() and sha(user_store) == before, err   # first: the store, whatever the exit
     assert rc == 0, err
-    assert sha(user_store) == before
     own = demo_dir / "data" / "demo.duckdb"
     assert count(own, "SELECT count(*) FROM store_meta WHERE key = 'made_by' AND value = 'workbench demo'") == 1
     assert count(own, "SELECT count(*) FROM redis_snapshots") > 0
@@ -131,25 +131,25 @@ def test_demo_ignores_workbench_db(capsys, demo_dir, user_store, monkeypatch):
 def test_demo_refuses_a_user_store_given_as_db(capsys, demo_dir, user_store):
     before = sha(user_store)
     rc, err = wb(capsys, "--db", user_store, "demo", "--samples", "samples")
+    assert user_store.exists() and sha(user_store) == before, err
     assert rc == 2
     one_error(err, str(user_store), "not made by `workbench demo`", "untouched")
-    assert sha(user_store) == before
     assert count(user_store, "SELECT count(*) FROM redis_snapshots WHERE label = 'mine'") == 1
 
 
 def test_demo_refuses_a_foreign_duckdb_file(capsys, demo_dir, foreign_duckdb):
     before = sha(foreign_duckdb)
     rc, err = wb(capsys, "--db", foreign_duckdb, "demo", "--samples", "samples")
+    assert foreign_duckdb.exists() and sha(foreign_duckdb) == before, err
     assert rc == 2
     one_error(err, str(foreign_duckdb), "untouched")
-    assert sha(foreign_duckdb) == before
 
 
 def test_demo_db_new_path_is_built_and_marked(capsys, demo_dir, tmp_path):
     target = tmp_path / "new" / "mydemo.duckdb"
     rc, err = wb(capsys, "--db", target, "demo", "--samples", "samples")
+    assert count(target, "SELECT count(*) FROM store_meta WHERE value = 'workbench demo'") == 1, err
     assert rc == 0, err
-    assert count(target, "SELECT count(*) FROM store_meta WHERE value = 'workbench demo'") == 1
     rc, err = wb(capsys, "--db", target, "demo", "--samples", "samples")   # the demo's own: rebuilt
     assert rc == 0, err
     assert count(target, "SELECT count(*) FROM ingests") == count(target, "SELECT count(DISTINCT source) FROM ingests")
@@ -559,19 +559,23 @@ def test_truncated_prometheus_gz(capsys, tmp_path):
     assert count(db, "SELECT count(*) FROM prom_series_sets") == 0
 
 
-@pytest.mark.parametrize("args", [
-    ["collect", "prometheus", "--url", "http://127.0.0.1:99999", "--query", "up", "--start", "now-1h",
-     "--step", "15s", "--name", "up"],
-    ["collect", "redis", "--url", "redis://127.0.0.1:99999"],
-    ["collect", "redis", "--url", "redis://app:Hotel-77@127.0.0.1:99999/0"],
-    ["collect", "postgres", "--dsn", "postgresql://u@127.0.0.1:99999/db"],
-])
-def test_port_99999(capsys, tmp_path, args):
+@pytest.mark.parametrize("args,needles", [
+    (["collect", "prometheus", "--url", "http://127.0.0.1:99999", "--query", "up", "--start", "now-1h",
+      "--step", "15s", "--name", "up"], ["bad Prometheus URL", "out of range", "use http(s)://host:port"]),
+    (["collect", "redis", "--url", "redis://127.0.0.1:99999"], ["bad Redis URL", "out of range", "use redis"]),
+    (["collect", "redis", "--url", "redis://app:Hotel-77@127.0.0.1:99999/0"],
+     ["bad Redis URL", "app:***@", "out of range", "use redis"]),
+    (["collect", "postgres", "--dsn", "postgresql://u@127.0.0.1:99999/db"],
+     ["cannot connect to PostgreSQL at", "invalid port number", "1-65535", "--dsn"]),
+], ids=["prometheus", "redis", "redis-password", "postgres"])
+def test_port_99999(capsys, tmp_path, args, needles):
+    """The port is refused as a port, naming the server and the fix, before any connection is tried
+    (httpx would connect to 99999 mod 65536) and before the store is opened: no store file appears."""
     db = tmp_path / "wb.duckdb"
     rc, err = wb(capsys, "--db", db, *args)
     assert rc == 2
-    assert "Hotel" not in one_error(err, "99999")
-    assert not db.exists() or count(db, "SELECT count(*) FROM ingests") == 0
+    assert "Hotel" not in one_error(err, "127.0.0.1:99999", *needles)
+    assert not db.exists()
 
 
 def test_prometheus_point_limit_checked_first(capsys, tmp_path):

@@ -45,16 +45,18 @@ class VacuumResult:
     used_before: int
     rows: dict[str, int] = field(default_factory=dict)
     spill_freed: int = 0
+    replaced: bool = True   # False: the copy was no smaller, the store was kept as it was
 
     def summary(self) -> str:
         """`data/workbench.duckdb: 31.7 MB → 17.6 MB (...)`."""
         extra = f"; {_mb(self.spill_freed)} of spill files left by killed processes removed" if self.spill_freed else ""
+        kept = "" if self.replaced else ", already compact: kept as it was"
         return (f"{self.path}: {_mb(self.size_before)} → {_mb(self.size_after)} "
-                f"({len(self.rows)} tables, {sum(self.rows.values()):,} rows checked{extra})")
+                f"({len(self.rows)} tables, {sum(self.rows.values()):,} rows checked{kept}{extra})")
 
     def to_dict(self) -> dict:
         return {"db": str(self.path), "size_before": self.size_before, "size_after": self.size_after,
-                "used_before": self.used_before, "spill_freed": self.spill_freed, "rows": self.rows}
+                "used_before": self.used_before, "spill_freed": self.spill_freed, "replaced": self.replaced, "rows": self.rows}
 
 
 def _mb(n: int) -> str:
@@ -71,6 +73,8 @@ def vacuum(path: str | os.PathLike | None = None,
     p = db_path(path)
     if not p.exists():
         raise StoreMissing(f"no store at {p}: nothing to vacuum (pass --db PATH)")
+    if p.is_symlink():   # the copy goes beside, and over, the file the link points to
+        p = p.resolve()
     with _one_vacuum_per_directory(p):
         return _vacuum(p, progress)
 
@@ -105,6 +109,9 @@ def _vacuum(p: Path, progress: Callable[[str, int, int], None] | None) -> Vacuum
         con.execute("SET threads = 1")
         allowed = [str(x.resolve()) for x in [p, Path(str(p) + ".wal"), *side]]
         con.execute(f"SET allowed_paths = [{', '.join(quote_literal(a) for a in allowed)}]")
+        spill = str(p.resolve()) + ".tmp"   # where a writer of this store spills too (not the working dir)
+        con.execute(f"SET temp_directory = {quote_literal(spill)}")
+        con.execute(f"SET allowed_directories = [{quote_literal(spill + os.sep)}]")
         con.execute("SET enable_external_access = false")
         con.execute(f"ATTACH {quote_literal(str(p.resolve()))} AS src (READ_ONLY)")
         if Path(str(p) + ".wal").exists():   # cannot be: we checkpointed, and writers are held off now
@@ -163,6 +170,8 @@ def _rewrite(con: duckdb.DuckDBPyConnection, p: Path, tmp: Path, side: list[Path
         guard.stop()
     if Path(str(tmp) + ".wal").exists():
         raise WorkbenchError(f"cannot vacuum {p}: the copy was not checkpointed; the store was left as it was")
+    if tmp.stat().st_size >= p.stat().st_size:   # nothing to give back: keep the original as it is
+        return VacuumResult(p, size_before, p.stat().st_size, used_before, rows, _remove_stale_spill(p), False)
     _fsync(tmp)
     st = p.stat()
     os.chmod(tmp, stat.S_IMODE(st.st_mode))
