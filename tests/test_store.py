@@ -209,3 +209,22 @@ def test_vacuum_interrupted_leaves_the_store_as_it_was(tmp_db, sig):
     r = _wb("--db", tmp_db, "vacuum")
     assert r.returncode == 0, r.stderr
     assert _counts(tmp_db) == counts and not tmp.exists()
+
+
+def test_vacuum_removes_only_the_spill_files_of_dead_processes(tmp_db):
+    """DuckDB spills to STORE.tmp/duckdb_temp_<pid>_*; a killed ingest's files stay there. Files of a
+    live process (a reader spilling now) and anything else in the directory are kept."""
+    Store.open(tmp_db).close()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    spill = Path(str(tmp_db) + ".tmp")
+    spill.mkdir()
+    gone = [spill / f"duckdb_temp_{dead.pid}_0_owner", spill / f"duckdb_temp_{dead.pid}_0_storage_DEFAULT-0.tmp"]
+    kept = [spill / f"duckdb_temp_{os.getpid()}_0_storage_DEFAULT-0.tmp", spill / "notes.txt"]
+    for f in gone + kept:
+        f.write_bytes(os.urandom(256 << 10) if "storage" in f.name else b"")
+    r = _wb("--db", tmp_db, "vacuum", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["spill_freed"] >= 256 << 10
+    assert "of spill files left by killed processes removed" in r.stderr
+    assert [f.exists() for f in gone + kept] == [False, False, True, True]
