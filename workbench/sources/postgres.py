@@ -185,6 +185,8 @@ def _pg_reason(e: Exception, dsn: str | None) -> str:
         hint = " (check the user and password: --dsn, PGPASSWORD or ~/.pgpass)"
     elif "refused" in low:
         hint = " (is PostgreSQL running and listening on that host and port?)"
+    elif "invalid port number" in low:
+        hint = " (a port is 1-65535: fix it in --dsn or PGPORT)"
     elif "timeout" in low or "timed out" in low:
         hint = " (host unreachable or firewalled; check host, port and network)"
     return redact_text(msg, secrets) + hint
