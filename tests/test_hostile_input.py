@@ -276,6 +276,24 @@ def test_writer_memory_setting_is_not_sql(capsys, tmp_path, monkeypatch):
     assert not db.exists()
 
 
+def test_a_writer_out_of_memory_says_which_setting_to_raise(capsys, tmp_path, monkeypatch):
+    """DuckDB's own out-of-memory error (a real one: 32MB cannot hold the ingest's buffers) is one line naming
+    the setting and its value; the ingest rolled back."""
+    db = tmp_path / "wb.duckdb"
+    monkeypatch.setenv("WORKBENCH_WRITER_MEMORY", "32MB")
+    rc, err = wb(capsys, "--db", db, "ingest", "k6", K6_SAMPLE, "--run", "r")
+    assert rc == 2
+    line = one_error(err, "ran out of memory", "nothing was committed", "WORKBENCH_WRITER_MEMORY (now 32MB")
+    assert "--debug" not in line
+    monkeypatch.delenv("WORKBENCH_WRITER_MEMORY")
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM ingests").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM k6_samples").fetchone()[0] == 0
+    finally:
+        con.close()
+
+
 def test_file_access_is_limited_to_the_inputs(tmp_path):
     secret_file = tmp_path / "secret.txt"
     secret_file.write_text("nope")
