@@ -54,14 +54,26 @@ def collect_prometheus(ctx: click.Context, url: str | None, query: str | None, p
     if list_presets:
         _list_presets()
         return
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  transient=True, console=err_console) as bar:
-        task = bar.add_task(f"{name}: windows", total=None, visible=False)   # shown when there are 2+ windows
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), transient=True,
+                   console=err_console)
+    task = None
+
+    def progress(done: int, total: int) -> None:   # a bar only for a request split into 2+ windows
+        nonlocal task
+        if task is None and total > 1:
+            bar.start()
+            task = bar.add_task(f"{name}: windows", total=total)
+        if task is not None:
+            bar.update(task, completed=done)
+
+    try:
         res = workbench.open(db_of(ctx), read_only=False).collect_prometheus(
             url, name, query=query, preset=preset, match=match, window=window, by=by, start=start, end=end,
             step=step, replace=replace, server_timeout=server_timeout, concurrency=concurrency, ca_file=ca_file,
-            insecure=insecure,
-            progress=lambda done, total: bar.update(task, completed=done, total=total, visible=total > 1))
+            insecure=insecure, progress=progress)
+    finally:
+        if task is not None:
+            bar.stop()
     for w in res.warnings:
         warn(w)
     doc = res.to_dict()
