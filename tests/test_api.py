@@ -4,6 +4,7 @@ polars and HTML; a writable handle ingests, a read-only one refuses to."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -76,8 +77,8 @@ CASES = [
 ]
 # Commands with a JSON output that the demo store cannot exercise here, and where they are tested instead
 ELSEWHERE = {"pg explain": "test_live_postgres_collect_top_and_explain (needs a server)",
-             "export parquet": "a writer to a dataset, not a store read (docs/scale.md)",
-             "prune": "a writer that deletes snapshots (tests/test_prune.py)",
+             "export parquet": "test_writers_equal_the_cli (a writer: one dataset each)",
+             "prune": "test_writers_equal_the_cli (a writer: on a copy, --dry-run)",
              "lab status": "the lab's processes, not the store (tests/test_lab.py)",
              "lab run": "runs the staging system and k6 (tests/test_lab.py)"}
 
@@ -206,6 +207,32 @@ def test_the_handle_holds_no_lock_between_calls(samples_store, tmp_path):
     with Store.open(db, wait_s=0) as writer:   # a writer gets the store at once while the handle lives
         writer.con.execute("SELECT 1")
     assert reader.ls("series").to_dict()
+
+
+def test_writers_equal_the_cli(samples_store, tmp_path, capsys):
+    import shutil
+
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(samples_store, db)
+    wb = workbench.open(db, read_only=False)
+    code, out, err = run_cli(capsys, "--db", str(db), "prune", "--older-than", "1d", "--keep", "daily", "--dry-run",
+                             "--format", "json")
+    assert code == 0, err
+    cli, api = json.loads(out), wb.prune("1d", keep="daily", dry_run=True).to_dict()
+    assert sum(api["snapshots"].values()) > 0   # the samples are older than a day: something to prune
+    assert {k: v for k, v in api.items() if k != "cutoff"} == {k: v for k, v in cli.items() if k != "cutoff"}
+    assert abs(dt.datetime.fromisoformat(api["cutoff"]) - dt.datetime.fromisoformat(cli["cutoff"])) < dt.timedelta(
+        minutes=5)
+    code, out, err = run_cli(capsys, "--db", str(db), "export", "parquet", str(tmp_path / "a"), "--run", "before",
+                             "--format", "json")
+    assert code == 0, err
+    exported = wb.export_parquet(str(tmp_path / "b"), runs=["before"])
+    cli, api = json.loads(out), exported.to_dict()
+    assert cli.pop("dest") == str(tmp_path / "a") and api.pop("dest") == str(tmp_path / "b")
+    assert cli.pop("bytes") > 0 and api.pop("bytes") > 0 and cli == api   # file sizes vary with write times
+    assert exported.to_frame()["rows"].sum() == sum(api["rows"].values()) > 0
+    with pytest.raises(ReadOnlyHandle):
+        workbench.open(db).prune("1d")
 
 
 @pytest.mark.service

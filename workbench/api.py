@@ -361,8 +361,7 @@ class Workbench:
         from workbench.sources.postgres import collect
 
         self._writable("collect_postgres")
-        slow_every_s = (parse_duration_s(slow_every, example="1h, 30m or 0 (always full)")
-                        if isinstance(slow_every, str) else float(slow_every))
+        slow_every_s = parse_duration_s(slow_every, example="1h, 30m or 0 (always full)")
         sid, snap = collect(dsn, self.db, label=label, statement_timeout_ms=statement_timeout_ms,
                             slow_every_s=slow_every_s or None)
         m = snap.meta
@@ -466,6 +465,66 @@ class Workbench:
         doc = {"name": name, "result_type": result.result_type, "series": len(result.series),
                "points": result.points, "written": written}
         return Result("ingest prometheus", doc, raw=result, warnings=warnings, title=f"series set {name}")
+
+
+    # -- store upkeep (writable handle) -----------------------------------------------------------
+    def prune(self, older_than: str | float, *, keep: str | None = None, dry_run: bool = False) -> Result:
+        """`workbench prune`: remove PostgreSQL/Redis snapshots older than OLDER_THAN ("30d", or seconds);
+        KEEP="daily" keeps each server's last one per UTC day; DRY_RUN only counts."""
+        from workbench.durations import parse_duration_s
+        from workbench.retention import prune
+        from workbench.store import db_path, writing
+
+        self._writable("prune")
+        seconds = parse_duration_s(older_than, positive=True, example="30d, 12h or 90m")
+        if not db_path(self.db).exists():   # never create a store just to prune it
+            raise WorkbenchError(f"no store at {db_path(self.db)}: nothing to prune (pass --db PATH)")
+        with writing(self.db) as store:
+            res = prune(store, seconds, keep, dry_run)
+        return Result("prune", res.to_dict(), raw=res, title="prune",
+                      rows=lambda d: [{"table": t, "rows": n} for t, n in sorted(d["rows"].items())])
+
+    def export_parquet(self, dest: str, *, tables: str | Sequence[str] | None = None,
+                       runs: Sequence[str] | None = None, since: Any = None) -> Result:
+        """`workbench export parquet`: the store as hive-partitioned Parquet in DEST (directory or s3://),
+        incrementally; TABLES among k6, postgres, redis, prometheus; SINCE an ISO-8601 time or datetime."""
+        import datetime as dt
+
+        from workbench.dataset import export_parquet
+        from workbench.store import writing
+
+        self._writable("export_parquet")
+        when = since
+        if isinstance(since, str):
+            try:
+                when = dt.datetime.fromisoformat(since)
+            except ValueError as e:
+                raise WorkbenchError(f"--since {since!r}: use an ISO-8601 time such as 2026-11-01T00:00:00Z") from e
+        if when is not None and when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        fams = [f.strip() for f in tables.split(",") if f.strip()] if isinstance(tables, str) else tables
+        with writing(self.db, files=None) as store:   # DuckDB reads/writes DEST
+            result = export_parquet(store, dest, list(fams) if fams else None, list(runs or []) or None, when)
+        return Result("export parquet", result.to_dict(), raw=result, warnings=result.warnings,
+                      title=f"export parquet -> {dest}",
+                      rows=lambda d: [{"table": t, "rows": n} for t, n in sorted(d["rows"].items())])
+
+    def attach(self, dest: str | os.PathLike) -> Result:
+        """`workbench attach`: the store's tables that the Parquet dataset DEST holds become views over it."""
+        from pathlib import Path
+
+        from workbench.dataset import attach
+        from workbench.store import writing
+
+        self._writable("attach")
+        if str(dest).startswith("s3://") or not Path(dest).is_dir():   # before the store is created or touched
+            raise WorkbenchError(f"{dest}: not a directory holding a dataset (for s3://, sync it to a directory "
+                                 "first: aws s3 sync s3://... DIR)")
+        with writing(self.db, files=None) as store:
+            tables = attach(store, str(dest))
+            path = store.path
+        return Result("attach", {"store": str(path), "dest": str(dest), "tables": list(tables)},
+                      title=f"attach {dest}", rows=lambda d: [{"table": t} for t in d["tables"]])
 
 
 def _redis_doc(snap: Any) -> dict:
