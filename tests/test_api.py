@@ -235,6 +235,20 @@ def test_writers_equal_the_cli(samples_store, tmp_path, capsys):
         workbench.open(db).prune("1d")
 
 
+def test_the_python_api_page_runs(samples_store):
+    """docs/python-api.md's examples run on the demo store (those writing a store of their own aside)."""
+    import re
+
+    page = (ROOT / "docs" / "python-api.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", page, re.S) if "read_only=False" not in b]
+    assert len(blocks) >= 2
+    scope: dict = {}
+    for block in blocks:
+        exec(compile(block.replace('"data/demo.duckdb"', repr(str(samples_store))), "python-api.md", "exec"), scope)
+    assert scope["gate"].passed in (True, False) and len(scope["top"]) == 5
+    assert scope["cpu"].columns == ["instance", "job", "ts", "value"]
+
+
 @pytest.mark.service
 def test_live_postgres_collect_top_and_explain(pg_server, tmp_path, capsys):
     """collect_postgres on a writable handle, around a workload; pg_top finds it; pg_explain equals the CLI."""
