@@ -134,6 +134,9 @@ def test_tables_hold_the_documents_rows(samples_store):
     wb = workbench.open(samples_store)
     top = wb.pg_top(limit=5)
     assert top.to_frame()["queryid"].tolist() == [s["queryid"] for s in top["statements"]]
+    first, page = top["statements"][0], top._repr_html_()
+    assert f"<td>{first['queryid']}</td>" in page   # identifiers as they are, counts with separators
+    assert f"<td>{first['shared_blks_hit']:,}</td>" in page and first["shared_blks_hit"] >= 1000
     series = wb.prom_series("p95_latency")
     frame = series.to_polars()
     assert frame.height == sum(len(s["points"]) for s in series.to_dict())

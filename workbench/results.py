@@ -127,7 +127,7 @@ class Result:
             head += f"<p>warning: {html.escape(w)}</p>"
         more = len(frame) - HTML_ROWS
         body = frame.head(HTML_ROWS).to_html(index=False, na_rep="", border=0, formatters={
-            c: _cell for c in frame.columns if frame[c].dtype.kind == "f"})
+            c: _cell for c in frame.columns if frame[c].dtype.kind in "fiu" and not _is_id(str(c))})
         tail = f"<p>… {more:,} more rows (to_frame() has them all)</p>" if more > 0 else ""
         return head + (body if len(frame.columns) else "<p>(no rows)</p>") + tail
 
@@ -136,8 +136,15 @@ class Result:
         return f"<workbench {self.command} result: {n} row{'s' if n != 1 else ''}; to_dict() / to_frame() / to_polars()>"
 
 
+def _is_id(column: str) -> bool:
+    """An identifier column (queryid, snapshot, ingest_id...): its digits are shown as they are."""
+    return column.endswith("id") or column in ("snapshot", "from", "to", "dbid", "userid")
+
+
 def _cell(v: Any) -> str:
     """A number as people read it: thousands separators, 4 significant digits below 1,000."""
+    if hasattr(v, "item") and not isinstance(v, str | bytes):   # numpy scalars from the frame
+        v = v.item()
     if isinstance(v, bool) or not isinstance(v, int | float):
         return str(v)
     if isinstance(v, float) and math.isnan(v):
