@@ -37,9 +37,8 @@ class GateResult(Result):
     @property
     def arms(self) -> tuple[str, str]:
         """(before, after) or (control, treatment)."""
-        from workbench.analysis.compare import _arms
-
-        return _arms(self._data)
+        d = self._data
+        return d.get("before", d.get("control")), d.get("after", d.get("treatment"))
 
     def to_junit(self) -> str:
         """JUnit XML: one test case per endpoint x metric and per target."""
