@@ -63,7 +63,9 @@ def _trend_values(con: duckdb.DuckDBPyConnection, run: str, metric: str, tags: d
     quants = sorted({_quantile(s) for s in stats if _quantile(s) is not None})
     where, params = _tag_filter(tags)
     row = con.execute(
-        f"SELECT count(*), avg(value), min(value), max(value), quantile_cont(value, ?::DOUBLE[])"
+        # fsum (compensated) rather than avg/sum: DuckDB's parallel float sums vary in the last digits from
+        # one call to the next, and the same command should print the same summary
+        f"SELECT count(*), fsum(value) / count(*), min(value), max(value), quantile_cont(value, ?::DOUBLE[])"
         f" FROM k6_points WHERE run = ? AND metric = ?{where}", [quants or [0.5], run, metric, *params]
     ).fetchone()
     if not row[0]:
@@ -91,7 +93,7 @@ def _values(con: duckdb.DuckDBPyConnection, run: str, metric: str, mtype: str, t
     base = f"FROM k6_points WHERE run = ? AND metric = ?{where}"
     args = [run, metric, *params]
     if mtype == "counter":
-        n, total = con.execute(f"SELECT count(*), sum(value) {base}", args).fetchone()
+        n, total = con.execute(f"SELECT count(*), fsum(value) {base}", args).fetchone()
         if not n:
             return None
         return {"count": total, "rate": total / duration_s if duration_s else None}

@@ -81,8 +81,13 @@ def series_json(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
 
 def series_csv_rows(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
     """Flat rows for CSV: ts (ISO UTC), unix_ts, labels, value (NaN/±Inf as Prometheus spells them)."""
+    return csv_rows(series_json(con, name))
+
+
+def csv_rows(series: list[dict]) -> list[dict]:
+    """SERIES (as `series_json` returns it) as the flat rows of `series_csv_rows`."""
     out = []
-    for s in series_json(con, name):
+    for s in series:
         text = "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(s["labels"].items())) + "}"
         for t, v in s["points"]:
             iso = pd.Timestamp(t, unit="s", tz="UTC").isoformat()

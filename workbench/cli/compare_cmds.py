@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 
 import click
 
+import workbench
 from workbench.cli.groups import db_of, main
 from workbench.cli.output import format_option, info, print_json, print_table, warn
 from workbench.errors import CheckFailed, WorkbenchError
-from workbench.store import Store
 
-if TYPE_CHECKING:   # imported inside the commands: scipy takes a second to load, `--help` should not
-    from workbench.analysis import compare as cmp
+if TYPE_CHECKING:
+    from workbench.api import GateResult
 
 COLUMNS = ["endpoint", "metric", "before", "after", "change %", "CI %", "p adj", "verdict"]
 
@@ -65,26 +65,19 @@ def _window_options(f):
     return f
 
 
-def _opts(alpha: float, skip: str, until: str | None, scenario: str | None, adjust: str, windows: int,
-          tolerance: tuple[str, ...] = (), run_sd: float = 2.0, min_tail: int = 10, strict: bool = False,
-          allow_missing: bool = False, targets_file: str | None = None) -> cmp.Options:
-    from workbench.analysis import compare as cmp
-
-    if not 0 < alpha < 1:
-        raise WorkbenchError(f"--alpha {alpha}: use a level between 0 and 1, e.g. 0.05")
-    specs = [t for t in tolerance if t.strip().lower() != "auto"]
-    tol = {**cmp.load_tolerances(targets_file), **cmp.parse_tolerances(specs)}
-    return cmp.Options(skip_s=cmp.parse_duration(skip) or 0.0, until_s=cmp.parse_duration(until),
-                       scenario=scenario, alpha=alpha, adjust=adjust, windows=windows, tolerance=tol,
-                       auto_tolerance={} if len(specs) < len(tolerance) else None, run_sd=run_sd / 100,
-                       min_tail=min_tail, strict=strict, allow_missing=allow_missing)
+def _gate_options(alpha: float, skip: str, until: str | None, scenario: str | None, adjust: str, windows: int,
+                  tolerance: tuple[str, ...], run_sd: float, min_tail: int, strict: bool,
+                  allow_missing: bool) -> dict:
+    """The window options as keyword arguments of `Workbench.compare` / `Workbench.abtest`."""
+    return {"alpha": alpha, "skip": skip, "until": until, "scenario": scenario, "adjust": adjust, "windows": windows,
+            "tolerance": tolerance, "run_sd": run_sd, "min_tail": min_tail, "strict": strict,
+            "allow_missing": allow_missing}
 
 
-def _emit(result: dict, fmt: str, junit: str | None, markdown: str | None, what: str) -> None:
-    from workbench.analysis import compare as cmp
-
-    for path, text in ((junit, cmp.to_junit(result) if junit else ""),
-                       (markdown, cmp.to_markdown(result) if markdown else "")):
+def _emit(res: GateResult, fmt: str, junit: str | None, markdown: str | None, what: str) -> None:
+    result = res.to_dict()
+    for path, text in ((junit, res.to_junit() if junit else ""),
+                       (markdown, res.to_markdown() if markdown else "")):
         if path:
             try:
                 Path(path).write_text(text)
@@ -93,7 +86,7 @@ def _emit(result: dict, fmt: str, junit: str | None, markdown: str | None, what:
     if fmt == "json":
         print_json(result)
     else:
-        a, b = cmp._arms(result)
+        a, b = res.arms
         print_table(_table_rows(result["results"]), COLUMNS, title=f"{what}: {a} -> {b}")
         if result.get("targets"):
             print_table(result["targets"], ["endpoint", "metric", "target_change_pct", "change_pct", "required",
@@ -152,23 +145,14 @@ def compare_cmd(ctx: click.Context, before: str, after: str, power: bool, engine
         workbench compare --before pre1,pre2 --after post1,post2 --targets targets.yml --junit compare.xml
         workbench compare --before pre --after post --engine spark --parquet exports/
     """
-    from workbench.analysis import compare as cmp
-    from workbench.engines import open_source
-
-    opts = _opts(alpha, skip, until, scenario, adjust, windows, tolerance, run_sd, min_tail, strict, allow_missing,
-                 targets_file)
-    targets = cmp.load_targets(targets_file)
-    with open_source(db_of(ctx), engine, parquet) as src:
-        if engine == "spark":
-            from workbench.engines.spark import compare_runs
-
-            result = compare_runs(src.dest, src.con, before, after, opts, targets)
-        else:
-            result = cmp.compare_runs(src.con, before, after, opts, targets, power=power)
+    res = workbench.open(db_of(ctx)).compare(
+        before, after, power=power, engine=engine, parquet=parquet, targets=targets_file,
+        **_gate_options(alpha, skip, until, scenario, adjust, windows, tolerance, run_sd, min_tail, strict,
+                        allow_missing))
     if power and fmt != "json":
-        print_table(result.get("power", []), ["endpoint", "metric", "runs_per_arm", "requests_per_run", "mde_pct"],
+        print_table(res.to_dict().get("power", []), ["endpoint", "metric", "runs_per_arm", "requests_per_run", "mde_pct"],
                     title="smallest p95 change detected with 80% power")
-    _emit(result, fmt, junit, markdown, "compare")
+    _emit(res, fmt, junit, markdown, "compare")
 
 
 @main.command("abtest")
@@ -196,24 +180,11 @@ def abtest_cmd(ctx: click.Context, run: str | None, variant_tag: str, control: s
         workbench abtest --run ab --control standard --treatment optimized --skip 30s --tolerance p95_ms=3%
         workbench abtest --prom-control p95_standard --prom-treatment p95_optimized
     """
-    from workbench.analysis import compare as cmp
-
-    opts = _opts(alpha, skip, until, scenario, adjust, windows, tolerance, run_sd, min_tail, strict, allow_missing,
-                 targets_file)
-    if opts.auto_tolerance is not None:
-        raise WorkbenchError("--tolerance auto needs several baseline runs: use it with workbench compare")
-    if prom_control or prom_treatment:
-        if not (prom_control and prom_treatment) or run:
-            raise WorkbenchError("give both --prom-control and --prom-treatment (and no --run)")
-        with Store.open(db_of(ctx), read_only=True) as store:
-            result = cmp.abtest_prometheus(store.con, prom_control, prom_treatment, alpha, higher_is_better)
-    else:
-        if not (run and control and treatment):
-            raise WorkbenchError("give --run, --control and --treatment (or --prom-control/--prom-treatment)")
-        targets = cmp.load_targets(targets_file) if targets_file else None
-        with Store.open(db_of(ctx), read_only=True) as store:
-            result = cmp.abtest_run(store.con, run, variant_tag, control, treatment, opts, split, targets)
-        if not result["srm"]["passed"]:
-            warn(f"SAMPLE RATIO MISMATCH in run {run}: {result['srm']['counts']} (p={result['srm']['p_value']:.2g}); "
-                 "the variant assignment is broken — fix it before reading the results")
-    _emit(result, fmt, junit, markdown, "abtest")
+    res = workbench.open(db_of(ctx)).abtest(
+        run, variant_tag=variant_tag, control=control, treatment=treatment, split=split, prom_control=prom_control,
+        prom_treatment=prom_treatment, higher_is_better=higher_is_better, targets=targets_file,
+        **_gate_options(alpha, skip, until, scenario, adjust, windows, tolerance, run_sd, min_tail, strict,
+                        allow_missing))
+    for w in res.warnings:   # the sample ratio mismatch, before the results
+        warn(w)
+    _emit(res, fmt, junit, markdown, "abtest")

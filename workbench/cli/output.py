@@ -12,6 +12,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from workbench.results import jsonable
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -23,24 +25,9 @@ def format_option(*choices: str, default: str = "table") -> Callable:
                         help="Output format.")
 
 
-def _clean(obj: Any) -> Any:
-    """Make numpy/pandas scalars, NaN and timestamps JSON-safe (NaN -> null)."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "isoformat"):
-        return obj.isoformat()
-    if hasattr(obj, "item") and not isinstance(obj, str | bytes):
-        obj = obj.item()
-    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
-        return None
-    return obj
-
-
 def print_json(data: Any) -> None:
-    """JSON to stdout (numbers stay numbers)."""
-    sys.stdout.write(json.dumps(_clean(data), indent=2) + "\n")
+    """JSON to stdout (numbers stay numbers; what `Result.to_dict()` returns)."""
+    sys.stdout.write(json.dumps(jsonable(data), indent=2) + "\n")
 
 
 def print_table(rows: Iterable[dict], columns: list[str] | None = None, title: str | None = None) -> None:

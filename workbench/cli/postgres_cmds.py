@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import click
 
-from workbench.analysis.postgres import ORDER_BY, pg_top
+import workbench
+from workbench.analysis.postgres import ORDER_BY
 from workbench.cli.groups import collect, db_of, main
 from workbench.cli.output import format_option, info, print_json, print_table, warn
 from workbench.cli.repeat import repeat_snapshots
-from workbench.durations import parse_duration_s
-from workbench.errors import WorkbenchError
-from workbench.sources.postgres import collect as collect_snapshot
-from workbench.store import Store, reading
 
 
 @collect.command("postgres")
@@ -39,27 +36,20 @@ def collect_postgres(ctx: click.Context, dsn: str | None, label: str | None, eve
         workbench collect postgres --dsn postgresql://app@db:5432/app --label baseline
         PGSERVICE=staging workbench collect postgres --every 60s --count 10 --slow-every 1h
     """
-    slow_every_s = parse_duration_s(slow_every, example="1h, 30m or 0 (always full)")
+    from workbench.durations import parse_duration_s
+
+    slow_every_s = parse_duration_s(slow_every, example="1h, 30m or 0 (always full)")   # checked before any snapshot
+    wb = workbench.open(db_of(ctx), read_only=False)
 
     def one() -> None:
-        sid, snap = collect_snapshot(dsn, db_of(ctx), label=label, statement_timeout_ms=statement_timeout_ms,
-                                     slow_every_s=slow_every_s or None)
-        for w in snap.warnings:
+        res = wb.collect_postgres(dsn, label=label, statement_timeout_ms=statement_timeout_ms, slow_every=slow_every_s)
+        for w in res.warnings:
             warn(w)
-        m = snap.meta
-        info(f"snapshot {sid} ({m['kind']}): {m['host']}:{m['port']}/{m['dbname']} PostgreSQL {m['server_version']}, "
-             f"pg_stat_statements {m['pgss_version']}, {len(snap.statements)} statements")
+        m = res.to_dict()
+        info(f"snapshot {m['snapshot']} ({m['kind']}): {m['host']}:{m['port']}/{m['dbname']} PostgreSQL "
+             f"{m['server_version']}, pg_stat_statements {m['pgss_version']}, {m['statements']} statements")
 
     repeat_snapshots(one, every, count, "collect postgres")
-
-
-def query_text(store: Store, queryid: int) -> str:
-    """The stored text of QUERYID (any server); a clear error when the store has none."""
-    row = store.con.execute("SELECT query FROM pg_query_texts WHERE queryid = ? ORDER BY first_snapshot_id DESC"
-                            " LIMIT 1", [queryid]).fetchone()
-    if row is None:
-        raise WorkbenchError(f"no statement text for queryid {queryid} in the store: see `workbench pg top`")
-    return row[0]
 
 
 @main.group()
@@ -90,16 +80,14 @@ def pg_top_cmd(ctx: click.Context, from_snap: int | None, to_snap: int | None, b
         workbench pg top
         workbench pg top --from 3 --to 7 --by io --limit 10 --format json
     """
-    with reading(db_of(ctx)) as store:
-        res = pg_top(store, from_snap, to_snap, by, label, include_own)
-    doc = res.to_dict(limit)
+    result = workbench.open(db_of(ctx)).pg_top(from_snap, to_snap, by=by, limit=limit, label=label,
+                                               include_own=include_own)
+    doc, res = result.to_dict(), result.raw
     if fmt == "json":
         print_json(doc)
         return
-    if res.reset:
-        warn("statistics were reset between the snapshots: " + "; ".join(res.reset_reasons))
-    for note in res.notes:
-        warn(note)
+    for w in result.warnings:
+        warn(w)
     if res.own is not None and not res.own.empty and not include_own:
         info(f"left out: the collector's own {len(res.own)} statement(s), "
              f"{res.own.total_exec_time_ms.sum():.1f} ms (--include-own shows them)")
@@ -128,13 +116,13 @@ def pg_health_cmd(ctx: click.Context, snapshot: int | None, label: str | None, f
         workbench pg health
         workbench pg health --snapshot 3 --format json --fail-on warning
     """
-    from workbench.analysis.pg_health import SEVERITIES, pg_health
+    from workbench.analysis.pg_health import SEVERITIES
     from workbench.errors import CheckFailed
 
-    with reading(db_of(ctx)) as store:
-        res = pg_health(store, snapshot, label=label)
+    result = workbench.open(db_of(ctx)).pg_health(snapshot, label=label)
+    res = result.raw
     if fmt == "json":
-        print_json(res.to_dict())
+        print_json(result.to_dict())
     else:
         rows = [dict(f, value=f["value"], recommendation=f["recommendation"][:60]) for f in res.findings]
         print_table(rows, ["check", "item", "severity", "value", "threshold", "recommendation"],
@@ -161,12 +149,8 @@ def pg_explain_cmd(ctx: click.Context, queryid: int, dsn: str | None, statement_
         workbench pg top --limit 5
         workbench pg explain --dsn postgresql://app@db/app -- -4383264861512389215
     """
-    from workbench.sources.pg_explain import explain
-
-    with reading(db_of(ctx)) as store:
-        text = query_text(store, queryid)
-    plan = explain(dsn, text, statement_timeout_ms=statement_timeout_ms)
+    res = workbench.open(db_of(ctx)).pg_explain(queryid, dsn, statement_timeout_ms=statement_timeout_ms)
     if fmt == "json":
-        print_json({"queryid": queryid, "query": text, "cost": plan.cost, "plan": plan.text})
+        print_json(res.to_dict())
     else:
-        click.echo(plan.text)
+        click.echo(res["plan"])
