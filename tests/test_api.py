@@ -79,6 +79,7 @@ CASES = [
 ELSEWHERE = {"pg explain": "test_live_postgres_collect_top_and_explain (needs a server)",
              "export parquet": "test_writers_equal_the_cli (a writer: one dataset each)",
              "prune": "test_writers_equal_the_cli (a writer: on a copy, --dry-run)",
+             "vacuum": "test_writers_equal_the_cli (a writer: on two copies)",
              "lab status": "the lab's processes, not the store (tests/test_lab.py)",
              "lab run": "runs the staging system and k6 (tests/test_lab.py)"}
 
@@ -236,6 +237,14 @@ def test_writers_equal_the_cli(samples_store, tmp_path, capsys):
     assert exported.to_frame()["rows"].sum() == sum(api["rows"].values()) > 0
     with pytest.raises(ReadOnlyHandle):
         workbench.open(db).prune("1d")
+    other = tmp_path / "other.duckdb"
+    shutil.copy(db, other)
+    code, out, err = run_cli(capsys, "--db", str(db), "vacuum", "--format", "json")
+    assert code == 0, err
+    cli, api = json.loads(out), workbench.open(other, read_only=False).vacuum().to_dict()
+    assert cli.pop("db") == str(db) and api.pop("db") == str(other) and cli == api and sum(api["rows"].values()) > 0
+    with pytest.raises(ReadOnlyHandle):
+        workbench.open(db).vacuum()
 
 
 def test_the_python_api_page_runs(samples_store):

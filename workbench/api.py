@@ -508,6 +508,16 @@ class Workbench:
                       title=f"export parquet -> {dest}",
                       rows=lambda d: [{"table": t, "rows": n} for t, n in sorted(d["rows"].items())])
 
+    def vacuum(self, progress: Callable[[str, int, int], None] | None = None) -> Result:
+        """`workbench vacuum`: rewrite the store compactly (checked copy, atomic swap); PROGRESS(table, done,
+        total) as tables are copied."""
+        from workbench.vacuum import vacuum
+
+        self._writable("vacuum")
+        res = vacuum(self.db, progress=progress)
+        return Result("vacuum", res.to_dict(), raw=res, title=res.summary(),
+                      rows=lambda d: [{"table": t, "rows": n} for t, n in sorted(d["rows"].items())])
+
     def attach(self, dest: str | os.PathLike) -> Result:
         """`workbench attach`: the store's tables that the Parquet dataset DEST holds become views over it."""
         from pathlib import Path

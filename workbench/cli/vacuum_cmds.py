@@ -25,7 +25,7 @@ def vacuum_cmd(ctx: click.Context, fmt: str) -> None:
         workbench vacuum
         workbench --db data/demo.duckdb vacuum --format json
     """
-    from workbench.vacuum import vacuum
+    import workbench
 
     with Progress(TextColumn("[bold]vacuum[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal) as bar:
@@ -34,7 +34,7 @@ def vacuum_cmd(ctx: click.Context, fmt: str) -> None:
         def step(table: str, done: int, total: int) -> None:
             bar.update(task, description=table, completed=done, total=total)
 
-        res = vacuum(db_of(ctx), progress=step)
+        res = workbench.open(db_of(ctx), read_only=False).vacuum(progress=step)
     if fmt == "json":
         print_json(res.to_dict())
-    info(res.summary())
+    info(res.raw.summary())
