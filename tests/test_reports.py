@@ -11,7 +11,7 @@ import sys
 import nbformat
 import pandas as pd
 
-from workbench.analysis.plain import compare_headline
+from workbench.analysis.plain import compare_headline, load_test_headline
 from workbench.reports import Report, execute_notebook, scrub_params, secret_values, update_index
 from workbench.tables import format_table, header, number
 
@@ -181,3 +181,18 @@ def test_compare_headline_in_plain_words():
     result["targets"] = []
     assert compare_headline(result).endswith("; login: 50% more errors (20–80%)")
     assert compare_headline({"results": [], "srm": {"passed": False}}).startswith("The A/B split is broken")
+
+
+def test_load_test_headline_in_plain_words():
+    from types import SimpleNamespace
+
+    endpoints = pd.DataFrame({"endpoint": ["events", "all"], "requests": [100, 20527], "p95_ms": [40.0, 31.04],
+                              "error_rate": [0.0, 0.0102]})
+    thresholds = pd.DataFrame({"metric": ["http_req_duration", "checks"], "ok": [True, False]})
+    comparison = pd.DataFrame({"endpoint": ["all"], "p95_ms_change_pct": [-27.6]})
+    rep = SimpleNamespace(run="after", baseline="before", endpoints=endpoints, thresholds=thresholds,
+                          comparison=comparison)
+    assert load_test_headline(rep) == ("The load test FAILED 1 of 2 thresholds: 20,527 requests, 95% answered within "
+                                       "31.0 ms, 1.0% failed; 28% faster at p95 than before")
+    rep.thresholds = thresholds.assign(ok=True)
+    assert load_test_headline(rep).startswith("The load test passed all 2 thresholds:")

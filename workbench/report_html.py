@@ -128,6 +128,11 @@ def scope_text(params: dict[str, Any]) -> str:
     return ", ".join(parts) if parts else "the notebook's defaults (the latest data in the store)"
 
 
+def when(iso: str) -> str:
+    """'2026-12-02T01:09:11+00:00' (how reports record it) as '2026-12-02 01:09:11'."""
+    return iso.replace("T", " ").replace("+00:00", "")
+
+
 def _fmt_time(t: Any) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S UTC") if hasattr(t, "strftime") else str(t)
 
@@ -174,7 +179,7 @@ def page(nb: dict, title: str, params: dict[str, Any], executed_at: str, prov: P
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{e(title)}</title><style>{CSS}</style></head><body>
 <header class="title"><h1>{e(title)}</h1>
-<p class="meta">{e(notebook)} · executed {e(executed_at.replace("T", " ").replace("+00:00", " UTC"))} · data: {scope_html}</p></header>
+<p class="meta">{e(notebook)} · executed {e(when(executed_at))} UTC · data: {scope_html}</p></header>
 <section class="verdict" style="border-color:{COLOURS.get(ok, COLOURS[None])}">
 <p class="headline">{MARKS.get(ok, MARKS[None])} {e(headline)}</p>{tech}</section>
 <nav class="toc"><h2>Contents</h2><ol>{nav}</ol></nav>

@@ -25,7 +25,7 @@ from typing import Any
 from workbench import provenance
 from workbench.errors import WorkbenchError
 from workbench.redact import MASK, SECRET_NAME, redact_text, secrets_in
-from workbench.report_html import COLOURS, MARKS, VERDICT_MIME, page, title_of, verdict_of
+from workbench.report_html import COLOURS, MARKS, VERDICT_MIME, page, title_of, verdict_of, when
 
 # headless and quiet: no first-run UI, no sync, updates or background traffic (the page needs no network)
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -224,7 +224,7 @@ def render_index(entries: list[dict]) -> str:
             f'<tr><td style="color:{colour};font-size:1.3em">{mark}</td>'
             f'<td><a href="{html.escape(e["html"])}">{html.escape(e["title"])}</a>'
             f'<div class="v">{html.escape(e.get("verdict") or "no verdict")}</div></td>'
-            f'<td><code>{html.escape(params)}</code></td><td>{html.escape(e["executed_at"])}</td></tr>')
+            f'<td><code>{html.escape(params)}</code></td><td style="white-space:nowrap">{html.escape(when(e["executed_at"]))}</td></tr>')
     generated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>perf-workbench reports</title>

@@ -87,3 +87,30 @@ def outcome_verdict(out: Any) -> tuple[str, bool | None, str | None]:
     if getattr(out, "result", None) is None:
         return out.verdict, out.ok, None
     return compare_headline(out.result), out.ok, out.verdict
+
+
+def load_test_headline(report: Any) -> str:
+    """A `load_test.LoadTestReport` in words, e.g. "The load test passed all 7 thresholds: 20,527 requests,
+    95% answered within 31.0 ms, 1.0% failed; 28% faster at p95 than before"."""
+    ep = report.endpoints.set_index("endpoint")
+    if "all" not in ep.index:
+        return f"Run {report.run} has no HTTP requests"
+    a = ep.loc["all"]
+    thr = report.thresholds
+    failed = int((~thr["ok"].astype(bool)).sum()) if not thr.empty else 0
+    if thr.empty:
+        lead = "The load test ran (no thresholds declared)"
+    elif failed:
+        lead = f"The load test FAILED {failed} of {len(thr)} thresholds"
+    else:
+        lead = f"The load test passed all {len(thr)} thresholds"
+    text = (f"{lead}: {int(a['requests']):,} requests, 95% answered within {a['p95_ms']:.1f} ms, "
+            f"{100 * (a['error_rate'] or 0):.1f}% failed")
+    cmp = report.comparison
+    if report.baseline and cmp is not None and "p95_ms_change_pct" in cmp:
+        row = cmp[cmp["endpoint"] == "all"]
+        change = row["p95_ms_change_pct"].iloc[0] if not row.empty else None
+        if change is not None and change == change:
+            word = "faster" if change < 0 else "slower"
+            text += f"; {abs(change):.0f}% {word} at p95 than {report.baseline}"
+    return text
