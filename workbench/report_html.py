@@ -46,7 +46,8 @@ code { font-size: .9em; }
 blockquote { margin: .8em 0; padding: .4em 1em; background: #fff8c5; border-radius: 6px; }
 .output_area { margin: .4em 0; overflow-x: auto; }
 footer.provenance { margin-top: 3em; border-top: 2px solid var(--line); color: var(--muted); font-size: .85em; }
-footer.provenance table { font-size: 1em; } footer.provenance code { word-break: break-all; }
+footer.provenance table { font-size: 1em; } footer.provenance code { overflow-wrap: anywhere; }
+.nowrap { white-space: nowrap; } td.num { text-align: right; }
 @media print { nav.toc { display: none; } body { max-width: none; padding: 0; } }
 """
 
@@ -147,13 +148,13 @@ def footer(prov: Provenance, params: dict[str, Any]) -> str:
         src = f"<p>Data sources: {e(prov.note)}.</p>"
     else:
         rows = "".join(
-            f"<tr><td>{e(_fmt_time(i['at']))}</td><td>{e(i['kind'])}</td><td><code>{e(i['source'])}</code></td>"
-            f"<td>{e(i['run'] or i['label'] or '')}</td><td style=\"text-align:right\">{i['rows'] or 0:,}</td>"
-            f"<td><code>{e((i['sha256'] or 'live collection')[:12])}</code></td></tr>"
+            f"<tr><td class=\"nowrap\">{e(_fmt_time(i['at']))}</td><td>{e(i['kind'])}</td><td><code>{e(i['source'])}</code></td>"
+            f"<td>{e(i['run'] or i['label'] or '')}</td><td class=\"num\">{i['rows'] or 0:,}</td>"
+            f"<td class=\"nowrap\"><code>{e((i['sha256'] or '–')[:12])}</code></td></tr>"
             for i in prov.ingests)
         more = f"<p>… and {prov.more:,} older ingests.</p>" if prov.more else ""
         src = (f"<details><summary>Data sources: {len(prov.ingests) + prov.more:,} ingests into "
-               f"<code>{e(str(prov.store))}</code> (sha256 prefix of each file)</summary><table><thead><tr>"
+               f"<code>{e(str(prov.store))}</code> (sha256 prefix of each file; – where the store records none)</summary><table><thead><tr>"
                "<th>ingested</th><th>kind</th><th>source</th><th>run / label</th><th>rows</th><th>sha256</th>"
                f"</tr></thead><tbody>{rows}</tbody></table>{more}</details>")
     return (f'<footer class="provenance" id="provenance"><h2>Provenance</h2>{src}'

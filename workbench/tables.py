@@ -22,6 +22,7 @@ UNITS = {"_ms": "ms", "_us": "µs", "_usec": "µs", "_s": "s", "_pct": "%", "_pp
 FRACTION = re.compile(r"(?i)(ratio|rate|share|fraction)(_|$)|^rate_|_rate_")
 SECONDARY = ("queryid",)
 WRAP_AT = 60
+CODE_COLUMNS = ("query", "statement", "sql", "command", "plan")
 BAD_WORDS = {"regressed", "missing", "critical", "warning", "failed", "✘ failed", "fail"}
 GOOD_WORDS = {"improved", "passed", "✔ passed", "pass"}
 BAD_BG, GOOD_BG = "background-color:#ffebe9", "background-color:#dafbe1"
@@ -150,8 +151,12 @@ def format_table(df: pd.DataFrame, bad: Sequence[bool] | pd.Series | None = None
         styler = styler.set_properties(subset=numeric, **{"text-align": "right", "font-variant-numeric": "tabular-nums"})
     if wrap:
         styler = styler.set_properties(subset=[renamed[c] for c in wrap], **{
-            "white-space": "pre-wrap", "word-break": "break-word", "max-width": "42em", "text-align": "left",
-            "font-family": "ui-monospace, monospace", "font-size": "0.85em"})
+            "white-space": "normal", "overflow-wrap": "break-word", "min-width": "16em", "max-width": "42em",
+            "text-align": "left"})
+    code = [renamed[c] for c in wrap if str(c).lower() in CODE_COLUMNS]
+    if code:
+        styler = styler.set_properties(subset=code, **{"white-space": "pre-wrap", "font-family": "ui-monospace, monospace",
+                                                       "font-size": "0.85em", "min-width": "24em"})
     if secondary:
         styler = styler.set_properties(subset=[renamed[c] for c in secondary],
                                        **{"color": "#6e7781", "font-size": "0.8em"})
