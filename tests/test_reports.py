@@ -68,6 +68,7 @@ def test_failing_notebook_is_reported_and_gates(tmp_path):
                         "--out", str(tmp_path / "rep")], capture_output=True, text=True)
     assert r.returncode == 1
     assert "ZeroDivisionError" in r.stderr
+    assert "IPKernelApp" not in r.stdout + r.stderr     # the kernel's start-up warnings stay out of the output
     assert (tmp_path / "rep" / "02_broken.html").exists()
     entry = json.loads((tmp_path / "rep" / "index.json").read_text())[0]
     assert entry["ok"] is False and "ZeroDivisionError" in entry["verdict"]

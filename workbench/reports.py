@@ -27,6 +27,9 @@ from workbench.errors import WorkbenchError
 from workbench.redact import MASK, SECRET_NAME, redact_text, secrets_in
 from workbench.report_html import COLOURS, MARKS, VERDICT_MIME, page, title_of, verdict_of, when
 
+# the kernel logs only errors: its start-up warnings (e.g. "running over TCP without encryption", on a
+# loopback connection papermill made) would break the progress bar of `make demo`
+KERNEL_QUIET = ("--IPKernelApp.log_level=ERROR",)
 # headless and quiet: no first-run UI, no sync, updates or background traffic (the page needs no network)
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync")
@@ -139,7 +142,8 @@ def execute_notebook(notebook: Path, params: dict[str, Any], out_dir: Path,
         raw = Path(tmp) / f"{name}.ipynb"
         try:
             pm.execute_notebook(str(notebook), str(raw), parameters=params, kernel_name=kernel_name,
-                                progress_bar=False, log_output=False, cwd=str(cwd or notebook.parent))
+                                progress_bar=False, log_output=False, cwd=str(cwd or notebook.parent),
+                                extra_arguments=list(KERNEL_QUIET))
         except pm.PapermillExecutionError as e:
             error = f"{e.ename}: {e.evalue}"
         except Exception as e:  # kernel died, bad notebook: report, do not crash the index
