@@ -26,7 +26,7 @@ CSS = """
 :root { --fg:#1f2328; --muted:#57606a; --line:#d0d7de; --bg2:#f6f8fa; }
 * { box-sizing: border-box; }
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); margin: 0 auto;
-  max-width: 1100px; padding: 1.5em 2em 3em; line-height: 1.45; }
+  max-width: 1280px; padding: 1.5em 2em 3em; line-height: 1.45; }
 header.title h1 { margin: 0 0 .2em; font-size: 1.9em; }
 header.title .meta { color: var(--muted); margin: 0; font-size: .95em; }
 .verdict { border-left: 8px solid; background: var(--bg2); padding: .8em 1.1em; margin: 1.2em 0; border-radius: 4px; }
@@ -37,8 +37,8 @@ nav.toc h2 { font-size: 1em; margin: .2em 0; } nav.toc ol { margin: .2em 0; padd
 h2 { border-bottom: 1px solid var(--line); padding-bottom: .2em; margin-top: 2em; }
 a.anchor-link { display: none; }
 img { max-width: 100%; height: auto; }
-table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: .88em; }
-th, td { padding: .3em .6em; border-bottom: 1px solid var(--line); vertical-align: top; }
+table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: .84em; }
+th, td { padding: .3em .45em; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { background: var(--bg2); text-align: left; font-weight: 600; }
 table.dataframe td, table.dataframe th { text-align: right; }
 pre { background: var(--bg2); padding: .6em .8em; overflow-x: auto; white-space: pre-wrap; font-size: .85em; }

@@ -151,12 +151,12 @@ def format_table(df: pd.DataFrame, bad: Sequence[bool] | pd.Series | None = None
         styler = styler.set_properties(subset=numeric, **{"text-align": "right", "font-variant-numeric": "tabular-nums"})
     if wrap:
         styler = styler.set_properties(subset=[renamed[c] for c in wrap], **{
-            "white-space": "normal", "overflow-wrap": "break-word", "min-width": "16em", "max-width": "42em",
+            "white-space": "normal", "overflow-wrap": "break-word", "min-width": "8em", "max-width": "36em",
             "text-align": "left"})
     code = [renamed[c] for c in wrap if str(c).lower() in CODE_COLUMNS]
     if code:
         styler = styler.set_properties(subset=code, **{"white-space": "pre-wrap", "font-family": "ui-monospace, monospace",
-                                                       "font-size": "0.85em", "min-width": "24em"})
+                                                       "font-size": "0.85em", "min-width": "18em"})
     if secondary:
         styler = styler.set_properties(subset=[renamed[c] for c in secondary],
                                        **{"color": "#6e7781", "font-size": "0.8em"})
