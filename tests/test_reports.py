@@ -11,7 +11,12 @@ import sys
 import nbformat
 import pandas as pd
 
-from workbench.analysis.plain import compare_headline, load_test_headline
+from workbench.analysis.plain import (
+    bottleneck_verdict,
+    compare_headline,
+    database_verdict,
+    load_test_headline,
+)
 from workbench.reports import Report, execute_notebook, scrub_params, secret_values, update_index
 from workbench.tables import format_table, header, number
 
@@ -197,3 +202,22 @@ def test_load_test_headline_in_plain_words():
                                        "31.0 ms, 1.0% failed; 28% faster at p95 than before")
     rep.thresholds = thresholds.assign(ok=True)
     assert load_test_headline(rep).startswith("The load test passed all 2 thresholds:")
+
+
+def test_database_and_bottleneck_headlines_in_plain_words():
+    from types import SimpleNamespace
+
+    top = pd.DataFrame({"time_share": [0.4962], "query": ["SELECT count(*), max(created_at) FROM events WHERE "
+                                                           "account_id = $1"]})
+    db = SimpleNamespace(to_snap=3, top=SimpleNamespace(statements=top), verdict=lambda: ["top", "a", "b"],
+                         headline=lambda: ("2 database finding(s); top statement takes 50% …", None))
+    assert database_verdict(db) == ("One statement takes 50% of the database's time (SELECT count(*), "
+                                    "max(created_at) FROM events WHER…); 2 more findings to review", None,
+                                    "2 database finding(s); top statement takes 50% …")
+    f = [SimpleNamespace(component=c, check="seq_scan", item=f"table t{i}") for i, c in
+         enumerate(["database", "api", "database"])]
+    bundle = SimpleNamespace(report=SimpleNamespace(findings=f), headline=lambda: ("3 finding(s) …", None))
+    assert bottleneck_verdict(bundle)[0] == ("3 possible bottlenecks (2 database, 1 api); the biggest: database "
+                                             "seq scan, table t0")
+    bundle.report.findings = []
+    assert bottleneck_verdict(bundle) == ("3 finding(s) …", None, None)

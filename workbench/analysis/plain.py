@@ -114,3 +114,36 @@ def load_test_headline(report: Any) -> str:
             word = "faster" if change < 0 else "slower"
             text += f"; {abs(change):.0f}% {word} at p95 than {report.baseline}"
     return text
+
+
+def _short(text: str, n: int = 50) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+
+
+def database_verdict(report: Any) -> tuple[str, bool | None, str | None]:
+    """(headline, ok, technical) of a `postgres.DatabaseReport`: the statement that dominates, in words."""
+    technical, ok = report.headline()
+    top = report.top.statements if report.top is not None else None
+    if report.to_snap is None or ok is True or top is None or top.empty:
+        return technical, ok, None
+    st = top.iloc[0]
+    others = len(report.verdict()) - 1
+    more = f"; {others} more finding{'s' if others != 1 else ''} to review" if others > 0 else ""
+    return (f"One statement takes {st.time_share:.0%} of the database's time ({_short(st.query or '?')}){more}",
+            ok, technical)
+
+
+def bottleneck_verdict(bundle: Any) -> tuple[str, bool | None, str | None]:
+    """(headline, ok, technical) of a `bottlenecks.BottleneckBundle`: how many, where, and the biggest."""
+    technical, ok = bundle.headline()
+    findings = bundle.report.findings if bundle.report is not None else []
+    if not findings:
+        return technical, ok, None
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[f.component] = counts.get(f.component, 0) + 1
+    where = ", ".join(f"{n} {c}" for c, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    top = findings[0]
+    return (f"{len(findings)} possible bottleneck{'s' if len(findings) != 1 else ''} ({where}); the biggest: "
+            f"{top.component} {top.check.replace('_', ' ')}, {_short(top.item)}", ok, technical)
