@@ -22,9 +22,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench import provenance
+from workbench.errors import WorkbenchError
 from workbench.redact import MASK, SECRET_NAME, redact_text, secrets_in
+from workbench.report_html import COLOURS, MARKS, VERDICT_MIME, page, title_of, verdict_of, when
 
-VERDICT_MIME = "application/vnd.workbench.verdict+json"
+# the kernel logs only errors: its start-up warnings (e.g. "running over TCP without encryption", on a
+# loopback connection papermill made) would break the progress bar of `make demo`
+KERNEL_QUIET = ("--IPKernelApp.log_level=ERROR",)
+# headless and quiet: no first-run UI, no sync, updates or background traffic (the page needs no network)
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync")
 LAB_CAVEAT = ("The bundled samples and lab runs are measured on a shared 2-core machine against services on "
               "loopback: such numbers show that the analysis is right and how things scale, not how a "
               "production system performs.")
@@ -33,16 +41,19 @@ LAB_CAVEAT = ("The bundled samples and lab runs are measured on a shared 2-core 
 # --------------------------------------------------------------------------------------------------
 # Inside notebooks
 # --------------------------------------------------------------------------------------------------
-def show_verdict(text: str, ok: bool | None = None) -> None:
-    """Display the report's one-line verdict (a banner) with a machine-readable copy for the index."""
+def show_verdict(text: str, ok: bool | None = None, technical: str | None = None, scope: str | None = None) -> None:
+    """Display the report's verdict: TEXT in plain language (what a manager reads in ten seconds), then the
+    TECHNICAL line; SCOPE names the data (runs, snapshots) when the parameters do not. A machine-readable
+    copy goes along for the report page and the index."""
     from IPython.display import display
 
-    colour = {True: "#1a7f37", False: "#cf222e", None: "#57606a"}[ok]
-    mark = {True: "✔", False: "✘", None: "•"}[ok]
-    banner = (f'<div style="border-left:6px solid {colour};padding:.6em 1em;background:#f6f8fa;'
-              f'font-size:1.15em"><b>{mark} Verdict:</b> {html.escape(text)}</div>')
-    display({"text/html": banner, "text/plain": f"Verdict: {text}", VERDICT_MIME: {"text": text, "ok": ok}},
-            raw=True)
+    tech = (f'<div style="color:#57606a;font-size:.8em;margin-top:.4em">{html.escape(technical)}</div>'
+            if technical and technical != text else "")
+    banner = (f'<div style="border-left:6px solid {COLOURS[ok]};padding:.6em 1em;background:#f6f8fa;'
+              f'font-size:1.15em"><b>{MARKS[ok]} {html.escape(text)}</b>{tech}</div>')
+    plain = f"Verdict: {text}" + (f"\n{technical}" if tech else "")
+    display({"text/html": banner, "text/plain": plain,
+             VERDICT_MIME: {"text": text, "ok": ok, "technical": technical, "scope": scope}}, raw=True)
 
 
 def show_caveat(extra: str = "") -> None:
@@ -105,28 +116,8 @@ class Report:
     verdict: str | None = None
     ok: bool | None = None
     error: str | None = None
+    technical: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _title(nb: dict, fallback: str) -> str:
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") == "markdown":
-            for line in "".join(cell.get("source", "")).splitlines():
-                if line.startswith("# "):
-                    return line[2:].strip()
-    return fallback
-
-
-def _verdict(nb: dict) -> tuple[str | None, bool | None]:
-    for cell in nb.get("cells", []):
-        for out in cell.get("outputs", []) or []:
-            data = out.get("data") or {}
-            if VERDICT_MIME in data:
-                v = data[VERDICT_MIME]
-                if isinstance(v, str):
-                    v = json.loads(v)
-                return v.get("text"), v.get("ok")
-    return None, None
 
 
 def report_name(notebook: Path, params: dict[str, Any]) -> str:
@@ -141,7 +132,6 @@ def execute_notebook(notebook: Path, params: dict[str, Any], out_dir: Path,
                      progress: Callable[[str], None] | None = None, kernel_name: str = "python3",
                      cwd: Path | None = None) -> Report:
     """Run NOTEBOOK with PARAMS via papermill into a temp file; keep a scrubbed .ipynb and .html in OUT_DIR."""
-    import nbformat
     import papermill as pm
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -152,7 +142,8 @@ def execute_notebook(notebook: Path, params: dict[str, Any], out_dir: Path,
         raw = Path(tmp) / f"{name}.ipynb"
         try:
             pm.execute_notebook(str(notebook), str(raw), parameters=params, kernel_name=kernel_name,
-                                progress_bar=False, log_output=False, cwd=str(cwd or notebook.parent))
+                                progress_bar=False, log_output=False, cwd=str(cwd or notebook.parent),
+                                extra_arguments=list(KERNEL_QUIET))
         except pm.PapermillExecutionError as e:
             error = f"{e.ename}: {e.evalue}"
         except Exception as e:  # kernel died, bad notebook: report, do not crash the index
@@ -160,32 +151,53 @@ def execute_notebook(notebook: Path, params: dict[str, Any], out_dir: Path,
             if not raw.exists():
                 raise
         nb = scrub_notebook(json.loads(raw.read_text()), secrets)
-    nb.setdefault("metadata", {}).setdefault("papermill", {})["parameters"] = scrub_params(params)
+    shown = scrub_params(params)
+    nb.setdefault("metadata", {}).setdefault("papermill", {})["parameters"] = shown
     ipynb_path = out_dir / f"{name}.ipynb"
     ipynb_path.write_text(json.dumps(nb, indent=1))
-    html_path = out_dir / f"{name}.html"
-    html_path.write_text(redact_text(_to_html(nbformat.reads(json.dumps(nb), as_version=4)), secrets))
-    verdict, ok = _verdict(nb)
+    executed_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    verdict = verdict_of(nb)
     if error:
-        verdict, ok = f"report failed: {redact_text(error, secrets)}", False
-    return Report(name=name, title=_title(nb, notebook.stem), notebook=str(notebook), html=html_path.name,
-                  parameters=scrub_params(params), executed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                  verdict=verdict, ok=ok, error=error)
+        verdict = {"text": f"report failed: {redact_text(error, secrets)}", "ok": False}
+    title = title_of(nb, notebook.stem)
+    prov = provenance.collect(params.get("db"), secrets)
+    html_path = out_dir / f"{name}.html"
+    html_path.write_text(redact_text(page(nb, title, shown, executed_at, prov, verdict, notebook.name), secrets))
+    return Report(name=name, title=title, notebook=str(notebook), html=html_path.name, parameters=shown,
+                  executed_at=executed_at, verdict=verdict.get("text"), ok=verdict.get("ok"), error=error,
+                  technical=verdict.get("technical"))
 
 
-def _to_html(nb: Any) -> str:
-    from nbconvert import HTMLExporter
+def print_pdf(html_file: Path, chromium: str | None = None, timeout: float = 120) -> Path:
+    """Print HTML_FILE to a PDF next to it with headless Chromium (offline: the page loads nothing)."""
+    import shutil
+    import subprocess
 
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nb)
-    return body
+    exe = chromium or os.environ.get("WORKBENCH_CHROMIUM") or next(
+        (p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
+    if exe is None:
+        raise WorkbenchError("--pdf needs Chromium: install the `chromium` package (make test does) or set "
+                             "WORKBENCH_CHROMIUM to its path")
+    pdf = html_file.with_suffix(".pdf")
+    with tempfile.TemporaryDirectory(prefix="wb-chromium-") as profile:
+        cmd = [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--no-pdf-header-footer",
+               f"--print-to-pdf={pdf.resolve()}", html_file.resolve().as_uri()]
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise WorkbenchError(f"{html_file}: Chromium did not print within {timeout:g} s") from None
+    if r.returncode != 0 or not pdf.exists() or pdf.stat().st_size == 0:
+        tail = (r.stderr or "").strip().splitlines()[-1:] or ["no output"]
+        raise WorkbenchError(f"{html_file}: Chromium could not print it to PDF ({tail[0]})")
+    return pdf
 
 
 # --------------------------------------------------------------------------------------------------
 # The index
 # --------------------------------------------------------------------------------------------------
 def update_index(out_dir: Path, reports: list[Report]) -> Path:
-    """Merge REPORTS into OUT_DIR/index.json (newest per name wins) and rewrite OUT_DIR/index.html."""
+    """Merge REPORTS into OUT_DIR/index.json (newest per name wins) and rewrite OUT_DIR/index.html,
+    newest report first."""
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = out_dir / "index.json"
     entries: dict[str, dict] = {}
@@ -197,7 +209,7 @@ def update_index(out_dir: Path, reports: list[Report]) -> Path:
     for r in reports:
         entries[r.name] = asdict(r)
     entries = {k: v for k, v in entries.items() if (out_dir / v["html"]).exists()}
-    ordered = sorted(entries.values(), key=lambda e: e["name"])
+    ordered = sorted(entries.values(), key=lambda e: (e.get("executed_at") or "", e["name"]), reverse=True)
     manifest.write_text(json.dumps(ordered, indent=2))
     index = out_dir / "index.html"
     index.write_text(render_index(ordered))
@@ -216,7 +228,7 @@ def render_index(entries: list[dict]) -> str:
             f'<tr><td style="color:{colour};font-size:1.3em">{mark}</td>'
             f'<td><a href="{html.escape(e["html"])}">{html.escape(e["title"])}</a>'
             f'<div class="v">{html.escape(e.get("verdict") or "no verdict")}</div></td>'
-            f'<td><code>{html.escape(params)}</code></td><td>{html.escape(e["executed_at"])}</td></tr>')
+            f'<td><code>{html.escape(params)}</code></td><td style="white-space:nowrap">{html.escape(when(e["executed_at"]))}</td></tr>')
     generated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>perf-workbench reports</title>

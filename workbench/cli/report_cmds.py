@@ -43,9 +43,10 @@ def check_store(db: Path) -> None:
         store.close()
 
 
-def run_reports(plan: list[tuple[Path, dict]], out: Path) -> list:
-    """Execute each (notebook, params) with a progress bar; rebuild the index; return the reports."""
-    from workbench.reports import execute_notebook, update_index
+def run_reports(plan: list[tuple[Path, dict]], out: Path, pdf: bool = False) -> list:
+    """Execute each (notebook, params) with a progress bar; rebuild the index; with PDF, print each report
+    to a PDF next to its HTML (headless Chromium); return the reports."""
+    from workbench.reports import execute_notebook, print_pdf, update_index
 
     reports = []
     with Progress(TextColumn("[bold]report[/bold] {task.description}"), BarColumn(),
@@ -58,6 +59,8 @@ def run_reports(plan: list[tuple[Path, dict]], out: Path) -> list:
     index = update_index(out, reports)
     for r in reports:
         (warn if r.error else info)(f"{r.html}: {r.verdict or 'no verdict'}")
+    for r in reports if pdf else []:
+        info(f"pdf: {print_pdf(out / r.html)}")
     info(f"index: {index}")
     return reports
 
@@ -68,8 +71,10 @@ def run_reports(plan: list[tuple[Path, dict]], out: Path) -> list:
               help="Notebook parameter (repeatable); `db` defaults to the store in use.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
               show_default=True, help="Where executed notebooks, HTML and index.html go.")
+@click.option("--pdf", is_flag=True, help="Also print each report to a PDF next to its HTML (headless Chromium).")
 @click.pass_context
-def report(ctx: click.Context, notebooks: tuple[Path, ...], params: tuple[tuple[str, str], ...], out: Path) -> None:
+def report(ctx: click.Context, notebooks: tuple[Path, ...], params: tuple[tuple[str, str], ...], out: Path,
+           pdf: bool) -> None:
     """Execute notebooks with papermill; write scrubbed .ipynb, HTML (code hidden) and reports/index.html.
 
     Without NOTEBOOKS, every notebooks/*.ipynb runs with its default parameters. Parameters never
@@ -79,7 +84,7 @@ def report(ctx: click.Context, notebooks: tuple[Path, ...], params: tuple[tuple[
     \b
     Example:
         workbench report notebooks/10_load_test.ipynb -p run post -p baseline pre
-        workbench --db data/demo.duckdb report --out /tmp/reports
+        workbench --db data/demo.duckdb report --out /tmp/reports --pdf
     """
     chosen = list(notebooks) or sorted(Path("notebooks").glob("[0-9]*.ipynb"))
     if not chosen:
@@ -90,7 +95,7 @@ def report(ctx: click.Context, notebooks: tuple[Path, ...], params: tuple[tuple[
     check_store(db)
     values = {"db": str(db.resolve())}
     values.update({k: _value(v) for k, v in params})
-    reports = run_reports([(nb, dict(values)) for nb in chosen], out)
+    reports = run_reports([(nb, dict(values)) for nb in chosen], out, pdf)
     failed = [r for r in reports if r.ok is False]
     if failed:
         raise CheckFailed(f"{len(failed)} report(s) failed: " + "; ".join(r.verdict or r.name for r in failed))
