@@ -17,7 +17,9 @@ SELECT /* workbench collector */ now() AS taken_at, current_setting('server_vers
        pg_postmaster_start_time() AS postmaster_start, pg_is_in_recovery() AS in_recovery,
        current_setting('max_connections')::int AS max_connections,
        current_setting('track_io_timing')::bool AS track_io_timing,
-       (SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()) AS db_stats_reset
+       (SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()) AS db_stats_reset,
+       CASE WHEN NOT pg_is_in_recovery()   -- the timeline a primary writes on: its WAL file name's first 8 hex
+            THEN ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS timeline_id
 """
 
 SYSTEM_IDENTIFIER = "SELECT /* workbench collector */ system_identifier::text FROM pg_control_system()"

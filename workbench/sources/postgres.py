@@ -71,7 +71,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
 SNAPSHOT_COLUMNS = ["taken_at", "system_identifier", "host", "port", "dbname", "username", "server_version",
                     "server_version_num", "pgss_version", "pgss_columns", "pgss_dealloc", "pgss_stats_reset",
                     "db_stats_reset", "postmaster_start", "in_recovery", "max_connections", "track_io_timing",
-                    "notes", "kind"]
+                    "notes", "kind", "timeline_id"]
 TIMESTAMP_KEYS = {"taken_at", "pgss_stats_reset", "db_stats_reset", "postmaster_start", "stats_reset",
                   "last_vacuum", "last_autovacuum", "last_analyze", "last_autoanalyze", "stats_since",
                   "minmax_stats_since"}
