@@ -1,5 +1,5 @@
 """A PostgreSQL 12 catalog (tests/data/pg12/, derived from the PostgreSQL 12.5 source by
-scripts/pg12_catalog.py) over a real server, with the real pg_stat_statements 1.7: the collector gates
+tests/data/pg12/derive.py) over a real server, with the real pg_stat_statements 1.7: the collector gates
 columns that 12 lacks on server_version_num, maps 1.7's columns, and the snapshot succeeds."""
 
 from __future__ import annotations
@@ -46,6 +46,14 @@ def test_fixture_lacks_what_12_lacks():
     for col in PG12["added_later"]:
         view, name = col.split(".")
         assert name not in PG12["views"][view]
+
+
+def test_pgss_columns_agree_with_the_extension_fixture():
+    """12's default pg_stat_statements (1.7), from the 12.5 tree, is the v1.7 fixture the normaliser's
+    unit tests use (derived from the scripts Debian's PostgreSQL 15 ships)."""
+    v17 = json.loads((Path(__file__).parent / "data" / "pgss" / "v1.7.json").read_text())
+    assert PG12["pgss_version"] == v17["extversion"] == "1.7"
+    assert PG12["views"]["pg_stat_statements"] == [name for name, _ in v17["columns"]]
 
 
 def test_collect_against_a_postgresql_12_catalog(pg_server, tmp_db):

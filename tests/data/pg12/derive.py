@@ -1,21 +1,28 @@
 """Derive tests/data/pg12/catalog.json from a PostgreSQL 12 source tree (a git repository).
 
-    python -m scripts.pg12_catalog GIT_DIR [REF] > tests/data/pg12/catalog.json
+    python tests/data/pg12/derive.py GIT_DIR [REF] > tests/data/pg12/catalog.json
 
 Reads, at REF (default HEAD), `src/backend/catalog/system_views.sql` (the output columns of each view
 the collector reads; `SELECT *` resolved through the view or set-returning function it selects from),
 `src/include/catalog/pg_proc.dat` (the OUT arguments of those functions, e.g. pg_lock_status),
 `src/include/catalog/pg_index.h` (pg_index's columns) and `contrib/pg_stat_statements/` (the
-pg_stat_statements function's OUT arguments in the extension's base script; later upgrade scripts up
-to the control file's default_version must not redefine it). Nothing is built or run from the tree.
+pg_stat_statements function's OUT arguments in the extension's base script, parsed as
+tests/data/pgss/derive.py parses them; later upgrade scripts up to the control file's default_version
+must not redefine it). Nothing is built or run from the tree.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
 import sys
+from pathlib import Path
+
+_spec = importlib.util.spec_from_file_location("pgss_derive", Path(__file__).parent.parent / "pgss" / "derive.py")
+pgss_derive = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(pgss_derive)
 
 VIEWS = ["pg_stat_user_tables", "pg_statio_user_tables", "pg_stat_user_indexes", "pg_statio_user_indexes",
          "pg_stat_database", "pg_stat_activity", "pg_sequences", "pg_stats", "pg_locks", "pg_settings"]
@@ -115,8 +122,7 @@ def pgss_columns(git_dir: str, ref: str) -> tuple[str, list[str]]:
         m = re.fullmatch(rf"{d}/pg_stat_statements--([\d.]+)--([\d.]+)\.sql", f)
         if m and num(m.group(1)) >= num(base_version) and num(m.group(2)) <= num(version):
             assert "CREATE FUNCTION pg_stat_statements(" not in show(git_dir, ref, f), f
-    fn = re.search(r"CREATE FUNCTION pg_stat_statements\((.*?)\)\s*RETURNS", text, re.S).group(1)
-    return version, [m.group(1) for m in re.finditer(r"OUT\s+(\w+)", fn)]
+    return version, [name for name, _ in pgss_derive.columns(text)]
 
 
 def derive(git_dir: str, ref: str = "HEAD") -> dict:
