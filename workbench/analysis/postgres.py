@@ -164,6 +164,19 @@ def _server_changes(meta: pd.DataFrame, pair: SnapshotPair) -> tuple[list[str], 
     whole = bool(pd.notna(r_to) and (pd.isna(r_from) or r_to != r_from) and r_to > pair.from_at)
     if whole:
         reasons.append(f"pg_stat_statements_info.stats_reset moved to {r_to.isoformat()}")
+    elif pd.notna(r_from) and pd.notna(r_to) and r_to != r_from:
+        # only a reset moves stats_reset, and only forward past the first snapshot: any other change means
+        # these are another server's statistics (a failover, a restored backup) behind the same name
+        reasons.append(f"pg_stat_statements_info.stats_reset changed from {r_from.isoformat()} to "
+                       f"{r_to.isoformat()} without a reset: another server's statistics (failover?) are not "
+                       "diffed against this name's earlier ones; counts are the new server's own")
+        whole = True
+    t_from, t_to = a.get("timeline_id"), b.get("timeline_id")
+    if pd.notna(t_from) and pd.notna(t_to) and t_from != t_to:
+        reasons.append(f"the server behind this name moved from WAL timeline {int(t_from)} to {int(t_to)} (a "
+                       "promoted replica took over: failover): its statistics are not diffed against the former "
+                       "primary's; counts are its own")
+        whole = True
     if pd.notna(a["postmaster_start"]) and pd.notna(b["postmaster_start"]) \
             and a["postmaster_start"] != b["postmaster_start"]:
         reasons.append(f"the server (re)started at {b['postmaster_start'].isoformat()}: counters that went on "
@@ -193,8 +206,8 @@ def statement_deltas(store: Store, pair: SnapshotPair, include_own: bool = False
     cols = ", ".join(KEY + COUNTERS + ["stats_since"])
     f = _per_key(store.query_df(f"SELECT {cols} FROM pg_statements WHERE snapshot_id = ?", [pair.from_id]))
     t = _per_key(store.query_df(f"SELECT {cols} FROM pg_statements WHERE snapshot_id = ?", [pair.to_id]))
-    meta = store.query_df("SELECT snapshot_id, pgss_stats_reset, pgss_dealloc, postmaster_start, in_recovery"
-                          " FROM pg_snapshots WHERE snapshot_id IN (?, ?)",
+    meta = store.query_df("SELECT snapshot_id, pgss_stats_reset, pgss_dealloc, postmaster_start, in_recovery,"
+                          " timeline_id FROM pg_snapshots WHERE snapshot_id IN (?, ?)",
                           [pair.from_id, pair.to_id]).set_index("snapshot_id")
     reasons, notes, global_reset = _server_changes(meta, pair)
     key = ["queryid_key", "dbid", "userid", "toplevel_key"]
