@@ -5,12 +5,9 @@ from __future__ import annotations
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from workbench.analysis.k6_summary import k6_summary
 from workbench.cli.groups import db_of, ingest, main
 from workbench.cli.output import console, format_option, info, print_json, print_table, warn
 from workbench.errors import WorkbenchError
-from workbench.sources import k6 as k6_source
-from workbench.store import writing
 
 
 def _parse_tags(values: tuple[str, ...]) -> dict[str, str]:
@@ -59,6 +56,13 @@ def ingest_k6(ctx: click.Context, files: tuple[str, ...], run: str, label: str |
             if not r.skipped:
                 info(f"{r.path}: {r.format}, {r.rows:,} rows -> run {run!r} in {to_parquet}")
         return
+    # hash the first file while DuckDB is imported and the store opened (they use one core of two)
+    from workbench.sources.k6_hash import prestart
+
+    prestart(files[0])
+    from workbench.sources import k6 as k6_source
+    from workbench.store import writing
+
     # DuckDB may read these files (and the store's scratch dir), nothing else
     with writing(db_of(ctx), files=list(files)) as store, Progress(
         TextColumn("[bold]ingest[/bold] {task.description}"), BarColumn(), TimeElapsedColumn(),
@@ -108,6 +112,8 @@ def k6_summary_cmd(ctx: click.Context, run: str, trend_stats: str | None, engine
     from workbench.engines import open_source, points_engine
 
     with open_source(db_of(ctx), engine, parquet) as src:
+        from workbench.analysis.k6_summary import k6_summary
+
         summary = k6_summary(src.con, run, trend_stats, points_engine(engine, src))
     if fmt == "json":
         print_json(summary)

@@ -12,12 +12,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gzip
-import hashlib
 import json
 import os
 import re
 import tempfile
-import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from pathlib import Path
 import duckdb
 
 from workbench.errors import WorkbenchError
+from workbench.sources.k6_hash import Hasher, hasher_for
 from workbench.store import Ingest, Store, quote_ident, quote_literal
 
 # Tags with typed columns (the k6_tagsets dictionary; the k6_samples view): k6 tag name -> column
@@ -182,8 +181,7 @@ def ingest_file(store: Store, path: Path, run: str, *, label: str | None = None,
     # Let DuckDB insert in parallel without keeping file order (~1.5x faster on 2 cores); samples are
     # always read back by time, never by insertion order. Only for this ingest: reset at the end.
     store.con.execute("SET preserve_insertion_order = false")
-    hasher = _Hasher(path)
-    hasher.start()
+    hasher = hasher_for(path)
     cleaned: _Cleaned | None = None
     try:
         while True:
@@ -229,7 +227,7 @@ class _AlreadyIngested(Exception):
 
 
 def _load(store: Store, path: Path, kind: str, run: str, ing: Ingest, cleaned: _Cleaned | None,
-          hasher: _Hasher, replace: bool = False) -> None:
+          hasher: Hasher, replace: bool = False) -> None:
     ing.details["format"] = kind
     if kind in ("summary-export", "handle-summary"):
         _ingest_summary(store, path, run, kind, ing, hasher, replace)
@@ -247,90 +245,6 @@ def _load(store: Store, path: Path, kind: str, run: str, ing: Ingest, cleaned: _
         ing.details["bad_lines"] = cleaned.bad_lines[:100]
     if ing.rows == 0:
         ing.warn(f"{path}: no data points")
-
-
-class _Hasher(threading.Thread):
-    """sha256 of the file's bytes in a thread (hashlib releases the GIL). For an uncompressed file the
-    same pass picks out k6's `Metric` definition lines, so DuckDB need not parse the file twice."""
-
-    def __init__(self, path: Path, chunk: int = 1 << 22):
-        super().__init__(daemon=True)
-        self.path, self.chunk = path, chunk
-        self.sha: str | None = None
-        self.error: OSError | None = None
-        self.metric_lines: list[dict] | None = None
-
-    def run(self) -> None:
-        try:
-            with open(self.path, "rb") as f:
-                gz = f.read(2) == b"\x1f\x8b"
-                f.seek(0)
-                h = hashlib.sha256()
-                found: list[dict] = []
-                buf = bytearray(self.chunk)
-                view = memoryview(buf)
-                carry = b""   # the unfinished line at the end of the previous block
-                while n := f.readinto(buf):
-                    h.update(view[:n])
-                    if not gz:
-                        carry = _scan_block(buf, n, carry, found)
-                if not gz:
-                    _metric_lines(carry, 0, len(carry), found)
-                    self.metric_lines = found
-                self.sha = h.hexdigest()
-        except OSError as e:
-            self.error = e
-
-    def result(self) -> str:
-        self.join()
-        if self.error:
-            raise WorkbenchError(f"{self.path}: cannot read ({self.error})")
-        return self.sha
-
-
-def _scan_block(buf: bytearray, n: int, carry: bytes, found: list[dict]) -> bytes:
-    """Collect `Metric` lines from BUF[:N] without copying it; return the unfinished last line."""
-    first = buf.find(b"\n", 0, n)
-    if first == -1:
-        return carry + bytes(buf[:n])
-    head = carry + bytes(buf[:first])
-    _metric_lines(head, 0, len(head), found)
-    last = buf.rfind(b"\n", 0, n)
-    _metric_lines(buf, first + 1, last, found)
-    return bytes(buf[last + 1:n])
-
-
-def _find_metric(buf: bytes | bytearray, lo: int, hi: int) -> int:
-    """The offset of the next b'"Metric"' in BUF[LO:HI], or -1. Hops between capital Ms with memchr (rare
-    in k6 output: ~5x faster than searching the 8 bytes, whose letters are everywhere in JSON); after many
-    Ms that are not it, the plain search."""
-    pos = buf.find(b"M", lo + 1, hi)
-    misses = 0
-    while pos != -1:
-        if pos + 7 <= hi and buf[pos - 1:pos + 7] == b'"Metric"':
-            return pos - 1
-        misses += 1
-        if misses > 32:
-            return buf.find(b'"Metric"', pos, hi)
-        pos = buf.find(b"M", pos + 1, hi)
-    return -1
-
-
-def _metric_lines(buf: bytes | bytearray, lo: int, hi: int, found: list[dict]) -> None:
-    """Append the parsed k6 `Metric` lines within BUF[LO:HI] (whole lines) to FOUND."""
-    pos = _find_metric(buf, lo, hi)
-    while pos != -1:
-        nl = buf.rfind(b"\n", lo, pos)
-        start = nl + 1 if nl != -1 else lo
-        end = buf.find(b"\n", pos, hi)
-        end = hi if end == -1 else end
-        try:
-            obj = json.loads(bytes(buf[start:end]))
-            if isinstance(obj, dict) and obj.get("type") == "Metric" and isinstance(obj.get("data"), dict):
-                found.append(obj["data"])
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            pass
-        pos = _find_metric(buf, end, hi)
 
 
 def _ensure_run(store: Store, run: str, label: str | None, tags: dict[str, str]) -> None:
@@ -720,7 +634,7 @@ def normalise_summary(obj: dict, kind: str) -> tuple[dict, float | None]:
     return out, duration
 
 
-def _ingest_summary(store: Store, path: Path, run: str, kind: str, ing: Ingest, hasher: _Hasher,
+def _ingest_summary(store: Store, path: Path, run: str, kind: str, ing: Ingest, hasher: Hasher,
                     replace: bool) -> None:
     obj = _load_json_file(path)
     try:
