@@ -3,9 +3,12 @@ ingests and for a store written with the former layout (typed columns per row) a
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 
 from workbench.sources import k6
+from workbench.sources.k6_hash import Hasher
 from workbench.store import Store, migrations
 
 # The former k6_points, parsing each row's tags (what every reader saw before the dictionary)
@@ -71,3 +74,21 @@ def test_store_of_the_former_layout_migrates_to_the_same_points(k6_run, tmp_path
         assert s.con.execute("SELECT count(*) FROM k6_tagsets").fetchone()[0] > 10
         assert s.con.execute("SELECT data_type FROM information_schema.columns WHERE table_name = 'k6_samples' "
                              "ORDER BY ordinal_position").fetchall()[5:7] == [("VARCHAR",), ("VARCHAR",)]
+
+
+def test_metric_lines_found_among_many_capital_ms(k6_run, tmp_path, tmp_db):
+    """The hashing pass hops between capital Ms; tag values full of them (past its fallback) lose no
+    `Metric` line, and one just before a block boundary is found too."""
+    lines = k6_run.json.read_bytes().splitlines(keepends=True)
+    noisy = [ln.replace(b'"proto":"HTTP/1.1"', b'"proto":"' + b"M" * 40 + b'"') for ln in lines]
+    path = tmp_path / "noisy.json"
+    path.write_bytes(b"".join(noisy))
+    want = {json.loads(ln)["data"]["name"] for ln in lines if json.loads(ln)["type"] == "Metric"}
+    with Store.open(tmp_db) as s:
+        k6.ingest_files(s, [path], "m")
+        got = {r[0] for r in s.con.execute("SELECT metric FROM k6_metrics WHERE type_source = 'json'").fetchall()}
+        assert got == want and len(want) > 10
+    for chunk in (4096, 65536):   # a Metric line across, or right at, a block boundary
+        h = Hasher(path, chunk=chunk)
+        h.run()
+        assert {d["name"] for d in h.metric_lines} == want
