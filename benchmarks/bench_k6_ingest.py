@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -179,6 +180,9 @@ def main() -> None:
     vs_raw, vs_raw_proc, vs_pd = wb_rate / raw_rate, wb_rate / raw_proc_rate, wb_rate / pd_rate
     print(f"ratios (workbench whole command): / raw-copy statement {vs_raw:.2f}, / raw-copy whole process "
           f"{vs_raw_proc:.2f}, / pandas {vs_pd:.1f}x; CPU s per MB: workbench / raw copy process {wb[2] / raw[2]:.2f}")
+    med = statistics.median(r[1] for r in wbs), statistics.median(r[0] for r in raws)
+    print(f"medians of the {args.repeat} runs: workbench whole command {med[0]:.2f} s, raw-copy statement {med[1]:.2f} s "
+          f"(ratio {med[1] / med[0]:.2f})")
     targets = [("workbench >= 0.80 x raw copy (statement)", vs_raw >= 0.80), ("workbench >= 30x pandas", vs_pd >= 30)]
     if args.big_mb:
         big = make_file(args.big_mb)
