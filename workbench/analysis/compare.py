@@ -146,6 +146,8 @@ def arm_from_rows(con: duckdb.DuckDBPyConnection, runs: list[str], rows: pd.Data
                   bounds: dict[str, tuple[float, float]], opts: Options) -> Arm:
     """An Arm from RUNS' steady-state rows (run, metric, t_s, value, name, status; from the store or from
     another engine's scan) and each run's [lo, hi) window; CON gives the runs' executor metadata."""
+    # one order whatever the engine or the scan returned: float sums then give the same digits every call
+    rows = rows.sort_values(["run", "metric", "t_s", "value", "name", "status"], kind="stable", ignore_index=True)
     lats, fails, wlen = [], [], {}
     total_windows, dropped, iters, dur = 0, 0.0, 0.0, 0.0
     open_model, target = False, None
