@@ -10,7 +10,6 @@ import pytest
 from cli_runner import run_isolated
 
 from workbench.analysis import compare as cmp
-from workbench.sources import k6
 from workbench.sources.k6 import load_samples
 from workbench.store import Store
 
@@ -147,11 +146,10 @@ def _insert_points(con, run: str, rows: list[tuple]) -> None:
 
     df = pd.DataFrame(rows, columns=["metric", "t", "value", "status", "name", "expected_response", "tags"])
     con.register("new_points", df)
-    con.execute("INSERT INTO k6_rows (run, ingest_id, metric, ts, value, tags) SELECT ?, 0, metric, to_timestamp(t),"
-                " value, json_merge_patch(tags, json_object('status', status, 'name', name, 'expected_response',"
-                " expected_response)) FROM new_points", [run])
+    con.execute("INSERT INTO k6_samples (run, ingest_id, metric, ts, value, status, name, expected_response, tags)"
+                " SELECT ?, 0, metric, to_timestamp(t), value, status, name, expected_response, tags FROM new_points",
+                [run])
     con.unregister("new_points")
-    k6.add_tagsets(con)
 
 
 def test_arrival_rate_runs_report_achieved_vs_target(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ from test_compare import run_cli, sample_db  # noqa: F401  (the bundled-pair sto
 
 from workbench.analysis import compare as cmp
 from workbench.errors import WorkbenchError
-from workbench.sources import k6
 from workbench.store import Store
 
 
@@ -29,11 +28,10 @@ def _insert(con, run: str, rng: np.random.Generator, n: int = 2400, scale: float
     fail = rows.assign(metric="http_req_failed", value=0.0)
     df = pd.concat([rows, fail], ignore_index=True)
     con.register("new_points", df)
-    con.execute("INSERT INTO k6_rows (run, ingest_id, metric, ts, value, tags) SELECT ?, 0, metric, to_timestamp(t), "
-                "coalesce(value, 'nan'::DOUBLE), json_object('status', status, 'name', name, 'expected_response', "
-                "'true') FROM new_points", [run])
+    con.execute("INSERT INTO k6_samples (run, ingest_id, metric, ts, value, status, name, expected_response, tags) "
+                "SELECT ?, 0, metric, to_timestamp(t), coalesce(value, 'nan'::DOUBLE), status, name, 'true', '{}' "
+                "FROM new_points", [run])
     con.unregister("new_points")
-    k6.add_tagsets(con)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from workbench.analysis import compare as cmp
 from workbench.analysis.k6_summary import k6_summary
 from workbench.cli import main as wb_main
 from workbench.cli.groups import main as cli
-from workbench.dataset import MANIFEST_DIR, NOT_EXPORTED, _export_tables, export_parquet
+from workbench.dataset import MANIFEST_DIR, NOT_EXPORTED, _tables, export_parquet
 from workbench.errors import WorkbenchError
 from workbench.store import Store
 
@@ -34,7 +34,7 @@ def test_layout_is_partitioned_and_complete(samples_store, samples_dataset):
     assert any(f.startswith("pg_statements/date=") for f in files)
     # every store table has a place in the layout (a new table must be added to it, see docs/scale.md)
     with Store.open(samples_store, read_only=True) as store:
-        tables = set(_export_tables(store.con)) - NOT_EXPORTED
+        tables = set(_tables(store.con)) - NOT_EXPORTED
         counts = {t: store.con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
     exported = {f.split("/")[0] for f in files}
     assert {t for t, n in counts.items() if n} <= exported

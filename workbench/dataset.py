@@ -38,10 +38,7 @@ FAMILIES = ("k6", "postgres", "redis", "prometheus")
 # Partition keys by table (every other table is one file per unit, unpartitioned)
 PARTITIONS: dict[str, tuple[str, ...]] = {"k6_samples": ("run", "metric"), "prom_points": ("name", "date")}
 SNAPSHOT_PARENTS = {"pg_": "pg_snapshots", "redis_": "redis_snapshots"}
-NOT_EXPORTED = {"schema_migrations", "dataset_attachments", "store_meta",   # about this store, not data
-                "k6_tagsets"}   # the tag-set dictionary: folded into k6_samples
-# Stored tables the layout holds under the name and columns of the view that reads them
-EXPORTED_AS = {"k6_rows": "k6_samples"}
+NOT_EXPORTED = {"schema_migrations", "dataset_attachments", "store_meta"}   # about this store, not data
 
 
 # -- destinations -----------------------------------------------------------------------------------
@@ -175,17 +172,6 @@ def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
-def _export_tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
-    """_tables, with each EXPORTED_AS table replaced by its view (name and columns)."""
-    out = _tables(con)
-    for stored, view in EXPORTED_AS.items():
-        if out.pop(stored, None) is not None:
-            out[view] = [(c, ty) for c, ty in con.execute(
-                "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'main' "
-                "AND table_name = ? ORDER BY ordinal_position", [view]).fetchall()]
-    return out
-
-
 def _units(con: duckdb.DuckDBPyConnection, families: set[str], runs: list[str] | None,
            since: dt.datetime | None) -> list[Unit]:
     out: list[Unit] = []
@@ -311,7 +297,7 @@ def export_parquet(store: Store, dest: str, families: list[str] | None = None, r
     if con.execute("SELECT count(*) FROM dataset_attachments").fetchone()[0]:
         raise WorkbenchError(f"store {store.path} reads an attached dataset; export from the store that holds the "
                              "rows (or copy the dataset's files)")
-    tables = _export_tables(con)
+    tables = _tables(con)
     result = ExportResult(dest)
     known = {t for t in tables if t in NOT_EXPORTED or t.startswith(("k6_", "pg_", "redis_", "prom_"))
              or t == "ingests"}
@@ -412,15 +398,14 @@ def attach_views(con: duckdb.DuckDBPyConnection, dest: str, tables: dict[str, li
     for table, keys in present.items():
         if table in base:
             cols = base[table]
-        elif table in views:   # a view (k6_samples, or attached before): it knows the columns
+        elif table in views:   # attached before: the view knows the columns
             cols = [(r[0], r[1]) for r in con.execute(
                 "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
                 "ORDER BY ordinal_position", [table]).fetchall()]
         else:
             continue
-        stored = next((s for s, v in EXPORTED_AS.items() if v == table and s in base), None)
-        if table in base or stored:
-            n = con.execute(f'SELECT count(*) FROM "{stored or table}"').fetchone()[0]
+        if table in base:
+            n = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
             if n:
                 raise WorkbenchError(f"store table {table} holds {n} rows of its own: attach into a new store "
                                      "(workbench --db fleet.duckdb attach DEST)")

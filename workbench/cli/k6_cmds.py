@@ -51,10 +51,6 @@ def ingest_k6(ctx: click.Context, files: tuple[str, ...], run: str, label: str |
         res = wb.ingest_k6(list(files), run, label=label, tags=tag_map, replace=replace,
                            skip_bad_lines=skip_bad_lines, to_parquet=to_parquet)
     else:
-        # hash the first file while DuckDB is imported and the store opened (they use one core of two)
-        from workbench.sources.k6_hash import prestart
-
-        prestart(files[0])
         with Progress(TextColumn("[bold]ingest[/bold] {task.description}"), BarColumn(), TimeElapsedColumn(),
                       console=console, transient=True, disable=not console.is_terminal) as progress:
             task = progress.add_task("", total=len(files))

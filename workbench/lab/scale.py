@@ -46,7 +46,7 @@ def add_big_run(store: Store, run: str = "big", points: int = 10_000_000, instan
     """RUN: SOURCE's real points repeated (each copy shifted past the previous one's end) until POINTS,
     spread over INSTANCES ingests that overlap in time, as k6-operator pods do. Returns the points."""
     con = store.con
-    n, span_us = con.execute("SELECT count(*), epoch_us(max(ts)) - epoch_us(min(ts)) + 1000 FROM k6_rows "
+    n, span_us = con.execute("SELECT count(*), epoch_us(max(ts)) - epoch_us(min(ts)) + 1000 FROM k6_samples "
                              "WHERE run = ?", [source]).fetchone()
     copies = math.ceil(points / n)
     per = math.ceil(copies / instances)
@@ -61,7 +61,8 @@ def add_big_run(store: Store, run: str = "big", points: int = 10_000_000, instan
                           "RETURNING ingest_id", [f"generated instance {i}", f"generated-{run}-{i}", run]).fetchone()[0]
         k = min(per, copies - i * per)
         con.execute(
-            "INSERT INTO k6_rows SELECT ?, ?, metric, ts + to_microseconds(c.r * ? + ? * 1000), value, tags, "
-            "metadata FROM k6_rows, range(?) c(r) WHERE run = ?", [run, iid, span_us, i, k, source])
+            "INSERT INTO k6_samples SELECT ?, ?, metric, ts + to_microseconds(c.r * ? + ? * 1000), value, status, "
+            "method, name, url, scenario, group_name, expected_response, check_name, proto, error_code, tags, "
+            "metadata FROM k6_samples, range(?) c(r) WHERE run = ?", [run, iid, span_us, i, k, source])
     con.execute("COMMIT")
-    return con.execute("SELECT count(*) FROM k6_rows WHERE run = ?", [run]).fetchone()[0]
+    return con.execute("SELECT count(*) FROM k6_samples WHERE run = ?", [run]).fetchone()[0]

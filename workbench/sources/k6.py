@@ -12,10 +12,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gzip
+import hashlib
 import json
 import os
 import re
 import tempfile
+import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,10 +26,9 @@ from pathlib import Path
 import duckdb
 
 from workbench.errors import WorkbenchError
-from workbench.sources.k6_hash import Hasher, hasher_for
 from workbench.store import Ingest, Store, quote_ident, quote_literal
 
-# Tags with typed columns (the k6_tagsets dictionary; the k6_samples view): k6 tag name -> column
+# Tags with typed columns in k6_samples: k6 tag name -> column
 COMMON_TAGS = {
     "status": "status", "method": "method", "name": "name", "url": "url", "scenario": "scenario",
     "group": "group_name", "expected_response": "expected_response", "check": "check_name",
@@ -174,14 +175,12 @@ def ingest_file(store: Store, path: Path, run: str, *, label: str | None = None,
     rolled back and reported as skipped (unless REPLACE, which swaps the old copy for the new one).
     """
     kind = sniff(path)
-    if store.con.execute("SELECT count(*) FROM dataset_attachments").fetchone()[0]:
-        raise WorkbenchError(f"store {store.path} reads an attached dataset: ingest {path} into a store of its own "
-                             "(then export it to the dataset)")
     result = FileResult(str(path), kind)
     # Let DuckDB insert in parallel without keeping file order (~1.5x faster on 2 cores); samples are
     # always read back by time, never by insertion order. Only for this ingest: reset at the end.
     store.con.execute("SET preserve_insertion_order = false")
-    hasher = hasher_for(path)
+    hasher = _Hasher(path)
+    hasher.start()
     cleaned: _Cleaned | None = None
     try:
         while True:
@@ -227,7 +226,7 @@ class _AlreadyIngested(Exception):
 
 
 def _load(store: Store, path: Path, kind: str, run: str, ing: Ingest, cleaned: _Cleaned | None,
-          hasher: Hasher, replace: bool = False) -> None:
+          hasher: _Hasher, replace: bool = False) -> None:
     ing.details["format"] = kind
     if kind in ("summary-export", "handle-summary"):
         _ingest_summary(store, path, run, kind, ing, hasher, replace)
@@ -247,6 +246,74 @@ def _load(store: Store, path: Path, kind: str, run: str, ing: Ingest, cleaned: _
         ing.warn(f"{path}: no data points")
 
 
+class _Hasher(threading.Thread):
+    """sha256 of the file's bytes in a thread (hashlib releases the GIL). For an uncompressed file the
+    same pass picks out k6's `Metric` definition lines, so DuckDB need not parse the file twice."""
+
+    def __init__(self, path: Path, chunk: int = 1 << 22):
+        super().__init__(daemon=True)
+        self.path, self.chunk = path, chunk
+        self.sha: str | None = None
+        self.error: OSError | None = None
+        self.metric_lines: list[dict] | None = None
+
+    def run(self) -> None:
+        try:
+            with open(self.path, "rb") as f:
+                gz = f.read(2) == b"\x1f\x8b"
+                f.seek(0)
+                h = hashlib.sha256()
+                found: list[dict] = []
+                buf = bytearray(self.chunk)
+                view = memoryview(buf)
+                carry = b""   # the unfinished line at the end of the previous block
+                while n := f.readinto(buf):
+                    h.update(view[:n])
+                    if not gz:
+                        carry = _scan_block(buf, n, carry, found)
+                if not gz:
+                    _metric_lines(carry, 0, len(carry), found)
+                    self.metric_lines = found
+                self.sha = h.hexdigest()
+        except OSError as e:
+            self.error = e
+
+    def result(self) -> str:
+        self.join()
+        if self.error:
+            raise WorkbenchError(f"{self.path}: cannot read ({self.error})")
+        return self.sha
+
+
+def _scan_block(buf: bytearray, n: int, carry: bytes, found: list[dict]) -> bytes:
+    """Collect `Metric` lines from BUF[:N] without copying it; return the unfinished last line."""
+    first = buf.find(b"\n", 0, n)
+    if first == -1:
+        return carry + bytes(buf[:n])
+    head = carry + bytes(buf[:first])
+    _metric_lines(head, 0, len(head), found)
+    last = buf.rfind(b"\n", 0, n)
+    _metric_lines(buf, first + 1, last, found)
+    return bytes(buf[last + 1:n])
+
+
+def _metric_lines(buf: bytes | bytearray, lo: int, hi: int, found: list[dict]) -> None:
+    """Append the parsed k6 `Metric` lines within BUF[LO:HI] (whole lines) to FOUND."""
+    pos = buf.find(b'"Metric"', lo, hi)
+    while pos != -1:
+        nl = buf.rfind(b"\n", lo, pos)
+        start = nl + 1 if nl != -1 else lo
+        end = buf.find(b"\n", pos, hi)
+        end = hi if end == -1 else end
+        try:
+            obj = json.loads(bytes(buf[start:end]))
+            if isinstance(obj, dict) and obj.get("type") == "Metric" and isinstance(obj.get("data"), dict):
+                found.append(obj["data"])
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            pass
+        pos = buf.find(b'"Metric"', end, hi)
+
+
 def _ensure_run(store: Store, run: str, label: str | None, tags: dict[str, str]) -> None:
     row = store.con.execute("SELECT label, tags FROM k6_runs WHERE run = ?", [run]).fetchone()
     if row is None:
@@ -260,7 +327,7 @@ def _ensure_run(store: Store, run: str, label: str | None, tags: dict[str, str])
 
 
 def _delete_ingest(store: Store, ingest_id: int) -> None:
-    for table in ("k6_rows", "k6_summaries"):
+    for table in ("k6_samples", "k6_summaries"):
         store.con.execute(f"DELETE FROM {table} WHERE ingest_id = ?", [ingest_id])
     store.con.execute("DELETE FROM ingests WHERE ingest_id = ?", [ingest_id])
 
@@ -269,7 +336,7 @@ def _warn_if_duplicate_test(store: Store, run: str, ing: Ingest) -> None:
     """Warn when this file's time range and request count equal points the run already held."""
     rows = store.con.execute(
         "SELECT ingest_id, date_trunc('second', min(ts)), date_trunc('second', max(ts)),"
-        " count(*) FILTER (WHERE metric = 'http_reqs') FROM k6_rows WHERE run = ? GROUP BY ingest_id",
+        " count(*) FILTER (WHERE metric = 'http_reqs') FROM k6_samples WHERE run = ? GROUP BY ingest_id",
         [run]).fetchall()
     mine = [r for r in rows if r[0] == ing.ingest_id]
     if not mine:
@@ -285,9 +352,8 @@ def _warn_if_duplicate_test(store: Store, run: str, ing: Ingest) -> None:
 # JSON points
 # --------------------------------------------------------------------------------------------------
 def json_points_select(src: str, json_as: str = "JSON") -> str:
-    """SELECT of a k6 JSON file's points in the k6_samples view's column order, typed tag columns parsed
-    row by row (run and ingest_id are the first two parameters); JSON_AS VARCHAR keeps tags/metadata as
-    text (for Parquet). The store's ingest uses _json_rows_sql and the tag-set dictionary instead."""
+    """SELECT of a k6 JSON file's points in k6_samples' column order (run and ingest_id are the first two
+    parameters); JSON_AS VARCHAR keeps tags/metadata as text (for Parquet)."""
     tag_cols = ", ".join(f"nullif(t.\"{tag}\", '') AS {col}" for tag, col in COMMON_TAGS.items())
     return f"""
         SELECT ?::VARCHAR AS run, ?::BIGINT AS ingest_id, metric, ts, value, {tag_cols},
@@ -300,21 +366,8 @@ def json_points_select(src: str, json_as: str = "JSON") -> str:
     """
 
 
-def _json_rows_sql(src: str) -> str:
-    """The INSERT of a k6 JSON file's points into k6_rows (run and ingest_id are the two parameters): tags
-    stay JSON text, parsed once per distinct set by add_tagsets."""
-    return f"""
-        INSERT INTO k6_rows
-        SELECT ?, ?, metric, data.time, data.value, data.tags, data.metadata
-        FROM read_json({src}, format = 'newline_delimited', compression = 'auto', columns = {_JSON_SCHEMA})
-        WHERE type = 'Point'
-    """
-
-
-def add_tagsets(con: duckdb.DuckDBPyConnection, ingest_id: int | None = None) -> int:
-    """Parse the tag sets of INGEST_ID's rows (None: of every row) that the k6_tagsets dictionary lacks
-    into it; return how many were new. Every writer of k6_rows calls this."""
-    return con.execute("INSERT INTO k6_tagsets SELECT * FROM k6_new_tagsets(?::BIGINT)", [ingest_id]).fetchone()[0]
+def _json_points_sql(src: str) -> str:
+    return "INSERT INTO k6_samples " + json_points_select(src)
 
 
 def _sql_str(path: Path) -> str:
@@ -360,10 +413,9 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
 
 def _ingest_json_points(store: Store, src: Path, run: str, ing: Ingest) -> None:
     try:
-        ing.rows = store.con.execute(_json_rows_sql(_sql_str(src)), [run, ing.ingest_id]).fetchone()[0]
+        ing.rows = store.con.execute(_json_points_sql(_sql_str(src)), [run, ing.ingest_id]).fetchone()[0]
     except _REJECTIONS as e:
         raise _Rejected(str(e)) from e
-    add_tagsets(store.con, ing.ingest_id)
 
 
 def _json_metric_defs(store: Store, src: Path, run: str, defs: list[dict] | None = None) -> None:
@@ -535,10 +587,11 @@ def _csv_points_sql(path: Path, header: list[str]) -> str:
         tag_list = f"list_concat({tag_list}, {_kv_pairs_sql('extra_tags')})"
     meta = (f"CASE WHEN coalesce(metadata, '') = '' THEN NULL ELSE to_json(map_from_entries("
             f"{_kv_pairs_sql('metadata')})) END") if "metadata" in header else "NULL"
+    cols = ", ".join(f"nullif({quote_ident(t)}, '')" if t in header else "NULL" for t in COMMON_TAGS)
     types = ", ".join(f"{quote_literal(h)}: '{'DOUBLE' if h == 'metric_value' else 'VARCHAR'}'" for h in header)
     return f"""
-        INSERT INTO k6_rows
-        SELECT ?, ?, metric_name, {_csv_time_expr(path)}, metric_value,
+        INSERT INTO k6_samples
+        SELECT ?, ?, metric_name, {_csv_time_expr(path)}, metric_value, {cols},
                to_json(map_from_entries({tag_list})), {meta}
         FROM read_csv({_sql_str(path)}, header = true, compression = 'auto', quote = '"', escape = '"',
                       strict_mode = true, null_padding = false, columns = {{{types}}})
@@ -550,10 +603,9 @@ def _ingest_csv_points(store: Store, src: Path, run: str, ing: Ingest) -> None:
         ing.rows = store.con.execute(_csv_points_sql(src, _csv_header(src)), [run, ing.ingest_id]).fetchone()[0]
     except _REJECTIONS as e:
         raise _Rejected(str(e)) from e
-    add_tagsets(store.con, ing.ingest_id)
     # CSV carries no metric types: built-ins have documented ones; custom ones come from a summary or
     # are inferred (and the summary output says so).
-    for (name,) in store.con.execute("SELECT DISTINCT metric FROM k6_rows WHERE ingest_id = ?",
+    for (name,) in store.con.execute("SELECT DISTINCT metric FROM k6_samples WHERE ingest_id = ?",
                                      [ing.ingest_id]).fetchall():
         if name in BUILTIN_TYPES:
             mtype, contains = BUILTIN_TYPES[name]
@@ -565,7 +617,7 @@ def _ingest_csv_points(store: Store, src: Path, run: str, ing: Ingest) -> None:
 
 def _infer_type(store: Store, ingest_id: int, metric: str) -> str:
     only01 = store.con.execute(
-        "SELECT bool_and(value IN (0, 1)) FROM k6_rows WHERE ingest_id = ? AND metric = ?",
+        "SELECT bool_and(value IN (0, 1)) FROM k6_samples WHERE ingest_id = ? AND metric = ?",
         [ingest_id, metric]).fetchone()[0]
     return "rate" if only01 else "trend"
 
@@ -634,7 +686,7 @@ def normalise_summary(obj: dict, kind: str) -> tuple[dict, float | None]:
     return out, duration
 
 
-def _ingest_summary(store: Store, path: Path, run: str, kind: str, ing: Ingest, hasher: Hasher,
+def _ingest_summary(store: Store, path: Path, run: str, kind: str, ing: Ingest, hasher: _Hasher,
                     replace: bool) -> None:
     obj = _load_json_file(path)
     try:

@@ -22,7 +22,6 @@ from workbench.dataset import MANIFEST_DIR, Dest, export_parquet, manifest, unit
 from workbench.errors import WorkbenchError
 from workbench.redact import redact_url
 from workbench.sources import k6
-from workbench.sources.k6_hash import hasher_for
 from workbench.store import Store, quote_literal, utcnow, writer_memory
 
 STREAM_MEMORY_ENV = "WORKBENCH_STREAM_MEMORY"   # the streaming connection's buffer pool (default 384MB)
@@ -64,7 +63,8 @@ def _stream_json(path: Path, run: str, d: Dest, done: dict, label: str | None, t
                  skip_bad_lines: bool) -> k6.FileResult:
     result = k6.FileResult(str(path), "json")
     started = utcnow()
-    hasher = hasher_for(path)   # one pass: sha256 + the `Metric` definition lines (uncompressed files)
+    hasher = k6._Hasher(path)
+    hasher.start()   # one pass: sha256 + the `Metric` definition lines (uncompressed files)
     sha = hasher.result()
     key = f"k6:{run}:{sha}"
     h = unit_hash(key)
