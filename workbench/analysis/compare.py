@@ -1,10 +1,10 @@
 """Before/after and A/B comparison of k6 runs (and of two Prometheus series), block-aware.
 
 Requests within one run are not independent: load, caches and GC drift together. Every interval here
-treats time windows as clusters (`workbench.stats.block_*`): the run's steady state (after `skip_s`,
-before `until_s`) is cut into `windows` equal windows per run, and the statistic's linearised
-influence is summed per window. With one run per arm the run-to-run variance is not captured (a note
-says so); several runs per arm pool their windows.
+treats time windows as clusters (`workbench.gate`): the run's steady state (after `skip_s`, before
+`until_s`) is cut into `windows` equal windows per run, and the statistic's linearised influence is
+summed per window. Several runs per arm are the unit of a random-effects model; with one run per arm
+the run-to-run variance cannot be estimated (a note says so and an assumed run sd is added).
 """
 
 from __future__ import annotations
@@ -86,6 +86,18 @@ def split_runs(spec: str | list[str]) -> list[str]:
     if not runs:
         raise WorkbenchError("no run given: pass RUN or RUN,RUN,...")
     return runs
+
+
+def split_arms(before: str | list[str], after: str | list[str]) -> tuple[list[str], list[str]]:
+    """(before runs, after runs); the same set on both sides is allowed (every difference is then 0),
+    a run in both of two different sets is not: its run effect would sit on both sides of the difference,
+    which the random-effects model takes for independent runs."""
+    rb, ra = split_runs(before), split_runs(after)
+    shared = [r for r in rb if r in ra]
+    if shared and set(rb) != set(ra):
+        raise WorkbenchError(f"run(s) {', '.join(shared)} in both --before and --after: give each arm its own runs "
+                             "(or the very same runs on both sides, which compares a set with itself)")
+    return rb, ra
 
 
 # -- loading ------------------------------------------------------------------------------------------
@@ -521,7 +533,7 @@ def compare_runs(con: duckdb.DuckDBPyConnection, before: str | list[str], after:
     p_value, p_adjusted, verdict (the stable fields other modules read), plus n/runs/windows,
     tolerance, df, between_run_sd_pct, reason and note where they apply."""
     opts = opts or Options()
-    rb, ra = split_runs(before), split_runs(after)
+    rb, ra = split_arms(before, after)
     a, b = load_arm(con, rb, opts), load_arm(con, ra, opts)
     if opts.auto_tolerance == {}:
         opts.auto_tolerance = learn_tolerance(a, opts)
@@ -543,7 +555,7 @@ def compare_result(con: duckdb.DuckDBPyConnection, rb: list[str], ra: list[str],
                                          "required": False} for r in resources]
     tg = evaluate_targets(targets, rows + resources)
     missed = any(t["required"] and not t["met"] for t in tg)
-    notes = run_notes(len(rb), len(ra), opts)
+    notes = run_notes(len(rb), len(ra), opts, same=set(rb) == set(ra))
     out: dict[str, Any] = {"before": ",".join(rb), "after": ",".join(ra), "passed": gate_passed(rows, opts) and not missed,
                            "results": rows, "targets": tg, "resources": resources, "notes": notes,
                            "options": _opts_dict(opts)}
@@ -561,8 +573,12 @@ def gate_passed(rows: list[dict[str, Any]], opts: Options) -> bool:
     return not any(r["verdict"] in bad for r in rows)
 
 
-def run_notes(n_before: int, n_after: int, opts: Options) -> list[str]:
-    """What the number of runs per arm lets the intervals say about run-to-run variation."""
+def run_notes(n_before: int, n_after: int, opts: Options, same: bool = False) -> list[str]:
+    """What the number of runs per arm lets the intervals say about run-to-run variation (SAME: both arms
+    are the same runs)."""
+    if same:
+        return ["the same runs on both sides: every run effect and every request cancels, so each difference "
+                "is exactly 0 (a check of the gate, not a measurement)"]
     if n_before == 1 and n_after == 1:
         return [f"one run per arm: run-to-run variation cannot be estimated; intervals add an assumed run-level "
                 f"sd of {100 * opts.run_sd:g}% (--run-sd) and verdicts rely on the tolerance; pass several runs "
