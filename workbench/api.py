@@ -125,7 +125,10 @@ class Workbench:
 
         with open_source(self.db, engine, parquet) as src:
             summary = k6_summary(src.con, run, trend_stats, points_engine(engine, src))
+            kinds = {m: (t, c) for m, t, c in src.con.execute(
+                "SELECT metric, type, contains FROM k6_metrics WHERE run = ?", [run]).fetchall()}
         return Result("k6 summary", summary, title=f"k6 summary of run {run}", warnings=summary.get("notes"),
+                      raw={"kinds": kinds},
                       rows=lambda d: [{"metric": name, **{k: v for k, v in entry.items() if k != "thresholds"},
                                        "thresholds": entry.get("thresholds")} for name, entry in d["metrics"].items()])
 
