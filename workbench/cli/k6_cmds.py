@@ -7,7 +7,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 import workbench
 from workbench.cli.groups import db_of, ingest, main
-from workbench.cli.output import console, format_option, info, print_json, print_table, warn
+from workbench.cli.output import console, format_option, info, print_json, warn
 from workbench.errors import WorkbenchError
 
 
