@@ -85,7 +85,7 @@ def resolve_pair(store: Store, from_snap: int | str | None = None, to_snap: int 
         if hit.empty:
             hit = every[every.label == str(ref)]
         if hit.empty:
-            raise WorkbenchError(f"no PostgreSQL snapshot {ref!r} (an id or a label): see `workbench ls snapshots`")
+            raise WorkbenchError(f"no PostgreSQL snapshot {ref} (neither an id nor a label): see `workbench ls snapshots`")
         return hit.iloc[-1]
 
     to = row(to_snap) if to_snap is not None else snaps.iloc[-1]
