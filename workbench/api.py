@@ -125,12 +125,15 @@ class Workbench:
 
         with open_source(self.db, engine, parquet) as src:
             summary = k6_summary(src.con, run, trend_stats, points_engine(engine, src))
+            kinds = {m: (t, c) for m, t, c in src.con.execute(
+                "SELECT metric, type, contains FROM k6_metrics WHERE run = ?", [run]).fetchall()}
         return Result("k6 summary", summary, title=f"k6 summary of run {run}", warnings=summary.get("notes"),
+                      raw={"kinds": kinds},
                       rows=lambda d: [{"metric": name, **{k: v for k, v in entry.items() if k != "thresholds"},
                                        "thresholds": entry.get("thresholds")} for name, entry in d["metrics"].items()])
 
     # -- PostgreSQL ----------------------------------------------------------------------------
-    def pg_top(self, from_snap: int | None = None, to_snap: int | None = None, *, by: str = "total_time",
+    def pg_top(self, from_snap: int | str | None = None, to_snap: int | str | None = None, *, by: str = "total_time",
                limit: int | None = 20, label: str | None = None, include_own: bool = False) -> Result:
         """`workbench pg top`: top statements between two snapshots of one server."""
         from workbench.analysis.postgres import pg_top
@@ -251,8 +254,12 @@ class Workbench:
                 result = cmp.abtest_run(store.con, run, variant_tag, control, treatment, opts, split, target_rows)
             srm = result["srm"]
             if not srm["passed"]:
-                warnings.append(f"SAMPLE RATIO MISMATCH in run {run}: {srm['counts']} (p={srm['p_value']:.2g}); "
-                                "the variant assignment is broken — fix it before reading the results")
+                planned = "/".join(f"{v:g}" for v in srm["expected_split_pct"].values())
+                counts = ", ".join(f"{k} {v:,}" for k, v in srm["counts"].items())
+                warnings.append(f"SAMPLE RATIO MISMATCH in run {run}: {counts} against a planned {planned} split "
+                                f"(p={srm['p_value']:.2g}); if the treatment's planned share differs, give it with "
+                                "--split PCT (split= in Python), else the variant assignment is broken — fix it "
+                                "before reading the results")
         return GateResult("abtest", result, table="results", raw=result, warnings=warnings,
                           title=f"abtest: {result.get('control')} -> {result.get('treatment')}")
 

@@ -70,20 +70,23 @@ class SnapshotPair:
         return (self.to_at - self.from_at).total_seconds()
 
 
-def resolve_pair(store: Store, from_snap: int | None = None, to_snap: int | None = None,
+def resolve_pair(store: Store, from_snap: int | str | None = None, to_snap: int | str | None = None,
                  label: str | None = None) -> SnapshotPair:
-    """The snapshots to compare: defaults to the last two of one server (of LABEL when given)."""
+    """The snapshots to compare: defaults to the last two of one server (of LABEL when given). FROM_SNAP and
+    TO_SNAP are snapshot ids or labels (a label means its latest snapshot), as for `redis stats`."""
     snaps = snapshots(store, label)
     every = snapshots(store) if label is not None else snaps
     if snaps.empty:
         what = f" labelled {label!r}" if label else ""
         raise WorkbenchError(f"no PostgreSQL snapshots{what} in the store: run `workbench collect postgres` twice")
 
-    def row(sid: int) -> pd.Series:
-        hit = every[every.snapshot_id == sid]
+    def row(ref: int | str) -> pd.Series:
+        hit = every[every.snapshot_id == int(ref)] if str(ref).isdigit() else every.iloc[0:0]
         if hit.empty:
-            raise WorkbenchError(f"no PostgreSQL snapshot {sid}: see `workbench ls snapshots`")
-        return hit.iloc[0]
+            hit = every[every.label == str(ref)]
+        if hit.empty:
+            raise WorkbenchError(f"no PostgreSQL snapshot {ref} (neither an id nor a label): see `workbench ls snapshots`")
+        return hit.iloc[-1]
 
     to = row(to_snap) if to_snap is not None else snaps.iloc[-1]
     if from_snap is not None:
@@ -251,7 +254,7 @@ def statement_deltas(store: Store, pair: SnapshotPair, include_own: bool = False
     return TopResult(pair, bool(reasons), reasons, out.reset_index(drop=True), gone, notes=notes, own=own_rows)
 
 
-def pg_top(store: Store, from_snap: int | None = None, to_snap: int | None = None, by: str = "total_time",
+def pg_top(store: Store, from_snap: int | str | None = None, to_snap: int | str | None = None, by: str = "total_time",
            label: str | None = None, include_own: bool = False) -> TopResult:
     """Statements ranked BY (total_time | mean_time | calls | io) between two snapshots of one server;
     the collector's own statements are left out (in `.own`) unless INCLUDE_OWN."""

@@ -90,7 +90,7 @@ def csv_rows(series: list[dict]) -> list[dict]:
     for s in series:
         text = "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(s["labels"].items())) + "}"
         for t, v in s["points"]:
-            iso = pd.Timestamp(t, unit="s", tz="UTC").isoformat()
+            iso = pd.Timestamp(t, unit="s", tz="UTC").isoformat(timespec="milliseconds")
             out.append({"ts": iso, "unix_ts": t, "labels": text, "value": v})
     return out
 

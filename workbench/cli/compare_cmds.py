@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 import workbench
+from workbench.analysis.rounding import change_vs_target
 from workbench.cli.groups import db_of, main
 from workbench.cli.output import format_option, info, print_json, print_table, warn
 from workbench.errors import CheckFailed, WorkbenchError
@@ -15,21 +16,36 @@ from workbench.errors import CheckFailed, WorkbenchError
 if TYPE_CHECKING:
     from workbench.api import GateResult
 
-COLUMNS = ["endpoint", "metric", "before", "after", "change %", "CI %", "p adj", "verdict"]
+# the results table, one line per endpoint x metric under an endpoint heading; fits 80 columns
+_LINE = "{metric:<12} {a:>9} {b:>9} {change:>7} {ci:>15} {p:>8}  {verdict}"
+_COLOURS = {"regressed": "red", "missing": "red", "improved": "green", "inconclusive": "yellow"}
 
 
-def _table_rows(rows: list[dict]) -> list[dict]:
-    def pct(v: float | None) -> str:
-        return "n/a" if v is None else f"{v:+.1f}"
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4g}"
 
-    def num(v: float | None) -> str:
-        return "-" if v is None else f"{v:.4g}"
 
-    return [{"endpoint": r["endpoint"], "metric": r["metric"], "before": num(r["before"]),
-             "after": num(r["after"]), "change %": pct(r["change_pct"]),
-             "CI %": f"{pct(r.get('ci_low_pct'))}..{pct(r.get('ci_high_pct'))}",
-             "p adj": "n/a" if r.get("p_adjusted") is None else f"{r['p_adjusted']:.3g}",
-             "verdict": r["verdict"]} for r in rows]
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:+.1f}"
+
+
+def print_results(rows: list[dict], arms: tuple[str, str], headers: tuple[str, str], title: str) -> None:
+    """The gate's rows as text that CI logs and 80-column terminals show unbroken: each endpoint on its own
+    line, then a line per metric (HEADERS name the arms' columns: before/after or control/treatment)."""
+    click.echo(f"{title}: {arms[0]} -> {arms[1]}")
+    click.echo(_LINE.format(metric="", a=headers[0], b=headers[1], change="change", ci="95% CI (%)", p="p adj",
+                            verdict="verdict").rstrip())
+    endpoint = None
+    for r in rows:
+        if r["endpoint"] != endpoint:
+            endpoint = r["endpoint"]
+            click.echo(click.style(endpoint, bold=True))
+        ci = "n/a" if r.get("ci_low_pct") is None else f"{_pct(r['ci_low_pct'])}..{_pct(r.get('ci_high_pct'))}"
+        p = "n/a" if r.get("p_adjusted") is None else f"{r['p_adjusted']:.2g}"
+        change = "n/a" if r["change_pct"] is None else _pct(r["change_pct"]) + "%"
+        line = _LINE.format(metric="  " + r["metric"], a=_num(r["before"]), b=_num(r["after"]), change=change,
+                            ci=ci, p=p, verdict="")
+        click.echo(line + click.style(r["verdict"], fg=_COLOURS.get(r["verdict"])))
 
 
 def _window_options(f):
@@ -80,24 +96,33 @@ def _emit(res: GateResult, fmt: str, junit: str | None, markdown: str | None, wh
                        (markdown, res.to_markdown() if markdown else "")):
         if path:
             try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
                 Path(path).write_text(text)
             except OSError as e:
                 raise WorkbenchError(f"cannot write {path}: {e.strerror}") from e
     if fmt == "json":
         print_json(result)
     else:
-        a, b = res.arms
-        print_table(_table_rows(result["results"]), COLUMNS, title=f"{what}: {a} -> {b}")
+        heads = ("control", "treatment") if what == "abtest" else ("before", "after")
+        print_results(result["results"], res.arms, heads, what)
         if result.get("targets"):
-            print_table(result["targets"], ["endpoint", "metric", "target_change_pct", "change_pct", "required",
-                                            "met"], title="targets")
+            click.echo()
+            print_table([dict(t, target=f"{t['target_change_pct']:+g}%",
+                              change=change_vs_target(t["change_pct"], t["target_change_pct"]),
+                              required="yes" if t["required"] else "reported",
+                              met={True: "met", False: "missed", None: "not measured"}[t["met"]])
+                         for t in result["targets"]], ["endpoint", "metric", "target", "change", "required", "met"],
+                        title="targets")
         if result.get("resources"):
-            print_table(result["resources"], ["endpoint", "metric", "before", "after", "change_pct"],
-                        title="resources (Prometheus)")
+            print_table([dict(r, change=_pct(r["change_pct"]) + "%" if r["change_pct"] is not None else "n/a")
+                         for r in result["resources"]], ["endpoint", "metric", "before", "after", "change"],
+                        headers={"before": heads[0], "after": heads[1]}, title="resources (Prometheus)")
         if result.get("arrival_rate"):
             print_table([{"arm": k, **v} for k, v in result["arrival_rate"].items()], title="arrival rate")
+    srm_failed = bool(result.get("srm")) and not result["srm"]["passed"]
     for n in result.get("notes", []):
-        info(f"note: {n}")
+        if not (srm_failed and n.startswith("SAMPLE RATIO MISMATCH")):   # already warned about, with the fix
+            info(f"note: {n}")
     if not result["passed"]:
         def which(verdict: str) -> list[str]:
             return [f"{r['endpoint']} {r['metric']}" for r in result["results"] if r["verdict"] == verdict]

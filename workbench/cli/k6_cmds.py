@@ -7,7 +7,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 import workbench
 from workbench.cli.groups import db_of, ingest, main
-from workbench.cli.output import console, format_option, info, print_json, print_table, warn
+from workbench.cli.output import console, format_option, info, print_json, warn
 from workbench.errors import WorkbenchError
 
 
@@ -100,16 +100,11 @@ def k6_summary_cmd(ctx: click.Context, run: str, trend_stats: str | None, engine
     if fmt == "json":
         print_json(summary)
         return
-    rows = []
-    for name, entry in summary["metrics"].items():
-        stats = "  ".join(f"{k}={_fmt(v)}" for k, v in entry.items() if k != "thresholds")
-        thr = "  ".join(f"{'✓' if v['ok'] else '✗'} {e}" for e, v in (entry.get("thresholds") or {}).items())
-        rows.append({"metric": name, "stats": stats, "thresholds": thr})
-    print_table(rows, ["metric", "stats", "thresholds"],
-                title=f"run {run} — {summary['source']}, duration {_fmt((summary['test_run_duration_ms'] or 0) / 1000)} s")
+    from workbench.cli.k6_text import duration, echo_summary
+
+    took = summary["test_run_duration_ms"]
+    click.echo(f"run {run} — {summary['source']}, duration {duration(took) if took else 'unknown'}")
+    click.echo()
+    echo_summary(summary, res.raw["kinds"], console.width)
     for n in summary["notes"]:
         warn(n)
-
-
-def _fmt(v: object) -> str:
-    return f"{v:.6g}" if isinstance(v, float) else str(v)

@@ -7,7 +7,7 @@ import click
 import workbench
 from workbench.analysis.postgres import ORDER_BY
 from workbench.cli.groups import collect, db_of, main
-from workbench.cli.output import format_option, info, print_json, print_table, warn
+from workbench.cli.output import console, format_option, info, print_json, print_table, warn
 from workbench.cli.repeat import repeat_snapshots
 
 
@@ -58,8 +58,9 @@ def pg() -> None:
 
 
 @pg.command("top")
-@click.option("--from", "from_snap", type=int, metavar="SNAP", help="First snapshot (default: the one before --to).")
-@click.option("--to", "to_snap", type=int, metavar="SNAP", help="Second snapshot (default: the latest).")
+@click.option("--from", "from_snap", metavar="SNAP",
+              help="First snapshot, by id or label (default: the one before --to).")
+@click.option("--to", "to_snap", metavar="SNAP", help="Second snapshot, by id or label (default: the latest).")
 @click.option("--by", type=click.Choice(list(ORDER_BY)), default="total_time", show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--label", help="Only consider snapshots with this label.")
@@ -67,7 +68,7 @@ def pg() -> None:
               help="Keep the collector's own statements (its overhead), which are left out by default.")
 @format_option()
 @click.pass_context
-def pg_top_cmd(ctx: click.Context, from_snap: int | None, to_snap: int | None, by: str, limit: int,
+def pg_top_cmd(ctx: click.Context, from_snap: str | None, to_snap: str | None, by: str, limit: int,
                label: str | None, include_own: bool, fmt: str) -> None:
     """Top statements between two snapshots of one server (deltas that survive stats resets).
 
@@ -79,6 +80,7 @@ def pg_top_cmd(ctx: click.Context, from_snap: int | None, to_snap: int | None, b
     Example:
         workbench pg top
         workbench pg top --from 3 --to 7 --by io --limit 10 --format json
+        workbench pg top --from baseline --to after-index
     """
     result = workbench.open(db_of(ctx)).pg_top(from_snap, to_snap, by=by, limit=limit, label=label,
                                                include_own=include_own)
@@ -91,10 +93,41 @@ def pg_top_cmd(ctx: click.Context, from_snap: int | None, to_snap: int | None, b
     if res.own is not None and not res.own.empty and not include_own:
         info(f"left out: the collector's own {len(res.own)} statement(s), "
              f"{res.own.total_exec_time_ms.sum():.1f} ms (--include-own shows them)")
-    rows = [dict(r, query=(r["query"] or "")[:80]) for r in doc["statements"]]
-    print_table(rows, ["queryid", "datname", "calls", "total_exec_time_ms", "mean_exec_time_ms", "rows",
-                       "hit_ratio", "time_share", "query"],
-                title=f"snapshots {doc['from']} -> {doc['to']} ({doc['interval_s']:.1f} s)")
+    print_statements(doc, console.width)
+
+
+_TOP_LINE = "{total:>10} {mean:>9} {calls:>8} {hit:>5} {share:>6}  {query}"
+_QUERY_WIDE = 60
+
+
+def print_statements(doc: dict, width: int) -> None:
+    """`pg top` as text: one line per statement, its query (whitespace collapsed) cut to fit WIDTH; the
+    database shown when there are several, the queryid (for `pg explain`) only when there is room."""
+    stmts = doc["statements"]
+    several_dbs = len({s["datname"] for s in stmts}) > 1
+    click.echo(f"snapshots {doc['from']} -> {doc['to']} ({doc['interval_s']:.1f} s)")
+    head = _TOP_LINE.format(total="total ms", mean="mean ms", calls="calls", hit="hit%", share="share", query="")
+    room = max(24, width - len(head))
+    wide = room >= _QUERY_WIDE + 21       # the query at 60+ characters, then the queryid
+    click.echo(head + (f"{'query':<{room - 21}} queryid" if wide else "query"))
+    for s in stmts:
+        query = " ".join((s["query"] or "").split())
+        if several_dbs:
+            query = f"[{s['datname']}] {query}"
+        cut = room - 21 if wide else room
+        query = query if len(query) <= cut else query[:cut - 1] + "…"
+        hit = "" if s.get("hit_ratio") is None else f"{100 * s['hit_ratio']:.0f}"
+        line = _TOP_LINE.format(total=f"{s['total_exec_time_ms']:,.1f}", mean=_ms(s["mean_exec_time_ms"]),
+                                calls=f"{s['calls']:,}", hit=hit, share=f"{100 * (s['time_share'] or 0):.1f}%",
+                                query=query)
+        click.echo(f"{line:<{len(head) + cut}} {s['queryid'] or ''}" if wide else line)
+    if stmts and not wide:
+        info(f"queryids (for `workbench pg explain`): pg top --format json, or {len(head) + _QUERY_WIDE + 21}+ "
+             "columns (COLUMNS=...)")
+
+
+def _ms(v: float | None) -> str:
+    return "" if v is None else f"{v:,.2f}" if v >= 1 else f"{v:.2g}"
 
 
 @pg.command("health")

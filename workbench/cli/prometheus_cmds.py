@@ -133,4 +133,11 @@ def prom_series(ctx: click.Context, name: str, fmt: str) -> None:
         writer.writeheader()
         writer.writerows(rows)
     else:
-        print_table(rows, ["ts", "labels", "value"])
+        print_table([dict(r, ts=_ms_time(r["unix_ts"])) for r in rows], ["ts", "labels", "value"], wrap=["labels"])
+
+
+def _ms_time(unix_ts: float) -> str:
+    """A Prometheus timestamp (seconds, millisecond resolution) in UTC to the millisecond."""
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(unix_ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]

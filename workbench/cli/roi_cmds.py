@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 import workbench
+from workbench.analysis.rounding import change_vs_target
 from workbench.cli.groups import db_of, main
 from workbench.cli.output import format_option, info, print_json, print_table
 
@@ -57,7 +58,8 @@ def roi_cmd(ctx: click.Context, config_path: str, runs: str | None, endpoint: st
                     ["input", "p10", "p90", "npv_at_p10", "npv_at_p90", "swing"],
                     title="tornado: NPV with one input at its P10 / P90")
     met = {True: "met", False: "missed", None: "not measured"}
-    print_table([{**t, "met": met[t["met"]], "change_pct": _num(t["change_pct"])} for t in out["success_metrics"]],
+    print_table([{**t, "met": met[t["met"]], "change_pct": change_vs_target(t["change_pct"], t["target_change_pct"])}
+                 for t in out["success_metrics"]],
                 ["metric", "endpoint", "target_change_pct", "change_pct", "met"], title="playbook success targets")
     for n in out["notes"]:
         info(f"note: {n}")

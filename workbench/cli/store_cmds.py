@@ -26,4 +26,4 @@ def ls(ctx: click.Context, what: str, fmt: str) -> None:
     if fmt == "json":
         print_json(res.to_dict())
     else:
-        print_table(res.to_dict(), title=what)
+        print_table(res.to_dict(), title=what, wrap=("label", "tags", "query", "version"))
