@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from workbench import gate, stats
+from workbench.analysis.rounding import change_vs_target
 from workbench.durations import parse_duration_s
 from workbench.errors import WorkbenchError
 
@@ -801,7 +802,7 @@ def to_junit(result: dict[str, Any], suite: str = "workbench compare") -> str:
         case = ET.Element("testcase", classname=f"{suite}.targets", name=f"{t['endpoint']} {t['metric']} "
                           f"{t['target_change_pct']:+g}%")
         if t["required"] and not t["met"]:
-            ET.SubElement(case, "failure", type="target", message=f"target missed: change {_fmt(t['change_pct'])}%"
+            ET.SubElement(case, "failure", type="target", message=f"target missed: change {change_vs_target(t['change_pct'], t['target_change_pct'])}"
                           f" vs required {t['target_change_pct']:+g}%")
         cases.append(case)
     failures = sum(1 for c in cases if c.find("failure") is not None)
@@ -914,7 +915,7 @@ def verdict_text(result: dict[str, Any]) -> tuple[str, bool]:
             continue
         word = "met" if t["met"] else "missed"
         kind = "required" if t["required"] else "playbook target, reported"
-        chg = "n/a" if t["change_pct"] is None else f"{t['change_pct']:+.1f}%"
+        chg = change_vs_target(t["change_pct"], t["target_change_pct"])
         parts.append(f"Target {t['endpoint']} {t['metric']} {t['target_change_pct']:+g}% {word} ({chg}; {kind}).")
     parts.append("Gate: passed." if result["passed"] else "Gate: FAILED.")
     return " ".join(parts), bool(result["passed"])
