@@ -282,3 +282,66 @@ def test_live_postgres_collect_top_and_explain(pg_server, tmp_path, capsys):
     plan = workbench.open(db).pg_explain(row["queryid"], pg_server.dsn)
     assert plan.to_dict() == json.loads(out) and "pgbench_accounts" in plan["plan"]
     assert plan.to_frame()["line"].str.contains("pgbench_accounts").any()
+
+
+def _contract_shapes() -> dict[str, tuple[set[str], set[str], set[str]]]:
+    """docs/contract.md's shapes: command -> (top-level keys, optional ones, keys every list item has)."""
+    import re
+
+    text = (ROOT / "docs" / "contract.md").read_text().split("## JSON shapes", 1)[1].split("\n## ", 1)[0]
+    out = {}
+    for para in re.split(r"\n\s*\n", text):
+        m = re.match(r"\*\*`([a-z0-9 ]+)`\*\*", para)
+        if not m or "{" not in para:
+            continue
+        start, depth, keys, optional = para.index("{"), 0, set(), set()
+        i = start
+        while i < len(para):
+            c = para[i]
+            depth += c == "{"
+            depth -= c == "}"
+            if depth == 0:
+                break
+            k = re.match(r'"(\w+)"(\?)?', para[i:])
+            if depth == 1 and k:
+                keys.add(k.group(1))
+                if k.group(2):
+                    optional.add(k.group(1))
+                i += k.end()
+                continue
+            i += 1
+        each = re.search(r"each \w+ has `([\w, ]+)`", para)
+        out[m.group(1)] = (keys, optional, {k.strip() for k in each.group(1).split(",")} if each else set())
+    return out
+
+
+def _shape_of(args: list[str], shapes: dict) -> str:
+    return " ".join(args[:2]) if " ".join(args[:2]) in shapes else args[0]
+
+
+SHAPED = [c for c in CASES if c[1][0] != "ls"]   # ls prints its table's rows: their keys are the columns
+
+
+@pytest.mark.parametrize("case", SHAPED, ids=[c[0] for c in SHAPED])
+def test_contract_shapes_match_the_commands(case, samples_store, roi_files):
+    """Every documented key is printed, nothing undocumented is printed at the top level, and list items carry
+    the keys the contract names."""
+    shapes = _contract_shapes()
+    _, args, call = case
+    cmd = _shape_of(args, shapes)
+    assert cmd in shapes, f"docs/contract.md has no JSON shape for {cmd}"
+    keys, optional, item_keys = shapes[cmd]
+    doc = call(workbench.open(samples_store), roi_files).to_dict()
+    if isinstance(doc, list):   # prom series: a list of the documented object
+        assert doc and all(set(d) == keys for d in doc), (cmd, keys)
+        return
+    assert keys - optional <= set(doc) <= keys, f"{cmd}: documented {sorted(keys)}, printed {sorted(doc)}"
+    lists = [v for v in doc.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
+    if item_keys:
+        assert lists and all(item_keys <= set(item) for item in lists[0]), (cmd, item_keys, sorted(lists[0][0]))
+
+
+def test_every_contract_shape_is_checked():
+    shapes = _contract_shapes()
+    run = {_shape_of(a, shapes) for _, a, _ in SHAPED}
+    assert set(shapes) - run <= {"vacuum"}, f"shapes no case runs: {sorted(set(shapes) - run)}"   # vacuum: a writer
