@@ -84,6 +84,77 @@ def caveat_of(nb: dict) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------
+# Finding notebooks and their parameters
+# --------------------------------------------------------------------------------------------------
+def notebook_dirs() -> list[Path]:
+    """Where notebooks are found by name: ./notebooks, the ones shipped in the package (a regular
+    install), the checkout's notebooks/ (an editable install or PYTHONPATH)."""
+    import workbench
+
+    pkg = Path(workbench.__file__).resolve().parent
+    dirs = [Path("notebooks"), pkg / "notebooks", pkg.parent / "notebooks"]
+    return [d for i, d in enumerate(dirs) if d.is_dir() and d.resolve() not in {x.resolve() for x in dirs[:i]}]
+
+
+def bundled_notebooks() -> list[Path]:
+    """The numbered notebooks of the first notebook directory that has any."""
+    for d in notebook_dirs():
+        found = sorted(d.glob("[0-9]*.ipynb"))
+        if found:
+            return found
+    return []
+
+
+def find_notebook(name: str | os.PathLike) -> Path:
+    """NAME as a path when it exists, else a notebook of that name (with or without .ipynb, e.g.
+    `10_load_test`) in `notebook_dirs()`; a one-line error naming the notebooks there otherwise."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    stem = path.name[:-len(".ipynb")] if path.name.endswith(".ipynb") else path.name
+    for d in notebook_dirs():
+        if (d / f"{stem}.ipynb").is_file():
+            return d / f"{stem}.ipynb"
+    known = ", ".join(nb.stem for nb in bundled_notebooks()) or "none"
+    raise WorkbenchError(f"{name}: no such notebook file, nor a notebook of that name (known: {known})")
+
+
+def notebook_parameters(notebook: Path) -> list[str]:
+    """The names the notebook's `parameters` cell assigns, in order (papermill injects only these)."""
+    import ast
+
+    nb = json.loads(notebook.read_text())
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code" and "parameters" in (cell.get("metadata") or {}).get("tags", []):
+            src = "".join(cell.get("source", [])) if isinstance(cell.get("source"), list) else cell["source"]
+            try:
+                tree = ast.parse(src)
+            except SyntaxError as e:
+                raise WorkbenchError(f"{notebook}: its parameters cell is not valid Python (line {e.lineno})") from None
+            names = []
+            for node in tree.body:
+                targets = node.targets if isinstance(node, ast.Assign) else (
+                    [node.target] if isinstance(node, ast.AnnAssign) else [])
+                names += [t.id for t in targets if isinstance(t, ast.Name) and t.id not in names]
+            return names
+    return []
+
+
+def plan_parameters(notebooks: list[Path], given: dict[str, Any],
+                    defaults: dict[str, Any] | None = None) -> list[tuple[Path, dict[str, Any]]]:
+    """(notebook, the DEFAULTS and GIVEN parameters it declares) for each notebook; a GIVEN parameter no
+    notebook declares is a one-line error naming it and each notebook's parameters."""
+    declared = {nb: notebook_parameters(nb) for nb in notebooks}
+    unknown = [k for k in given if not any(k in names for names in declared.values())]
+    if unknown:
+        which = "; ".join(f"{nb.stem}: {', '.join(names) or 'none'}" for nb, names in declared.items())
+        raise WorkbenchError(f"-p {', '.join(unknown)}: no notebook given declares "
+                             f"{'it' if len(unknown) == 1 else 'them'} (parameters: {which})")
+    values = {**(defaults or {}), **given}
+    return [(nb, {k: v for k, v in values.items() if k in names}) for nb, names in declared.items()]
+
+
+# --------------------------------------------------------------------------------------------------
 # Scrubbing
 # --------------------------------------------------------------------------------------------------
 def secret_values(params: dict[str, Any]) -> list[str]:
