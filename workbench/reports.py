@@ -24,6 +24,7 @@ from typing import Any
 
 from workbench import provenance
 from workbench.errors import WorkbenchError
+from workbench.origin import CAVEAT, lab_origins
 from workbench.redact import MASK, SECRET_NAME, redact_text, secrets_in
 from workbench.report_html import COLOURS, MARKS, VERDICT_MIME, page, title_of, verdict_of, when
 
@@ -33,9 +34,7 @@ KERNEL_QUIET = ("--IPKernelApp.log_level=ERROR",)
 # headless and quiet: no first-run UI, no sync, updates or background traffic (the page needs no network)
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync")
-LAB_CAVEAT = ("The bundled samples and lab runs are measured on a shared 2-core machine against services on "
-              "loopback: such numbers show that the analysis is right and how things scale, not how a "
-              "production system performs.")
+CAVEAT_MIME = "application/vnd.workbench.caveat+json"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -56,11 +55,103 @@ def show_verdict(text: str, ok: bool | None = None, technical: str | None = None
              VERDICT_MIME: {"text": text, "ok": ok, "technical": technical, "scope": scope}}, raw=True)
 
 
-def show_caveat(extra: str = "") -> None:
-    """Display the lab caveat (loopback, 2 cores: not production evidence)."""
-    from IPython.display import Markdown, display
+def show_caveat(db: str | os.PathLike | None = None, runs: list[str | None] | str | None = None,
+                extra: str = "") -> bool:
+    """Display the caveat (loopback, 2 cores: not production evidence) when the report's data, the
+    store DB (only the ingests of RUNS when given: a list or comma-separated), includes bundled samples or lab runs; return whether
+    it did. Reports on the user's own data show nothing."""
+    from IPython.display import display
 
-    display(Markdown(f"> **Note.** {LAB_CAVEAT} {extra}".strip()))
+    from workbench.store import reading_if_exists
+
+    with reading_if_exists(db) as store:
+        origins = sorted(lab_origins(store.con, runs)) if store is not None else []
+    if not origins:
+        return False
+    text = f"**Note.** {CAVEAT} {extra}".strip()
+    display({"text/markdown": f"> {text}", "text/plain": text.replace("**", ""), CAVEAT_MIME: origins}, raw=True)
+    return True
+
+
+def caveat_of(nb: dict) -> list[str]:
+    """The origins ('sample', 'lab') a notebook's `show_caveat` named ([] when it showed none)."""
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []) or []:
+            found = (out.get("data") or {}).get(CAVEAT_MIME)
+            if found:
+                return list(json.loads(found) if isinstance(found, str) else found)
+    return []
+
+
+# --------------------------------------------------------------------------------------------------
+# Finding notebooks and their parameters
+# --------------------------------------------------------------------------------------------------
+def notebook_dirs() -> list[Path]:
+    """Where notebooks are found by name: ./notebooks, the ones shipped in the package (a regular
+    install), the checkout's notebooks/ (an editable install or PYTHONPATH)."""
+    import workbench
+
+    pkg = Path(workbench.__file__).resolve().parent
+    dirs = [Path("notebooks"), pkg / "notebooks", pkg.parent / "notebooks"]
+    return [d for i, d in enumerate(dirs) if d.is_dir() and d.resolve() not in {x.resolve() for x in dirs[:i]}]
+
+
+def bundled_notebooks() -> list[Path]:
+    """The numbered notebooks of the first notebook directory that has any."""
+    for d in notebook_dirs():
+        found = sorted(d.glob("[0-9]*.ipynb"))
+        if found:
+            return found
+    return []
+
+
+def find_notebook(name: str | os.PathLike) -> Path:
+    """NAME as a path when it exists, else a notebook of that name (with or without .ipynb, e.g.
+    `10_load_test`) in `notebook_dirs()`; a one-line error naming the notebooks there otherwise."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    stem = path.name[:-len(".ipynb")] if path.name.endswith(".ipynb") else path.name
+    for d in notebook_dirs():
+        if (d / f"{stem}.ipynb").is_file():
+            return d / f"{stem}.ipynb"
+    known = ", ".join(nb.stem for nb in bundled_notebooks()) or "none"
+    raise WorkbenchError(f"{name}: no such notebook file, nor a notebook of that name (known: {known})")
+
+
+def notebook_parameters(notebook: Path) -> list[str]:
+    """The names the notebook's `parameters` cell assigns, in order (papermill injects only these)."""
+    import ast
+
+    nb = json.loads(notebook.read_text())
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code" and "parameters" in (cell.get("metadata") or {}).get("tags", []):
+            src = "".join(cell.get("source", [])) if isinstance(cell.get("source"), list) else cell["source"]
+            try:
+                tree = ast.parse(src)
+            except SyntaxError as e:
+                raise WorkbenchError(f"{notebook}: its parameters cell is not valid Python (line {e.lineno})") from None
+            names = []
+            for node in tree.body:
+                targets = node.targets if isinstance(node, ast.Assign) else (
+                    [node.target] if isinstance(node, ast.AnnAssign) else [])
+                names += [t.id for t in targets if isinstance(t, ast.Name) and t.id not in names]
+            return names
+    return []
+
+
+def plan_parameters(notebooks: list[Path], given: dict[str, Any],
+                    defaults: dict[str, Any] | None = None) -> list[tuple[Path, dict[str, Any]]]:
+    """(notebook, the DEFAULTS and GIVEN parameters it declares) for each notebook; a GIVEN parameter no
+    notebook declares is a one-line error naming it and each notebook's parameters."""
+    declared = {nb: notebook_parameters(nb) for nb in notebooks}
+    unknown = [k for k in given if not any(k in names for names in declared.values())]
+    if unknown:
+        which = "; ".join(f"{nb.stem}: {', '.join(names) or 'none'}" for nb, names in declared.items())
+        raise WorkbenchError(f"-p {', '.join(unknown)}: no notebook given declares "
+                             f"{'it' if len(unknown) == 1 else 'them'} (parameters: {which})")
+    values = {**(defaults or {}), **given}
+    return [(nb, {k: v for k, v in values.items() if k in names}) for nb, names in declared.items()]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -118,6 +209,7 @@ class Report:
     error: str | None = None
     technical: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    caveat: list[str] = field(default_factory=list)   # 'sample' / 'lab' when built on such data
 
 
 def report_name(notebook: Path, params: dict[str, Any]) -> str:
@@ -165,7 +257,7 @@ def execute_notebook(notebook: Path, params: dict[str, Any], out_dir: Path,
     html_path.write_text(redact_text(page(nb, title, shown, executed_at, prov, verdict, notebook.name), secrets))
     return Report(name=name, title=title, notebook=str(notebook), html=html_path.name, parameters=shown,
                   executed_at=executed_at, verdict=verdict.get("text"), ok=verdict.get("ok"), error=error,
-                  technical=verdict.get("technical"))
+                  technical=verdict.get("technical"), caveat=caveat_of(nb))
 
 
 def print_pdf(html_file: Path, chromium: str | None = None, timeout: float = 120) -> Path:
@@ -219,6 +311,7 @@ def update_index(out_dir: Path, reports: list[Report]) -> Path:
 def render_index(entries: list[dict]) -> str:
     """The stakeholder landing page: one row per report with its verdict, title, parameters and time."""
     rows = []
+    note = (f'<p class="note">† {html.escape(CAVEAT)}</p>' if any(e.get("caveat") for e in entries) else "")
     for e in entries:
         mark = {True: "✔", False: "✘"}.get(e.get("ok"), "•")
         colour = {True: "#1a7f37", False: "#cf222e"}.get(e.get("ok"), "#57606a")
@@ -227,7 +320,9 @@ def render_index(entries: list[dict]) -> str:
         rows.append(
             f'<tr><td style="color:{colour};font-size:1.3em">{mark}</td>'
             f'<td><a href="{html.escape(e["html"])}">{html.escape(e["title"])}</a>'
-            f'<div class="v">{html.escape(e.get("verdict") or "no verdict")}</div></td>'
+            f'<div class="v">{html.escape(e.get("verdict") or "no verdict")}</div>'
+            + ('<div class="v">† built on bundled samples or lab runs</div>' if e.get("caveat") else "")
+            + '</td>'
             f'<td><code>{html.escape(params)}</code></td><td style="white-space:nowrap">{html.escape(when(e["executed_at"]))}</td></tr>')
     generated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return f"""<!doctype html>
@@ -239,7 +334,7 @@ def render_index(entries: list[dict]) -> str:
  .note {{ background: #fff8c5; padding: .6em 1em; border-radius: 6px; }}
 </style></head><body>
 <h1>Performance reports</h1>
-<p class="note">{html.escape(LAB_CAVEAT)}</p>
+{note}
 <table><thead><tr><th></th><th>Report and verdict</th><th>Parameters</th><th>Executed (UTC)</th></tr></thead>
 <tbody>
 {os.linesep.join(rows) or '<tr><td colspan="4">No reports yet: run <code>workbench report</code>.</td></tr>'}
