@@ -12,8 +12,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from cli_runner import run_cli
 
-from tests.cli_runner import run_cli
 from workbench.errors import WorkbenchError
 from workbench.origin import CAVEAT, LAB, SAMPLE
 from workbench.reports import execute_notebook, find_notebook, update_index
