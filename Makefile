@@ -8,7 +8,21 @@ APT_PACKAGES := postgresql-15 redis-server redis-tools prometheus \
                 prometheus-redis-exporter prometheus-postgres-exporter postgresql-15-hypopg \
                 openjdk-17-jre-headless
 
-.PHONY: demo test venv dev services lab-deps lint bench samples clean
+BROWSER_PACKAGES := chromium
+
+# apt_install: install those of the Debian packages $(1) that are missing (as root, or through sudo)
+define apt_install
+@missing=""; for p in $(1); do \
+  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+done; \
+if [ -n "$$missing" ]; then \
+  echo "installing:$$missing"; \
+  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+fi
+endef
+
+.PHONY: demo test venv dev services browser lab-deps lab lint bench samples clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,22 +43,28 @@ demo: venv
 
 ## services: Debian's PostgreSQL 15, Redis and Prometheus (+ exporters), only where missing
 services:
-	@missing=""; for p in $(APT_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
-	fi
+	$(call apt_install,$(APT_PACKAGES))
+
+## browser: Debian's Chromium for the report browser test and `workbench report --pdf`, only where missing
+## (playwright drives this binary; it never downloads a browser of its own)
+browser:
+	$(call apt_install,$(BROWSER_PACKAGES))
+
+## make lab: JupyterLab on 127.0.0.1:$(JUPYTER_PORT) with the project's environment, opened on notebooks/; each
+## notebook reads its `db` parameter (default data/demo.duckdb: `make demo` first). Token: $JUPYTER_TOKEN or printed.
+JUPYTER_PORT ?= 8888
+lab: venv
+	$(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 --port=$(JUPYTER_PORT) --ServerApp.port_retries=0 \
+	  --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 ## lab-deps: everything `workbench lab up` uses: the services above (with HypoPG) and the lab's Python extra
 lab-deps: venv services
 
-## make test: dev extras + services, then the whole suite (real servers on loopback ports of their own)
-test: dev services
+## make test: dev extras (with playwright) + services + chromium, then the whole suite (real servers on
+## loopback ports of their own; report screenshots land in test-artifacts/browser/)
+test: dev services browser
 	$(VENV)/bin/ruff check workbench tests benchmarks scripts
-	$(VENV)/bin/pytest --nbmake --durations=15 tests notebooks
+	$(VENV)/bin/pytest --nbval-lax --durations=15 tests notebooks
 
 lint: dev
 	$(VENV)/bin/ruff check workbench tests benchmarks scripts
@@ -60,4 +80,4 @@ samples: lab-deps
 	$(PY) scripts/capture_samples.py
 
 clean:
-	rm -rf reports/*.html reports/*.ipynb data/demo.duckdb
+	rm -rf reports/*.html reports/*.ipynb reports/*.pdf data/demo.duckdb test-artifacts

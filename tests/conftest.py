@@ -2,7 +2,8 @@
 on loopback ports of their own, in temporary directories, and stopped at the end of the session.
 A service test never skips: a missing server binary is a failure (run `make services`).
 
-With `--nbmake`, the notebooks run against data/demo.duckdb, rebuilt here from data/samples/ first."""
+With `--nbval-lax`, the notebooks run against data/demo.duckdb, rebuilt here from data/samples/
+first."""
 
 import os
 from pathlib import Path
@@ -22,7 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if session.config.getoption("nbmake", default=False) and not hasattr(session.config, "workerinput"):
+    opt = session.config.getoption
+    notebooks = opt("nbval_lax", default=False) or opt("nbval", default=False)
+    if notebooks and not hasattr(session.config, "workerinput"):
         from workbench.demo import build_demo_store
 
         build_demo_store(ROOT / "data" / "demo.duckdb", ROOT / "data" / "samples")

@@ -84,6 +84,21 @@ def test_runs_as_the_unit_and_notes(gate_db: Path) -> None:
     assert rows_of(single)[("all", "p95_ms")]["verdict"] == "regressed"
 
 
+def test_a_run_set_against_itself_is_no_change_and_shared_runs_are_refused(gate_db: Path) -> None:
+    """The same runs on both sides (in any order) cancel exactly: no_change on every row, whatever the
+    number of runs, and a note that says so instead of the one-run caveat. Two different sets sharing a
+    run would put its run effect on both sides: refused with a one-line message (exit 2)."""
+    for before, after in (("base0", "base0"), ("base0,base1,base2", "base2,base0,base1")):
+        code, out, err = run_cli(gate_db, "compare", "--before", before, "--after", after, "--format", "json")
+        res = json.loads(out)
+        assert code == 0 and res["passed"], err
+        assert {r["verdict"] for r in res["results"]} == {"no_change"}
+        assert all(r["change_pct"] == 0 for r in res["results"])
+        assert "same runs on both sides" in res["notes"][0] and not any("one run per arm" in n for n in res["notes"])
+    code, out, err = run_cli(gate_db, "compare", "--before", "base0,base1", "--after", "base1,base2")
+    assert code == 2 and "base1" in err and "both --before and --after" in err and len(err.strip().splitlines()) == 1
+
+
 def test_tolerance_parsing_and_targets_file(tmp_path: Path) -> None:
     t = cmp.parse_tolerances(["p95_ms=3%", "error_rate=0.2pp+10%", "rps=8"])
     assert t["p95_ms"] == cmp.Tolerance(3.0) and t["error_rate"] == cmp.Tolerance(10.0, 0.2)

@@ -120,8 +120,8 @@ def test_demo_ignores_workbench_db(capsys, demo_dir, user_store, monkeypatch):
     before = sha(user_store)
     monkeypatch.setenv("WORKBENCH_DB", str(user_store))
     rc, err = wb(capsys, "demo", "--samples", "samples", "--out", "reports")
+    assert user_store.exists() and sha(user_store) == before, err   # first: the store, whatever the exit
     assert rc == 0, err
-    assert sha(user_store) == before
     own = demo_dir / "data" / "demo.duckdb"
     assert count(own, "SELECT count(*) FROM store_meta WHERE key = 'made_by' AND value = 'workbench demo'") == 1
     assert count(own, "SELECT count(*) FROM redis_snapshots") > 0
@@ -132,25 +132,25 @@ def test_demo_ignores_workbench_db(capsys, demo_dir, user_store, monkeypatch):
 def test_demo_refuses_a_user_store_given_as_db(capsys, demo_dir, user_store):
     before = sha(user_store)
     rc, err = wb(capsys, "--db", user_store, "demo", "--samples", "samples")
+    assert user_store.exists() and sha(user_store) == before, err
     assert rc == 2
     one_error(err, str(user_store), "not made by `workbench demo`", "untouched")
-    assert sha(user_store) == before
     assert count(user_store, "SELECT count(*) FROM redis_snapshots WHERE label = 'mine'") == 1
 
 
 def test_demo_refuses_a_foreign_duckdb_file(capsys, demo_dir, foreign_duckdb):
     before = sha(foreign_duckdb)
     rc, err = wb(capsys, "--db", foreign_duckdb, "demo", "--samples", "samples")
+    assert foreign_duckdb.exists() and sha(foreign_duckdb) == before, err
     assert rc == 2
     one_error(err, str(foreign_duckdb), "untouched")
-    assert sha(foreign_duckdb) == before
 
 
 def test_demo_db_new_path_is_built_and_marked(capsys, demo_dir, tmp_path):
     target = tmp_path / "new" / "mydemo.duckdb"
     rc, err = wb(capsys, "--db", target, "demo", "--samples", "samples")
+    assert count(target, "SELECT count(*) FROM store_meta WHERE value = 'workbench demo'") == 1, err
     assert rc == 0, err
-    assert count(target, "SELECT count(*) FROM store_meta WHERE value = 'workbench demo'") == 1
     rc, err = wb(capsys, "--db", target, "demo", "--samples", "samples")   # the demo's own: rebuilt
     assert rc == 0, err
     assert count(target, "SELECT count(*) FROM ingests") == count(target, "SELECT count(DISTINCT source) FROM ingests")
@@ -277,6 +277,24 @@ def test_writer_memory_setting_is_not_sql(capsys, tmp_path, monkeypatch):
     assert not db.exists()
 
 
+def test_a_writer_out_of_memory_says_which_setting_to_raise(capsys, tmp_path, monkeypatch):
+    """DuckDB's own out-of-memory error (a real one: 32MB cannot hold the ingest's buffers) is one line naming
+    the setting and its value; the ingest rolled back."""
+    db = tmp_path / "wb.duckdb"
+    monkeypatch.setenv("WORKBENCH_WRITER_MEMORY", "32MB")
+    rc, err = wb(capsys, "--db", db, "ingest", "k6", K6_SAMPLE, "--run", "r")
+    assert rc == 2
+    line = one_error(err, "ran out of memory", "nothing was committed", "WORKBENCH_WRITER_MEMORY (now 32MB")
+    assert "--debug" not in line
+    monkeypatch.delenv("WORKBENCH_WRITER_MEMORY")
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM ingests").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM k6_samples").fetchone()[0] == 0
+    finally:
+        con.close()
+
+
 def test_file_access_is_limited_to_the_inputs(tmp_path):
     secret_file = tmp_path / "secret.txt"
     secret_file.write_text("nope")
@@ -346,13 +364,13 @@ def test_redis_ingest_accepts_only_info_text(capsys, tmp_path, what):
     assert count(db, "SELECT count(*) FROM redis_snapshots") == 0
 
 
-def _bytes_read(pid: int) -> int:
-    """How many bytes process PID has read so far (Linux's /proc/PID/io `rchar`)."""
+def _proc_io(pid: int, what: str = "rchar") -> int:
+    """How many bytes process PID has read (`rchar`) or written (`wchar`) so far (Linux's /proc/PID/io)."""
     try:
         text = Path(f"/proc/{pid}/io").read_text()
     except OSError:
         return 0
-    return int(next(line.split()[1] for line in text.splitlines() if line.startswith("rchar:")))
+    return int(next(line.split()[1] for line in text.splitlines() if line.startswith(what + ":")))
 
 
 def test_ctrl_c_rolls_back_and_exits_130(tmp_path):
@@ -366,7 +384,7 @@ def test_ctrl_c_rolls_back_and_exits_130(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "workbench", "--db", str(db), "ingest", "k6", str(big),
                              "--run", "r"], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while _bytes_read(proc.pid) < 80e6 and proc.poll() is None:   # imported, opened, reading the file
+    while _proc_io(proc.pid) < 80e6 and proc.poll() is None:   # imported, opened, reading the file
         assert time.monotonic() < deadline, "the ingest never started reading"
         time.sleep(0.02)
     assert proc.poll() is None, proc.stderr.read()
@@ -383,6 +401,61 @@ def test_ctrl_c_rolls_back_and_exits_130(tmp_path):
     assert took < 1.5, took
     assert count(db, "SELECT count(*) FROM k6_samples") == 0
     assert count(db, "SELECT count(*) FROM ingests") == 0
+
+
+def _store_space(db: Path) -> tuple[int, int]:
+    """(file size, bytes in used blocks) of a closed store."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        used = con.execute("SELECT used_blocks * block_size FROM pragma_database_size()").fetchone()[0]
+    finally:
+        con.close()
+    return db.stat().st_size, used
+
+
+def test_space_left_by_killed_ingests_is_given_back(tmp_path):
+    """Five k6 ingests of two files each, SIGKILLed while DuckDB writes their row groups into the store
+    (before they commit): a store file grows past what it holds. A writer's open cuts the killed blocks
+    off the file's end; `workbench vacuum` gives back the rest; every committed row stays."""
+    lines = b"".join(sample_lines())
+    files = []
+    for name in ("a", "b"):   # two different files (a Metric line of their own), ~64 MB each
+        f = tmp_path / f"{name}.json"
+        f.write_bytes(lines + json.dumps({"type": "Metric", "metric": f"only_{name}", "data": {
+            "name": f"only_{name}", "type": "counter", "contains": "default", "thresholds": [],
+            "submetrics": None}}).encode() + b"\n")
+        files.append(f)
+    db = tmp_path / "wb.duckdb"
+    assert wb_proc("--db", db, "ingest", "k6", K6_SAMPLE, "--run", "base").returncode == 0
+    for i, written in enumerate([2, 10, 2, 10, 2]):   # MB the ingest has written (of ~13 for a and b): the kill
+        proc = subprocess.Popen([sys.executable, "-m", "workbench", "--db", str(db), "ingest", "k6",   # lands in
+                                 *map(str, files), "--run", f"killed{i}"], stderr=subprocess.PIPE, text=True)  # a or b
+        deadline = time.monotonic() + 120
+        while _proc_io(proc.pid, "wchar") < written * 1e6 and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
+        assert proc.poll() is None, proc.stderr.read()
+        proc.kill()
+        proc.wait()
+    size, used = _store_space(db)
+    assert size > used + 2e6, (size, used)   # the last kill's uncommitted blocks, at least
+    con = duckdb.connect(str(db), read_only=True)
+    committed = con.execute("SELECT sum(rows) FROM ingests").fetchone()[0]
+    assert con.execute("SELECT count(*) FROM k6_samples").fetchone()[0] == committed   # nothing half-written
+    con.close()
+
+    r = wb_proc("--db", db, "ingest", "redis", REDIS_INFO)   # the next writer checkpoints as it opens
+    assert r.returncode == 0, r.stderr
+    opened, _ = _store_space(db)
+    assert opened < size
+    r = wb_proc("--db", db, "vacuum")
+    assert r.returncode == 0, r.stderr
+    after, used_after = _store_space(db)
+    assert f"{opened / 1e6:.1f} MB → {after / 1e6:.1f} MB" in r.stderr
+    assert after <= used + 1e6 and after - used_after <= 1e6, (after, used, used_after)
+    assert count(db, "SELECT count(*) FROM k6_samples") == committed
+    assert count(db, "SELECT count(*) FROM ingests") == count(db, "SELECT count(*) FROM ingests WHERE "
+                                                              "finished_at IS NOT NULL") >= 2
 
 
 def _truncated_gz(tmp_path) -> tuple[Path, int]:
@@ -505,19 +578,23 @@ def test_truncated_prometheus_gz(capsys, tmp_path):
     assert count(db, "SELECT count(*) FROM prom_series_sets") == 0
 
 
-@pytest.mark.parametrize("args", [
-    ["collect", "prometheus", "--url", "http://127.0.0.1:99999", "--query", "up", "--start", "now-1h",
-     "--step", "15s", "--name", "up"],
-    ["collect", "redis", "--url", "redis://127.0.0.1:99999"],
-    ["collect", "redis", "--url", "redis://app:Hotel-77@127.0.0.1:99999/0"],
-    ["collect", "postgres", "--dsn", "postgresql://u@127.0.0.1:99999/db"],
-])
-def test_port_99999(capsys, tmp_path, args):
+@pytest.mark.parametrize("args,needles", [
+    (["collect", "prometheus", "--url", "http://127.0.0.1:99999", "--query", "up", "--start", "now-1h",
+      "--step", "15s", "--name", "up"], ["bad Prometheus URL", "out of range", "use http(s)://host:port"]),
+    (["collect", "redis", "--url", "redis://127.0.0.1:99999"], ["bad Redis URL", "out of range", "use redis"]),
+    (["collect", "redis", "--url", "redis://app:Hotel-77@127.0.0.1:99999/0"],
+     ["bad Redis URL", "app:***@", "out of range", "use redis"]),
+    (["collect", "postgres", "--dsn", "postgresql://u@127.0.0.1:99999/db"],
+     ["cannot connect to PostgreSQL at", "invalid port number", "1-65535", "--dsn"]),
+], ids=["prometheus", "redis", "redis-password", "postgres"])
+def test_port_99999(capsys, tmp_path, args, needles):
+    """The port is refused as a port, naming the server and the fix, before any connection is tried
+    (httpx would connect to 99999 mod 65536) and before the store is opened: no store file appears."""
     db = tmp_path / "wb.duckdb"
     rc, err = wb(capsys, "--db", db, *args)
     assert rc == 2
-    assert "Hotel" not in one_error(err, "99999")
-    assert not db.exists() or count(db, "SELECT count(*) FROM ingests") == 0
+    assert "Hotel" not in one_error(err, "127.0.0.1:99999", *needles)
+    assert not db.exists()
 
 
 def test_prometheus_point_limit_checked_first(capsys, tmp_path):

@@ -184,7 +184,8 @@ def test_mask_query(text, expected):
 
 
 def test_promoted_replica_restart_and_evictions(tmp_db):
-    """Server changes seen in pg_snapshots (a failover behind one name cannot run here: synthetic)."""
+    """Server changes seen in pg_snapshots, on synthetic rows (a real failover behind one name:
+    tests/test_postgres_failover.py)."""
     start = T0 - dt.timedelta(days=1)
 
     def snap(minute: int, calls: dict[int, int], **meta) -> PgSnapshot:
@@ -207,6 +208,19 @@ def test_promoted_replica_restart_and_evictions(tmp_db):
     assert {s["queryid"]: s["calls"] for s in rs.to_dict()["statements"]} == {1: 10, 2: 5}   # counters went on
     assert rp.reset is True and any("replica" in r for r in rp.reset_reasons)
     assert {s["queryid"]: s["calls"] for s in rp.to_dict()["statements"]} == {1: 500, 2: 400}   # not diffed
+
+
+def test_stats_reset_that_changes_without_a_reset_is_another_servers(tmp_db):
+    """stats_reset moves only on a reset, forward past the first snapshot; any other change (here back in
+    time, with counters above the old ones) means another server's statistics: counted whole."""
+    a = snapshot("1.11", T0 + dt.timedelta(minutes=1), {1: 100})
+    b = snapshot("1.11", T0 + dt.timedelta(minutes=2), {1: 150}, stats_reset=T0 - dt.timedelta(hours=1))
+    c = snapshot("1.11", T0 + dt.timedelta(minutes=3), {1: 170}, stats_reset=T0 - dt.timedelta(hours=1))
+    with store_with(tmp_db, a, b, c) as store:
+        other, same = pg_top(store, 1, 2), pg_top(store, 2, 3)
+    assert other.reset is True and any("without a reset" in r for r in other.reset_reasons), other.reset_reasons
+    assert {s["queryid"]: s["calls"] for s in other.to_dict()["statements"]} == {1: 150}
+    assert same.reset is False and {s["queryid"]: s["calls"] for s in same.to_dict()["statements"]} == {1: 20}
 
 
 def test_hidden_rows_summed_per_database_and_role():

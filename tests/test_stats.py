@@ -129,18 +129,6 @@ def test_result_object_str_and_dict() -> None:
     assert d["estimate"] == pytest.approx(1.0)  # signs: treatment minus control
 
 
-def test_block_quantile_reduces_to_iid_for_independent_windows() -> None:
-    rng = np.random.default_rng(8)
-    x = rng.lognormal(3, 0.5, 20_000)
-    w = rng.integers(0, 40, x.size)
-    b = stats.block_quantile(x, w, 0.95)
-    assert b.se == pytest.approx(b.se_iid, rel=0.35)
-    # shared drift per window must widen the interval
-    drift = np.exp(rng.normal(0, 0.3, 40))[w]
-    b2 = stats.block_quantile(x * drift, w, 0.95)
-    assert b2.se > 2 * b2.se_iid
-
-
 def test_sequential_detects_a_real_shift_early() -> None:
     rng = np.random.default_rng(9)
     c, t = rng.lognormal(3, 0.5, 5000), rng.lognormal(3, 0.5, 5000) * 0.8

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from workbench.errors import WorkbenchError
+from workbench.origin import SAMPLE
 from workbench.store import DEMO_DB, Store, foreign_file_kind, reading
 
 DEMO_MARK = ("made_by", "workbench demo")
@@ -99,7 +100,7 @@ def build_demo_store(db: Path | None = None, samples: Path | None = None,
         for p in (db, db.with_name(db.name + ".wal")):
             p.unlink(missing_ok=True)
     loaded = []
-    with Store.open(db, files=[samples]) as store:
+    with Store.open(db, files=[samples], origin=SAMPLE) as store:
         store.mark(*DEMO_MARK)
         for source in SAMPLE_LOADERS:
             loader = sample_loader(source)

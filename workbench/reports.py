@@ -22,34 +22,136 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench import provenance
+from workbench.errors import WorkbenchError
+from workbench.origin import CAVEAT, lab_origins
 from workbench.redact import MASK, SECRET_NAME, redact_text, secrets_in
+from workbench.report_html import COLOURS, MARKS, VERDICT_MIME, page, title_of, verdict_of, when
 
-VERDICT_MIME = "application/vnd.workbench.verdict+json"
-LAB_CAVEAT = ("The bundled samples and lab runs are measured on a shared 2-core machine against services on "
-              "loopback: such numbers show that the analysis is right and how things scale, not how a "
-              "production system performs.")
+# the kernel logs only errors: its start-up warnings (e.g. "running over TCP without encryption", on a
+# loopback connection papermill made) would break the progress bar of `make demo`
+KERNEL_QUIET = ("--IPKernelApp.log_level=ERROR",)
+# headless and quiet: no first-run UI, no sync, updates or background traffic (the page needs no network)
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync")
+CAVEAT_MIME = "application/vnd.workbench.caveat+json"
 
 
 # --------------------------------------------------------------------------------------------------
 # Inside notebooks
 # --------------------------------------------------------------------------------------------------
-def show_verdict(text: str, ok: bool | None = None) -> None:
-    """Display the report's one-line verdict (a banner) with a machine-readable copy for the index."""
+def show_verdict(text: str, ok: bool | None = None, technical: str | None = None, scope: str | None = None) -> None:
+    """Display the report's verdict: TEXT in plain language (what a manager reads in ten seconds), then the
+    TECHNICAL line; SCOPE names the data (runs, snapshots) when the parameters do not. A machine-readable
+    copy goes along for the report page and the index."""
     from IPython.display import display
 
-    colour = {True: "#1a7f37", False: "#cf222e", None: "#57606a"}[ok]
-    mark = {True: "✔", False: "✘", None: "•"}[ok]
-    banner = (f'<div style="border-left:6px solid {colour};padding:.6em 1em;background:#f6f8fa;'
-              f'font-size:1.15em"><b>{mark} Verdict:</b> {html.escape(text)}</div>')
-    display({"text/html": banner, "text/plain": f"Verdict: {text}", VERDICT_MIME: {"text": text, "ok": ok}},
-            raw=True)
+    tech = (f'<div style="color:#57606a;font-size:.8em;margin-top:.4em">{html.escape(technical)}</div>'
+            if technical and technical != text else "")
+    banner = (f'<div style="border-left:6px solid {COLOURS[ok]};padding:.6em 1em;background:#f6f8fa;'
+              f'font-size:1.15em"><b>{MARKS[ok]} {html.escape(text)}</b>{tech}</div>')
+    plain = f"Verdict: {text}" + (f"\n{technical}" if tech else "")
+    display({"text/html": banner, "text/plain": plain,
+             VERDICT_MIME: {"text": text, "ok": ok, "technical": technical, "scope": scope}}, raw=True)
 
 
-def show_caveat(extra: str = "") -> None:
-    """Display the lab caveat (loopback, 2 cores: not production evidence)."""
-    from IPython.display import Markdown, display
+def show_caveat(db: str | os.PathLike | None = None, runs: list[str | None] | str | None = None,
+                extra: str = "") -> bool:
+    """Display the caveat (loopback, 2 cores: not production evidence) when the report's data, the
+    store DB (only the ingests of RUNS when given: a list or comma-separated), includes bundled samples or lab runs; return whether
+    it did. Reports on the user's own data show nothing."""
+    from IPython.display import display
 
-    display(Markdown(f"> **Note.** {LAB_CAVEAT} {extra}".strip()))
+    from workbench.store import reading_if_exists
+
+    with reading_if_exists(db) as store:
+        origins = sorted(lab_origins(store.con, runs)) if store is not None else []
+    if not origins:
+        return False
+    text = f"**Note.** {CAVEAT} {extra}".strip()
+    display({"text/markdown": f"> {text}", "text/plain": text.replace("**", ""), CAVEAT_MIME: origins}, raw=True)
+    return True
+
+
+def caveat_of(nb: dict) -> list[str]:
+    """The origins ('sample', 'lab') a notebook's `show_caveat` named ([] when it showed none)."""
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []) or []:
+            found = (out.get("data") or {}).get(CAVEAT_MIME)
+            if found:
+                return list(json.loads(found) if isinstance(found, str) else found)
+    return []
+
+
+# --------------------------------------------------------------------------------------------------
+# Finding notebooks and their parameters
+# --------------------------------------------------------------------------------------------------
+def notebook_dirs() -> list[Path]:
+    """Where notebooks are found by name: ./notebooks, the ones shipped in the package (a regular
+    install), the checkout's notebooks/ (an editable install or PYTHONPATH)."""
+    import workbench
+
+    pkg = Path(workbench.__file__).resolve().parent
+    dirs = [Path("notebooks"), pkg / "notebooks", pkg.parent / "notebooks"]
+    return [d for i, d in enumerate(dirs) if d.is_dir() and d.resolve() not in {x.resolve() for x in dirs[:i]}]
+
+
+def bundled_notebooks() -> list[Path]:
+    """The numbered notebooks of the first notebook directory that has any."""
+    for d in notebook_dirs():
+        found = sorted(d.glob("[0-9]*.ipynb"))
+        if found:
+            return found
+    return []
+
+
+def find_notebook(name: str | os.PathLike) -> Path:
+    """NAME as a path when it exists, else a notebook of that name (with or without .ipynb, e.g.
+    `10_load_test`) in `notebook_dirs()`; a one-line error naming the notebooks there otherwise."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    stem = path.name[:-len(".ipynb")] if path.name.endswith(".ipynb") else path.name
+    for d in notebook_dirs():
+        if (d / f"{stem}.ipynb").is_file():
+            return d / f"{stem}.ipynb"
+    known = ", ".join(nb.stem for nb in bundled_notebooks()) or "none"
+    raise WorkbenchError(f"{name}: no such notebook file, nor a notebook of that name (known: {known})")
+
+
+def notebook_parameters(notebook: Path) -> list[str]:
+    """The names the notebook's `parameters` cell assigns, in order (papermill injects only these)."""
+    import ast
+
+    nb = json.loads(notebook.read_text())
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code" and "parameters" in (cell.get("metadata") or {}).get("tags", []):
+            src = "".join(cell.get("source", [])) if isinstance(cell.get("source"), list) else cell["source"]
+            try:
+                tree = ast.parse(src)
+            except SyntaxError as e:
+                raise WorkbenchError(f"{notebook}: its parameters cell is not valid Python (line {e.lineno})") from None
+            names = []
+            for node in tree.body:
+                targets = node.targets if isinstance(node, ast.Assign) else (
+                    [node.target] if isinstance(node, ast.AnnAssign) else [])
+                names += [t.id for t in targets if isinstance(t, ast.Name) and t.id not in names]
+            return names
+    return []
+
+
+def plan_parameters(notebooks: list[Path], given: dict[str, Any],
+                    defaults: dict[str, Any] | None = None) -> list[tuple[Path, dict[str, Any]]]:
+    """(notebook, the DEFAULTS and GIVEN parameters it declares) for each notebook; a GIVEN parameter no
+    notebook declares is a one-line error naming it and each notebook's parameters."""
+    declared = {nb: notebook_parameters(nb) for nb in notebooks}
+    unknown = [k for k in given if not any(k in names for names in declared.values())]
+    if unknown:
+        which = "; ".join(f"{nb.stem}: {', '.join(names) or 'none'}" for nb, names in declared.items())
+        raise WorkbenchError(f"-p {', '.join(unknown)}: no notebook given declares "
+                             f"{'it' if len(unknown) == 1 else 'them'} (parameters: {which})")
+    values = {**(defaults or {}), **given}
+    return [(nb, {k: v for k, v in values.items() if k in names}) for nb, names in declared.items()]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -105,28 +207,9 @@ class Report:
     verdict: str | None = None
     ok: bool | None = None
     error: str | None = None
+    technical: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _title(nb: dict, fallback: str) -> str:
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") == "markdown":
-            for line in "".join(cell.get("source", "")).splitlines():
-                if line.startswith("# "):
-                    return line[2:].strip()
-    return fallback
-
-
-def _verdict(nb: dict) -> tuple[str | None, bool | None]:
-    for cell in nb.get("cells", []):
-        for out in cell.get("outputs", []) or []:
-            data = out.get("data") or {}
-            if VERDICT_MIME in data:
-                v = data[VERDICT_MIME]
-                if isinstance(v, str):
-                    v = json.loads(v)
-                return v.get("text"), v.get("ok")
-    return None, None
+    caveat: list[str] = field(default_factory=list)   # 'sample' / 'lab' when built on such data
 
 
 def report_name(notebook: Path, params: dict[str, Any]) -> str:
@@ -142,7 +225,6 @@ def execute_notebook(notebook: Path, params: dict[str, Any], out_dir: Path,
                      progress: Callable[[str], None] | None = None, kernel_name: str = "python3",
                      cwd: Path | None = None) -> Report:
     """Run NOTEBOOK with PARAMS via papermill into a temp file; keep a scrubbed .ipynb and .html in OUT_DIR."""
-    import nbformat
     import papermill as pm
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -153,7 +235,8 @@ def execute_notebook(notebook: Path, params: dict[str, Any], out_dir: Path,
         raw = Path(tmp) / f"{name}.ipynb"
         try:
             pm.execute_notebook(str(notebook), str(raw), parameters=params, kernel_name=kernel_name,
-                                progress_bar=False, log_output=False, cwd=str(cwd or notebook.parent))
+                                progress_bar=False, log_output=False, cwd=str(cwd or notebook.parent),
+                                extra_arguments=list(KERNEL_QUIET))
         except pm.PapermillExecutionError as e:
             error = f"{e.ename}: {e.evalue}"
         except Exception as e:  # kernel died, bad notebook: report, do not crash the index
@@ -161,32 +244,53 @@ def execute_notebook(notebook: Path, params: dict[str, Any], out_dir: Path,
             if not raw.exists():
                 raise
         nb = scrub_notebook(json.loads(raw.read_text()), secrets)
-    nb.setdefault("metadata", {}).setdefault("papermill", {})["parameters"] = scrub_params(params)
+    shown = scrub_params(params)
+    nb.setdefault("metadata", {}).setdefault("papermill", {})["parameters"] = shown
     ipynb_path = out_dir / f"{name}.ipynb"
     ipynb_path.write_text(json.dumps(nb, indent=1))
-    html_path = out_dir / f"{name}.html"
-    html_path.write_text(redact_text(_to_html(nbformat.reads(json.dumps(nb), as_version=4)), secrets))
-    verdict, ok = _verdict(nb)
+    executed_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    verdict = verdict_of(nb)
     if error:
-        verdict, ok = f"report failed: {redact_text(error, secrets)}", False
-    return Report(name=name, title=_title(nb, notebook.stem), notebook=str(notebook), html=html_path.name,
-                  parameters=scrub_params(params), executed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                  verdict=verdict, ok=ok, error=error)
+        verdict = {"text": f"report failed: {redact_text(error, secrets)}", "ok": False}
+    title = title_of(nb, notebook.stem)
+    prov = provenance.collect(params.get("db"), secrets)
+    html_path = out_dir / f"{name}.html"
+    html_path.write_text(redact_text(page(nb, title, shown, executed_at, prov, verdict, notebook.name), secrets))
+    return Report(name=name, title=title, notebook=str(notebook), html=html_path.name, parameters=shown,
+                  executed_at=executed_at, verdict=verdict.get("text"), ok=verdict.get("ok"), error=error,
+                  technical=verdict.get("technical"), caveat=caveat_of(nb))
 
 
-def _to_html(nb: Any) -> str:
-    from nbconvert import HTMLExporter
+def print_pdf(html_file: Path, chromium: str | None = None, timeout: float = 120) -> Path:
+    """Print HTML_FILE to a PDF next to it with headless Chromium (offline: the page loads nothing)."""
+    import shutil
+    import subprocess
 
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nb)
-    return body
+    exe = chromium or os.environ.get("WORKBENCH_CHROMIUM") or next(
+        (p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
+    if exe is None:
+        raise WorkbenchError("--pdf needs Chromium: install the `chromium` package (make test does) or set "
+                             "WORKBENCH_CHROMIUM to its path")
+    pdf = html_file.with_suffix(".pdf")
+    with tempfile.TemporaryDirectory(prefix="wb-chromium-") as profile:
+        cmd = [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--no-pdf-header-footer",
+               f"--print-to-pdf={pdf.resolve()}", html_file.resolve().as_uri()]
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise WorkbenchError(f"{html_file}: Chromium did not print within {timeout:g} s") from None
+    if r.returncode != 0 or not pdf.exists() or pdf.stat().st_size == 0:
+        tail = (r.stderr or "").strip().splitlines()[-1:] or ["no output"]
+        raise WorkbenchError(f"{html_file}: Chromium could not print it to PDF ({tail[0]})")
+    return pdf
 
 
 # --------------------------------------------------------------------------------------------------
 # The index
 # --------------------------------------------------------------------------------------------------
 def update_index(out_dir: Path, reports: list[Report]) -> Path:
-    """Merge REPORTS into OUT_DIR/index.json (newest per name wins) and rewrite OUT_DIR/index.html."""
+    """Merge REPORTS into OUT_DIR/index.json (newest per name wins) and rewrite OUT_DIR/index.html,
+    newest report first."""
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = out_dir / "index.json"
     entries: dict[str, dict] = {}
@@ -198,7 +302,7 @@ def update_index(out_dir: Path, reports: list[Report]) -> Path:
     for r in reports:
         entries[r.name] = asdict(r)
     entries = {k: v for k, v in entries.items() if (out_dir / v["html"]).exists()}
-    ordered = sorted(entries.values(), key=lambda e: e["name"])
+    ordered = sorted(entries.values(), key=lambda e: (e.get("executed_at") or "", e["name"]), reverse=True)
     manifest.write_text(json.dumps(ordered, indent=2))
     index = out_dir / "index.html"
     index.write_text(render_index(ordered))
@@ -208,6 +312,7 @@ def update_index(out_dir: Path, reports: list[Report]) -> Path:
 def render_index(entries: list[dict]) -> str:
     """The stakeholder landing page: one row per report with its verdict, title, parameters and time."""
     rows = []
+    note = (f'<p class="note">† {html.escape(CAVEAT)}</p>' if any(e.get("caveat") for e in entries) else "")
     for e in entries:
         mark = {True: "✔", False: "✘"}.get(e.get("ok"), "•")
         colour = {True: "#1a7f37", False: "#cf222e"}.get(e.get("ok"), "#57606a")
@@ -216,8 +321,10 @@ def render_index(entries: list[dict]) -> str:
         rows.append(
             f'<tr><td style="color:{colour};font-size:1.3em">{mark}</td>'
             f'<td><a href="{html.escape(e["html"])}">{html.escape(e["title"])}</a>'
-            f'<div class="v">{html.escape(e.get("verdict") or "no verdict")}</div></td>'
-            f'<td><code>{html.escape(params)}</code></td><td>{html.escape(e["executed_at"])}</td></tr>')
+            f'<div class="v">{html.escape(e.get("verdict") or "no verdict")}</div>'
+            + ('<div class="v">† built on bundled samples or lab runs</div>' if e.get("caveat") else "")
+            + '</td>'
+            f'<td><code>{html.escape(params)}</code></td><td style="white-space:nowrap">{html.escape(when(e["executed_at"]))}</td></tr>')
     generated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>perf-workbench reports</title>
@@ -228,7 +335,7 @@ def render_index(entries: list[dict]) -> str:
  .note {{ background: #fff8c5; padding: .6em 1em; border-radius: 6px; }}
 </style></head><body>
 <h1>Performance reports</h1>
-<p class="note">{html.escape(LAB_CAVEAT)}</p>
+{note}
 <table><thead><tr><th></th><th>Report and verdict</th><th>Parameters</th><th>Executed (UTC)</th></tr></thead>
 <tbody>
 {os.linesep.join(rows) or '<tr><td colspan="4">No reports yet: run <code>workbench report</code>.</td></tr>'}

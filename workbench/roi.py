@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench.analysis.rounding import change_vs_target
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -715,7 +716,7 @@ def stakeholder_summary(res: RoiResult) -> str:
     if met:
         parts.append("**Success targets:** " + "; ".join(
             f"{s['metric']} ({s['endpoint']}) {s['target_change_pct']:+g}% {'met' if s['met'] else 'missed'} "
-            f"({s['change_pct']:+.1f}%)" for s in met) + ".")
+            f"({change_vs_target(s['change_pct'], s['target_change_pct'])})" for s in met) + ".")
     return "\n\n".join(parts)
 
 

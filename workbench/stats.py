@@ -19,8 +19,7 @@ from scipy import stats as _st
 __all__ = [
     "TestResult", "SRMResult", "welch_t", "welch_t_from_stats", "mann_whitney", "hodges_lehmann", "quantile_diff",
     "quantile_se", "proportion_diff", "srm_check", "adjust", "power", "mde", "sequential_quantile_diff",
-    "BlockStat", "EWC_B", "block_quantile", "block_mean", "block_rate", "block_diff", "wilson_interval",
-    "design_mde",
+    "wilson_interval", "paired_series_test", "design_mde",
 ]
 
 
@@ -424,97 +423,23 @@ def sequential_quantile_diff(control: Sequence[float], treatment: Sequence[float
                       extra={"looks": len(fr), "stopped_at_look": stop_at, "tau": tau})
 
 
-# -- block-aware statistics for runs (requests within a run are not independent) -------------------------
-EWC_B = 6
+# -- autocorrelated series -------------------------------------------------------------------------------
+def _ewc_se(series: np.ndarray, denom: float, b: int) -> tuple[float, float]:
+    """(SE, degrees of freedom) of a total from a series of residuals in time order.
 
-
-@dataclass
-class BlockStat:
-    """A statistic of one arm with a standard error that allows for drift within runs (see `_ewc_se`)."""
-
-    value: float
-    se: float
-    n: int
-    windows: int
-    df: float = math.inf
-    se_iid: float = math.nan
-    active: int = 0          # windows holding at least one observation
-
-
-def _window_sums(e: np.ndarray, windows: Any, runs: Any) -> list[np.ndarray]:
-    """Per run, the sums of E over time windows 0..W-1 (in time order, empty windows included)."""
-    w = np.asarray(windows, dtype=np.int64)
-    if runs is None:
-        return [np.bincount(w, weights=e, minlength=int(w.max()) + 1)]
-    r = np.asarray(runs)
-    out = []
-    for run in np.unique(r):
-        m = r == run
-        out.append(np.bincount(w[m], weights=e[m], minlength=int(w[m].max()) + 1))
-    return out
-
-
-def _active(windows: Any, runs: Any) -> int:
-    w = np.asarray(windows)
-    if runs is None:
-        return int(np.unique(w).size)
-    return int(len(set(zip(np.asarray(runs).tolist(), w.tolist(), strict=True))))
-
-
-def _ewc_se(sums: list[np.ndarray], denom: float, b: int = EWC_B) -> tuple[float, float]:
-    """(SE, degrees of freedom) of a total from per-window sums of linearised residuals.
-
-    Equal-weighted cosine (EWC) long-run variance (Lazarus, Lewis, Stock & Watson 2018): each run's
-    window sums are projected on the B lowest cosines, whose squared projections estimate the
-    variance of a window sum including the correlation between neighbouring windows (drift slower
-    than a window); the t statistic then has B degrees of freedom (fixed-b, no bandwidth to tune).
-    With several runs, each run's total deviation adds one more projection (R - 1 more degrees of
-    freedom), which brings the run-to-run variance in.
+    Equal-weighted cosine (EWC) long-run variance (Lazarus, Lewis, Stock & Watson 2018): the series is
+    projected on the B lowest cosines, whose squared projections estimate the variance of one term
+    including its correlation with neighbouring terms; the t statistic then has B degrees of freedom
+    (fixed-b, no bandwidth to tune). compare's per-run version, which adapts B to the drift, is
+    `workbench.gate.ewc`.
     """
-    sq, df, g_total = 0.0, 0, 0
-    for s in sums:
-        g = s.size
-        g_total += g
-        bb = max(0, min(b, g - 1))
-        if bb:
-            j = np.arange(1, bb + 1)[:, None]
-            lam = math.sqrt(2 / g) * (np.cos(np.pi * j * (np.arange(g)[None, :] + 0.5) / g) @ s)
-            sq += float(np.sum(lam ** 2))
-            df += bb
-        if len(sums) > 1:
-            sq += float(s.sum()) ** 2 / g
-    df += len(sums) - 1
-    if df < 1 or denom <= 0:
+    g = series.size
+    bb = max(0, min(b, g - 1))
+    if bb < 1 or denom <= 0:
         return math.nan, math.nan
-    return math.sqrt(g_total * sq / df) / denom, float(df)
-
-
-def block_quantile(values: Any, windows: Any, q: float, runs: Any = None, b: int = EWC_B) -> BlockStat:
-    """q-quantile of VALUES with a drift-aware SE (WINDOWS: integer time-window index within each run).
-
-    Linearisation: the quantile's influence is (q - 1{x <= Q}) / f(Q); 1/f(Q) comes from the
-    order-statistic spacing (as in `quantile_se`); the influences are summed per window and the
-    sums' long-run variance is taken with `_ewc_se`, so drift shared within and across neighbouring
-    windows (load, caches, GC) widens the interval as it should.
-    """
-    x = np.asarray(values, dtype=float)
-    qv, se_iid = quantile_se(x, q)
-    n = x.size
-    inv_f = se_iid / math.sqrt(q * (1 - q) / n) if 0 < q < 1 else math.nan
-    e = (q - (x <= qv)) * inv_f
-    sums = _window_sums(e, windows, runs)
-    se, df = _ewc_se(sums, n, b)
-    return BlockStat(qv, se, n, sum(s.size for s in sums), df, se_iid, _active(windows, runs))
-
-
-def block_mean(values: Any, windows: Any, runs: Any = None, b: int = EWC_B) -> BlockStat:
-    """Mean (e.g. of 0/1 failures: a rate) with a drift-aware SE."""
-    x = np.asarray(values, dtype=float)
-    m = float(x.mean())
-    sums = _window_sums(x - m, windows, runs)
-    se, df = _ewc_se(sums, x.size, b)
-    se_iid = float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
-    return BlockStat(m, se, x.size, sum(s.size for s in sums), df, se_iid, _active(windows, runs))
+    j = np.arange(1, bb + 1)[:, None]
+    lam = math.sqrt(2 / g) * (np.cos(np.pi * j * (np.arange(g)[None, :] + 0.5) / g) @ series)
+    return math.sqrt(g * float(np.sum(lam ** 2)) / bb) / denom, float(bb)
 
 
 def paired_series_test(control: Any, treatment: Any, alpha: float = 0.05, overlap: int = 1) -> TestResult:
@@ -530,56 +455,10 @@ def paired_series_test(control: Any, treatment: Any, alpha: float = 0.05, overla
     n = d.size
     b = max(2, min(math.ceil(0.4 * n ** (2 / 3)), n // (2 * max(overlap, 1)), n - 1))
     est = float(d.mean())
-    se, df = _ewc_se([d - est], float(n), b)
+    se, df = _ewc_se(d - est, float(n), b)
     return _result(est, se, alpha, "paired mean (EWC long-run variance)", n, n, df=df,
                    control=float(c.mean()), treatment=float(t.mean()),
                    extra={"cosines": b, "df": df, "overlap": overlap})
-
-
-def block_rate(counts: Any, durations_s: Any, runs: Any = None, b: int = EWC_B) -> BlockStat:
-    """Events per second (sum counts / sum durations) from per-window counts in time order."""
-    c, d = np.asarray(counts, dtype=float), np.asarray(durations_s, dtype=float)
-    r = float(c.sum() / d.sum())
-    e = c - r * d
-    if runs is None:
-        sums = [e]
-    else:
-        rr = np.asarray(runs)
-        sums = [e[rr == k] for k in dict.fromkeys(rr.tolist())]
-    se, df = _ewc_se(sums, float(d.sum()), b)
-    return BlockStat(r, se, int(c.sum()), c.size, df, math.sqrt(c.sum()) / d.sum(), int(np.count_nonzero(c)))
-
-
-def block_diff(control: BlockStat, treatment: BlockStat, alpha: float = 0.05, log_scale: bool = True,
-               label: str = "") -> TestResult:
-    """Compare two BlockStats with t on the arms' combined (Satterthwaite) degrees of freedom.
-
-    `log_scale` (latency, throughput): p-value and CI on log(treatment/control); estimate and CI
-    are reported as ratio - 1. Otherwise the difference (treatment - control) is tested.
-    """
-    a, b = control, treatment
-    if log_scale:
-        if a.value <= 0 or b.value <= 0:
-            return TestResult(b.value / a.value - 1 if a.value > 0 else math.nan, math.nan, math.nan, math.nan,
-                              False, f"block {label} ratio (undefined)", a.n, b.n, alpha, a.value, b.value, True)
-        va, vb = (a.se / a.value) ** 2, (b.se / b.value) ** 2
-        est = math.log(b.value / a.value)
-    else:
-        va, vb = a.se ** 2, b.se ** 2
-        est = b.value - a.value
-    df = _satterthwaite(va, a.df, vb, b.df)
-    r = _result(est, math.sqrt(va + vb), alpha, f"block {label}".strip(), a.n, b.n, df=df,
-                control=a.value, treatment=b.value, relative=log_scale,
-                extra={"df": df, "windows_control": a.windows, "windows_treatment": b.windows})
-    if log_scale:
-        r.estimate, r.ci_low, r.ci_high = math.expm1(r.estimate), math.expm1(r.ci_low), math.expm1(r.ci_high)
-    return r
-
-
-def _satterthwaite(va: float, dfa: float, vb: float, dfb: float) -> float:
-    num = (va + vb) ** 2
-    den = va ** 2 / dfa + vb ** 2 / dfb
-    return num / den if den > 0 else math.inf
 
 
 def design_mde(baseline_runs: Sequence[Any], runs_per_arm: int = 3, requests_per_run: float | None = None,

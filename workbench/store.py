@@ -130,17 +130,20 @@ class Store:
         self.path = path
         self.read_only = read_only
         self.scratch: Path | None = None   # a private temp dir DuckDB may read (see open(files=...))
+        self.origin: str | None = None     # recorded on every ingest: 'sample', 'lab', None (the user's own)
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | os.PathLike | None = None, *, read_only: bool = False,
-             wait_s: float = 5.0, files: Sequence[str | os.PathLike] | None = None) -> Store:
+             wait_s: float = 5.0, files: Sequence[str | os.PathLike] | None = None,
+             origin: str | None = None) -> Store:
         """Open the store (creating and migrating it when writable); retry a held lock for WAIT_S.
 
         Only a workbench store is opened: a SQLite or other file, or a DuckDB database with other
         tables and no workbench schema, is refused untouched. With FILES (files or directories, possibly
         none), DuckDB's own file access (read_csv, read_text, COPY ...) is limited to them and, for a
-        writer, to a private scratch directory (`store.scratch`) removed on close.
+        writer, to a private scratch directory (`store.scratch`) removed on close. ORIGIN ('sample' for
+        the bundled samples, 'lab' for lab runs) is recorded on every ingest made through this store.
         """
         p = db_path(path)
         if read_only and not p.exists() and not p.is_absolute() and (Path("..") / p).exists():
@@ -174,6 +177,7 @@ class Store:
             except duckdb.Error as e:   # a damaged or newer-format file
                 raise WorkbenchError(f"cannot open store {p}: {_first_line(e)}") from e
         store = cls(con, p, read_only)
+        store.origin = origin
         try:
             if files is not None:
                 store._restrict_files(files)
@@ -312,9 +316,9 @@ class Store:
         try:
             guard.start()
             ingest_id = self.con.execute(
-                "INSERT INTO ingests (kind, source, sha256, run, label, started_at, workbench_version)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING ingest_id",
-                [kind, redact_url(str(source)), sha256, run, label, utcnow(), __version__],
+                "INSERT INTO ingests (kind, source, sha256, run, label, started_at, workbench_version, origin)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING ingest_id",
+                [kind, redact_url(str(source)), sha256, run, label, utcnow(), __version__, self.origin],
             ).fetchone()[0]
             ing = Ingest(ingest_id)
             yield ing
@@ -459,11 +463,23 @@ def reading(path: str | os.PathLike | None = None,
 
 
 @contextmanager
-def writing(path: str | os.PathLike | None = None,
-            files: Sequence[str | os.PathLike] | None = ()) -> Iterator[Store]:
+def reading_if_exists(path: str | os.PathLike | None = None) -> Iterator[Store | None]:
+    """`reading`, or None when there is no store file (notebooks then say "no data")."""
+    store = open_if_exists(path)
+    try:
+        yield store
+    finally:
+        if store is not None:
+            store.close()
+
+
+@contextmanager
+def writing(path: str | os.PathLike | None = None, files: Sequence[str | os.PathLike] | None = (),
+            origin: str | None = None) -> Iterator[Store]:
     """Open the store for one write (ingest or snapshot), migrating it first. DuckDB may read only
-    FILES (the inputs an ingest hands to DuckDB's readers) and the store's scratch directory."""
-    store = Store.open(path, files=files)
+    FILES (the inputs an ingest hands to DuckDB's readers) and the store's scratch directory; ORIGIN
+    marks the ingests ('lab' for lab runs)."""
+    store = Store.open(path, files=files, origin=origin)
     try:
         yield store
     finally:

@@ -13,9 +13,6 @@ from workbench.analysis import redis as rs
 from workbench.errors import WorkbenchError
 from workbench.store import reading
 
-LAB_NOTE = ("These numbers come from a loopback lab on a 2-core machine: they show the method and the "
-            "relative changes, not production capacity.")
-
 
 @dataclass
 class CacheReport:
@@ -60,13 +57,13 @@ def load_report(db: str | os.PathLike, redis_server: str | None = None, redis_fr
 
 def cache_verdict(report: CacheReport, target: float = rs.CACHE_HIT_TARGET_RATIO,
                   threshold_s: float = prom.HIGH_RESPONSE_TIME_S) -> CacheVerdict:
-    """Redis findings first (their first line is the headline), then one line per P95 / 5xx set, then the
-    lab caveat; ok is the hit ratio against TARGET (None without lookups or Redis data)."""
+    """Redis findings first (their first line is the headline), then one line per P95 / 5xx set; ok is
+    the hit ratio against TARGET (None without lookups or Redis data). The caveat on samples and lab
+    data is the notebook's `show_caveat`."""
     lines = report.redis.findings(target)
     if report.prom_note:
         lines.append(f"Prometheus: {report.prom_note}")
     else:
         lines += [f for s in report.prom if (f := prom.series_finding(s, threshold_s))]
-    lines.append(LAB_NOTE)
     hit = None if report.redis.note else report.redis.summary.get("hit_ratio")
     return CacheVerdict(lines[0], None if hit is None else hit >= target, lines[1:])

@@ -1,10 +1,10 @@
 """Before/after and A/B comparison of k6 runs (and of two Prometheus series), block-aware.
 
 Requests within one run are not independent: load, caches and GC drift together. Every interval here
-treats time windows as clusters (`workbench.stats.block_*`): the run's steady state (after `skip_s`,
-before `until_s`) is cut into `windows` equal windows per run, and the statistic's linearised
-influence is summed per window. With one run per arm the run-to-run variance is not captured (a note
-says so); several runs per arm pool their windows.
+treats time windows as clusters (`workbench.gate`): the run's steady state (after `skip_s`, before
+`until_s`) is cut into `windows` equal windows per run, and the statistic's linearised influence is
+summed per window. Several runs per arm are the unit of a random-effects model; with one run per arm
+the run-to-run variance cannot be estimated (a note says so and an assumed run sd is added).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from workbench import gate, stats
+from workbench.analysis.rounding import change_vs_target
 from workbench.durations import parse_duration_s
 from workbench.errors import WorkbenchError
 
@@ -88,6 +89,18 @@ def split_runs(spec: str | list[str]) -> list[str]:
     return runs
 
 
+def split_arms(before: str | list[str], after: str | list[str]) -> tuple[list[str], list[str]]:
+    """(before runs, after runs); the same set on both sides is allowed (every difference is then 0),
+    a run in both of two different sets is not: its run effect would sit on both sides of the difference,
+    which the random-effects model takes for independent runs."""
+    rb, ra = split_runs(before), split_runs(after)
+    shared = [r for r in rb if r in ra]
+    if shared and set(rb) != set(ra):
+        raise WorkbenchError(f"run(s) {', '.join(shared)} in both --before and --after: give each arm its own runs "
+                             "(or the very same runs on both sides, which compares a set with itself)")
+    return rb, ra
+
+
 # -- loading ------------------------------------------------------------------------------------------
 def _check_runs(con: duckdb.DuckDBPyConnection, runs: list[str]) -> None:
     known = {r[0] for r in con.execute("SELECT DISTINCT run FROM k6_runs").fetchall()}
@@ -146,6 +159,8 @@ def arm_from_rows(con: duckdb.DuckDBPyConnection, runs: list[str], rows: pd.Data
                   bounds: dict[str, tuple[float, float]], opts: Options) -> Arm:
     """An Arm from RUNS' steady-state rows (run, metric, t_s, value, name, status; from the store or from
     another engine's scan) and each run's [lo, hi) window; CON gives the runs' executor metadata."""
+    # one order whatever the engine or the scan returned: float sums then give the same digits every call
+    rows = rows.sort_values(["run", "metric", "t_s", "value", "name", "status"], kind="stable", ignore_index=True)
     lats, fails, wlen = [], [], {}
     total_windows, dropped, iters, dur = 0, 0.0, 0.0, 0.0
     open_model, target = False, None
@@ -519,7 +534,7 @@ def compare_runs(con: duckdb.DuckDBPyConnection, before: str | list[str], after:
     p_value, p_adjusted, verdict (the stable fields other modules read), plus n/runs/windows,
     tolerance, df, between_run_sd_pct, reason and note where they apply."""
     opts = opts or Options()
-    rb, ra = split_runs(before), split_runs(after)
+    rb, ra = split_arms(before, after)
     a, b = load_arm(con, rb, opts), load_arm(con, ra, opts)
     if opts.auto_tolerance == {}:
         opts.auto_tolerance = learn_tolerance(a, opts)
@@ -541,7 +556,7 @@ def compare_result(con: duckdb.DuckDBPyConnection, rb: list[str], ra: list[str],
                                          "required": False} for r in resources]
     tg = evaluate_targets(targets, rows + resources)
     missed = any(t["required"] and not t["met"] for t in tg)
-    notes = run_notes(len(rb), len(ra), opts)
+    notes = run_notes(len(rb), len(ra), opts, same=set(rb) == set(ra))
     out: dict[str, Any] = {"before": ",".join(rb), "after": ",".join(ra), "passed": gate_passed(rows, opts) and not missed,
                            "results": rows, "targets": tg, "resources": resources, "notes": notes,
                            "options": _opts_dict(opts)}
@@ -559,8 +574,12 @@ def gate_passed(rows: list[dict[str, Any]], opts: Options) -> bool:
     return not any(r["verdict"] in bad for r in rows)
 
 
-def run_notes(n_before: int, n_after: int, opts: Options) -> list[str]:
-    """What the number of runs per arm lets the intervals say about run-to-run variation."""
+def run_notes(n_before: int, n_after: int, opts: Options, same: bool = False) -> list[str]:
+    """What the number of runs per arm lets the intervals say about run-to-run variation (SAME: both arms
+    are the same runs)."""
+    if same:
+        return ["the same runs on both sides: every run effect and every request cancels, so each difference "
+                "is exactly 0 (a check of the gate, not a measurement)"]
     if n_before == 1 and n_after == 1:
         return [f"one run per arm: run-to-run variation cannot be estimated; intervals add an assumed run-level "
                 f"sd of {100 * opts.run_sd:g}% (--run-sd) and verdicts rely on the tolerance; pass several runs "
@@ -787,7 +806,7 @@ def to_junit(result: dict[str, Any], suite: str = "workbench compare") -> str:
         case = ET.Element("testcase", classname=f"{suite}.targets", name=f"{t['endpoint']} {t['metric']} "
                           f"{t['target_change_pct']:+g}%")
         if t["required"] and not t["met"]:
-            ET.SubElement(case, "failure", type="target", message=f"target missed: change {_fmt(t['change_pct'])}%"
+            ET.SubElement(case, "failure", type="target", message=f"target missed: change {change_vs_target(t['change_pct'], t['target_change_pct'])}"
                           f" vs required {t['target_change_pct']:+g}%")
         cases.append(case)
     failures = sum(1 for c in cases if c.find("failure") is not None)
@@ -900,7 +919,7 @@ def verdict_text(result: dict[str, Any]) -> tuple[str, bool]:
             continue
         word = "met" if t["met"] else "missed"
         kind = "required" if t["required"] else "playbook target, reported"
-        chg = "n/a" if t["change_pct"] is None else f"{t['change_pct']:+.1f}%"
+        chg = change_vs_target(t["change_pct"], t["target_change_pct"])
         parts.append(f"Target {t['endpoint']} {t['metric']} {t['target_change_pct']:+g}% {word} ({chg}; {kind}).")
     parts.append("Gate: passed." if result["passed"] else "Gate: FAILED.")
     return " ".join(parts), bool(result["passed"])

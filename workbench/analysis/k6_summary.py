@@ -63,7 +63,9 @@ def _trend_values(con: duckdb.DuckDBPyConnection, run: str, metric: str, tags: d
     quants = sorted({_quantile(s) for s in stats if _quantile(s) is not None})
     where, params = _tag_filter(tags)
     row = con.execute(
-        f"SELECT count(*), avg(value), min(value), max(value), quantile_cont(value, ?::DOUBLE[])"
+        # fsum (compensated) rather than avg/sum: DuckDB's parallel float sums vary in the last digits from
+        # one call to the next, and the same command should print the same summary
+        f"SELECT count(*), fsum(value) / count(*), min(value), max(value), quantile_cont(value, ?::DOUBLE[])"
         f" FROM k6_points WHERE run = ? AND metric = ?{where}", [quants or [0.5], run, metric, *params]
     ).fetchone()
     if not row[0]:
@@ -91,7 +93,7 @@ def _values(con: duckdb.DuckDBPyConnection, run: str, metric: str, mtype: str, t
     base = f"FROM k6_points WHERE run = ? AND metric = ?{where}"
     args = [run, metric, *params]
     if mtype == "counter":
-        n, total = con.execute(f"SELECT count(*), sum(value) {base}", args).fetchone()
+        n, total = con.execute(f"SELECT count(*), fsum(value) {base}", args).fetchone()
         if not n:
             return None
         return {"count": total, "rate": total / duration_s if duration_s else None}
@@ -142,6 +144,17 @@ class DuckDBPoints:
                 for name, base, mtype, tags, stats in requests}
 
 
+def stored_trend_stats(con: duckdb.DuckDBPyConnection, run: str) -> list[str] | None:
+    """The `summaryTrendStats` of RUN's ingested handleSummary() file (None: none stored, use k6's default)."""
+    row = con.execute("SELECT i.details->'summary_trend_stats' FROM k6_summaries s JOIN ingests i USING (ingest_id)"
+                      " WHERE s.run = ?", [run]).fetchone()
+    stats = json.loads(row[0]) if row and row[0] else None
+    try:
+        return parse_trend_stats(stats) if stats else None
+    except WorkbenchError:
+        return None     # a stat this workbench cannot compute: fall back to k6's default list
+
+
 def run_duration(con: duckdb.DuckDBPyConnection, run: str, points: DuckDBPoints | None = None
                  ) -> tuple[float | None, str]:
     """(test duration in ms, source): the summary's when known, else the first-to-last point span."""
@@ -157,7 +170,7 @@ def k6_summary(con: duckdb.DuckDBPyConnection, run: str, trend_stats: str | list
 
     CON holds the run's metadata (k6_runs, k6_metrics, k6_summaries); POINTS computes the aggregations
     over its points (default: DuckDB over the same store; Spark: `workbench.engines.spark`)."""
-    stats = parse_trend_stats(trend_stats)
+    stats = parse_trend_stats(trend_stats if trend_stats is not None else stored_trend_stats(con, run))
     points = points or DuckDBPoints(con)
     if con.execute("SELECT count(*) FROM k6_runs WHERE run = ?", [run]).fetchone()[0] == 0:
         known = [r[0] for r in con.execute("SELECT run FROM k6_runs ORDER BY run").fetchall()]

@@ -37,7 +37,7 @@ def endpoint_table(con: duckdb.DuckDBPyConnection, run: str) -> pd.DataFrame:
                SELECT 'all', avg(value) FROM k6_points WHERE run = ? AND metric = 'http_req_failed'),
          s AS (SELECT endpoint, count(*) AS requests,
                       quantile_cont(value, 0.5) AS p50_ms, quantile_cont(value, 0.95) AS p95_ms,
-                      quantile_cont(value, 0.99) AS p99_ms, avg(value) AS avg_ms,
+                      quantile_cont(value, 0.99) AS p99_ms, favg(value) AS avg_ms,   -- favg: the same digits every run
                       avg(CASE WHEN try_cast(status AS INTEGER) >= 500 THEN 1.0 ELSE 0.0 END) AS rate_5xx
                FROM (SELECT * FROM d UNION ALL SELECT 'all', value, status FROM d) GROUP BY endpoint)
     SELECT s.endpoint, s.requests, s.requests / ? AS rps, s.p50_ms, s.p95_ms, s.p99_ms, s.avg_ms,
@@ -118,7 +118,7 @@ def timing_breakdown(con: duckdb.DuckDBPyConnection, run: str) -> pd.DataFrame:
     """Mean ms per request phase (blocked, connecting, TLS, sending, waiting, receiving) per endpoint."""
     metrics = ", ".join(f"'{m}'" for m in TIMING_METRICS)
     df = _df(con, f"""
-        SELECT coalesce(name, url, '(unnamed)') AS endpoint, metric, avg(value) AS mean_ms
+        SELECT coalesce(name, url, '(unnamed)') AS endpoint, metric, favg(value) AS mean_ms
         FROM k6_points WHERE run = ? AND metric IN ({metrics}) GROUP BY ALL""", [run])
     if df.empty:
         return pd.DataFrame(columns=["endpoint"] + [m.removeprefix("http_req_") for m in TIMING_METRICS])

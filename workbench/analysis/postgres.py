@@ -70,20 +70,23 @@ class SnapshotPair:
         return (self.to_at - self.from_at).total_seconds()
 
 
-def resolve_pair(store: Store, from_snap: int | None = None, to_snap: int | None = None,
+def resolve_pair(store: Store, from_snap: int | str | None = None, to_snap: int | str | None = None,
                  label: str | None = None) -> SnapshotPair:
-    """The snapshots to compare: defaults to the last two of one server (of LABEL when given)."""
+    """The snapshots to compare: defaults to the last two of one server (of LABEL when given). FROM_SNAP and
+    TO_SNAP are snapshot ids or labels (a label means its latest snapshot), as for `redis stats`."""
     snaps = snapshots(store, label)
     every = snapshots(store) if label is not None else snaps
     if snaps.empty:
         what = f" labelled {label!r}" if label else ""
         raise WorkbenchError(f"no PostgreSQL snapshots{what} in the store: run `workbench collect postgres` twice")
 
-    def row(sid: int) -> pd.Series:
-        hit = every[every.snapshot_id == sid]
+    def row(ref: int | str) -> pd.Series:
+        hit = every[every.snapshot_id == int(ref)] if str(ref).isdigit() else every.iloc[0:0]
         if hit.empty:
-            raise WorkbenchError(f"no PostgreSQL snapshot {sid}: see `workbench ls snapshots`")
-        return hit.iloc[0]
+            hit = every[every.label == str(ref)]
+        if hit.empty:
+            raise WorkbenchError(f"no PostgreSQL snapshot {ref} (neither an id nor a label): see `workbench ls snapshots`")
+        return hit.iloc[-1]
 
     to = row(to_snap) if to_snap is not None else snaps.iloc[-1]
     if from_snap is not None:
@@ -164,6 +167,19 @@ def _server_changes(meta: pd.DataFrame, pair: SnapshotPair) -> tuple[list[str], 
     whole = bool(pd.notna(r_to) and (pd.isna(r_from) or r_to != r_from) and r_to > pair.from_at)
     if whole:
         reasons.append(f"pg_stat_statements_info.stats_reset moved to {r_to.isoformat()}")
+    elif pd.notna(r_from) and pd.notna(r_to) and r_to != r_from:
+        # only a reset moves stats_reset, and only forward past the first snapshot: any other change means
+        # these are another server's statistics (a failover, a restored backup) behind the same name
+        reasons.append(f"pg_stat_statements_info.stats_reset changed from {r_from.isoformat()} to "
+                       f"{r_to.isoformat()} without a reset: another server's statistics (failover?) are not "
+                       "diffed against this name's earlier ones; counts are the new server's own")
+        whole = True
+    t_from, t_to = a.get("timeline_id"), b.get("timeline_id")
+    if pd.notna(t_from) and pd.notna(t_to) and t_from != t_to:
+        reasons.append(f"the server behind this name moved from WAL timeline {int(t_from)} to {int(t_to)} (a "
+                       "promoted replica took over: failover): its statistics are not diffed against the former "
+                       "primary's; counts are its own")
+        whole = True
     if pd.notna(a["postmaster_start"]) and pd.notna(b["postmaster_start"]) \
             and a["postmaster_start"] != b["postmaster_start"]:
         reasons.append(f"the server (re)started at {b['postmaster_start'].isoformat()}: counters that went on "
@@ -193,8 +209,8 @@ def statement_deltas(store: Store, pair: SnapshotPair, include_own: bool = False
     cols = ", ".join(KEY + COUNTERS + ["stats_since"])
     f = _per_key(store.query_df(f"SELECT {cols} FROM pg_statements WHERE snapshot_id = ?", [pair.from_id]))
     t = _per_key(store.query_df(f"SELECT {cols} FROM pg_statements WHERE snapshot_id = ?", [pair.to_id]))
-    meta = store.query_df("SELECT snapshot_id, pgss_stats_reset, pgss_dealloc, postmaster_start, in_recovery"
-                          " FROM pg_snapshots WHERE snapshot_id IN (?, ?)",
+    meta = store.query_df("SELECT snapshot_id, pgss_stats_reset, pgss_dealloc, postmaster_start, in_recovery,"
+                          " timeline_id FROM pg_snapshots WHERE snapshot_id IN (?, ?)",
                           [pair.from_id, pair.to_id]).set_index("snapshot_id")
     reasons, notes, global_reset = _server_changes(meta, pair)
     key = ["queryid_key", "dbid", "userid", "toplevel_key"]
@@ -238,7 +254,7 @@ def statement_deltas(store: Store, pair: SnapshotPair, include_own: bool = False
     return TopResult(pair, bool(reasons), reasons, out.reset_index(drop=True), gone, notes=notes, own=own_rows)
 
 
-def pg_top(store: Store, from_snap: int | None = None, to_snap: int | None = None, by: str = "total_time",
+def pg_top(store: Store, from_snap: int | str | None = None, to_snap: int | str | None = None, by: str = "total_time",
            label: str | None = None, include_own: bool = False) -> TopResult:
     """Statements ranked BY (total_time | mean_time | calls | io) between two snapshots of one server;
     the collector's own statements are left out (in `.own`) unless INCLUDE_OWN."""

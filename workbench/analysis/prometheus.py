@@ -81,11 +81,16 @@ def series_json(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
 
 def series_csv_rows(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
     """Flat rows for CSV: ts (ISO UTC), unix_ts, labels, value (NaN/±Inf as Prometheus spells them)."""
+    return csv_rows(series_json(con, name))
+
+
+def csv_rows(series: list[dict]) -> list[dict]:
+    """SERIES (as `series_json` returns it) as the flat rows of `series_csv_rows`."""
     out = []
-    for s in series_json(con, name):
+    for s in series:
         text = "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(s["labels"].items())) + "}"
         for t, v in s["points"]:
-            iso = pd.Timestamp(t, unit="s", tz="UTC").isoformat()
+            iso = pd.Timestamp(t, unit="s", tz="UTC").isoformat(timespec="milliseconds")
             out.append({"ts": iso, "unix_ts": t, "labels": text, "value": v})
     return out
 

@@ -49,7 +49,12 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         first = str(e).splitlines()[0] if str(e) else ""
-        if _is_duckdb_error(e):
+        if _is_duckdb_error(e) and type(e).__name__ == "OutOfMemoryException":
+            from workbench.store import MEMORY_ENV, writer_memory
+
+            click.echo(f"error: store: DuckDB ran out of memory ({redact_text(first)}); nothing was committed: raise "
+                       f"{MEMORY_ENV} (now {writer_memory()}; default 512MB), e.g. {MEMORY_ENV}=1GB", err=True)
+        elif _is_duckdb_error(e):
             click.echo(f"error: store: {redact_text(first or type(e).__name__)} (rerun with --debug for details)",
                        err=True)
         else:  # a bug or an unforeseen fault: still one line, the traceback on request

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
+import workbench
 from workbench.cli.groups import db_of, main
 from workbench.cli.output import format_option, info, print_json, print_table, warn
 from workbench.cli.prom_options import prometheus_client_options
 from workbench.errors import CheckFailed, WorkbenchError
-from workbench.store import reading, writing
 
 
 @main.command("alerts")
@@ -44,73 +44,30 @@ def alerts(ctx: click.Context, rules_file: str | None, url: str | None, start: s
         workbench alerts --start 2025-08-06T10:00:00Z --end 2025-08-06T11:00:00Z
     """
     from workbench.analysis import alerts as al
-    from workbench.sources import prometheus as prom
 
     if show_rules:
         click.echo(al.default_rules_text(), nl=False)
         return
     if not start:
         raise WorkbenchError("alerts needs --start (and --end, default now); see --help")
-    start_ms, end_ms = prom.parse_time_ms(start), prom.parse_time_ms(end)
-    try:
-        interval_ms = al.parse_prom_duration_ms(interval)
-    except ValueError as e:
-        raise WorkbenchError(f"--interval: {e}") from None
-    if interval_ms <= 0:
-        raise WorkbenchError("--interval must be more than 0, e.g. 1m")
-    if url:
-        backtest, where = _promql(al, prom, rules_file, url, start_ms, end_ms, interval_ms, server_timeout,
-                                  concurrency, ca_file, insecure)
-    else:
-        if rules_file:
-            raise WorkbenchError("--rules needs --url: without Prometheus only the playbook's three rules have "
-                                 "store equivalents (drop --rules, or pass --url)")
-        with reading(db_of(ctx)) as store:
-            backtest = al.backtest_store(store.con, start_ms, end_ms, interval_ms)
-        where = None
-    if not no_store:
-        from workbench.sources import prom_alerts
-
-        rules_rows, firing_rows = al.store_rows(backtest)
-        with writing(db_of(ctx)) as store:
-            prom_alerts.save_backtest(store, source=backtest.source, url=where, start_ms=start_ms, end_ms=end_ms,
-                                      rules_file=rules_file or f"(default) {al.DEFAULT_RULES}",
-                                      rules=rules_rows, firing=firing_rows, notes=backtest.notes)
-    for note in backtest.notes:
+    res = workbench.open(db_of(ctx), read_only=no_store).alerts(
+        start, end, rules=rules_file, url=url, interval=interval, save=not no_store, server_timeout=server_timeout,
+        concurrency=concurrency, ca_file=ca_file, insecure=insecure)
+    backtest = res.raw
+    for note in res.warnings:
         warn(note)
-    _emit(backtest, fmt)
+    _emit(res, fmt)
     if fail_if_firing and backtest.firing_count:
-        raise CheckFailed(f"{backtest.firing_count} alert interval(s) fired between {al.iso(start_ms)} and "
-                          f"{al.iso(end_ms)}")
+        raise CheckFailed(f"{backtest.firing_count} alert interval(s) fired between {al.iso(backtest.start_ms)} and "
+                          f"{al.iso(backtest.end_ms)}")
 
 
-def _promql(al, prom, rules_file, url, start_ms, end_ms, interval_ms, server_timeout, concurrency, ca_file,
-            insecure):
-    from workbench.sources import prom_alerts
-
-    rule_file = al.load_rules(rules_file, interval_ms)
-    if not rule_file.rules:
-        raise WorkbenchError(f"{rule_file.path}: no alerting rules in the file")
-    warnings: list[str] = []
-    with prom.PromClient(url, ca_file=ca_file, insecure=insecure, server_timeout=server_timeout,
-                         concurrency=concurrency) as client:
-        def fetch(rule, lo, hi, step):
-            points, notes = prom_alerts.rule_range(client, rule.expr, lo, hi, step,
-                                                   where=f"{rule.file}:{rule.line}: rule {rule.alert!r}")
-            warnings.extend(f"rule {rule.alert!r}: {n}" for n in notes)
-            return points
-
-        backtest = al.backtest_promql(rule_file, start_ms, end_ms, fetch)
-        where = client.where
-    backtest.notes.extend(warnings)
-    return backtest, where
-
-
-def _emit(backtest, fmt: str) -> None:
+def _emit(res: workbench.results.Result, fmt: str) -> None:
     from workbench.analysis import alerts as al
 
+    backtest = res.raw
     if fmt == "json":
-        print_json(backtest.to_dict())
+        print_json(res.to_dict())
         return
     rows = [{"alert": r.rule.alert, "labels": al.labels_text(f.labels), "start": al.iso(f.start_ms),
              "end": al.iso(f.end_ms) or "(firing)", "value": f.value}

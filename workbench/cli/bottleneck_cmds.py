@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
+import workbench
 from workbench.analysis.bottleneck_checks.rules import COMPONENTS, SENSITIVITIES
 from workbench.cli.groups import db_of, main
 from workbench.cli.output import format_option, info, print_json, print_table, warn
 from workbench.errors import CheckFailed, WorkbenchError
-from workbench.store import reading
 
 
 @main.command("bottlenecks")
@@ -42,13 +42,12 @@ def bottlenecks_cmd(ctx: click.Context, run: str | None, label: str | None, star
         workbench bottlenecks --label nightly --sensitivity high --component database --format json
         workbench bottlenecks --from now-1h --to now --fail-above 70
     """
-    from workbench.analysis.bottlenecks import find_bottlenecks, resolve_scope
-
-    with reading(db_of(ctx)) as store:
-        scope = resolve_scope(store, run, label, start, end)
-        rep = find_bottlenecks(store, scope, sensitivity, list(components) or None, cpu_cores=cpu_cores)
+    res = workbench.open(db_of(ctx)).bottlenecks(run, label=label, start=start, end=end, sensitivity=sensitivity,
+                                                 components=components, limit=limit, cpu_cores=cpu_cores)
+    rep = res.raw
+    scope = rep.scope
     if fmt == "json":
-        print_json(rep.to_dict(limit))
+        print_json(res.to_dict())
     else:
         for comp, note in rep.notes.items():
             info(f"{comp}: {note}")
@@ -102,14 +101,11 @@ def advise_cmd(ctx: click.Context, dsn: str | None, min_savings: str, limit: int
         workbench advise --dsn postgresql://app@db/app > plan.sql
         workbench advise --min-savings 30% --format json
     """
-    from workbench.analysis.advisor import advise
-
-    with reading(db_of(ctx)) as store:
-        plan = advise(store, dsn, min_savings=_savings(min_savings), limit=limit, verify=not no_verify, label=label,
-                      statement_timeout_ms=statement_timeout_ms)
-    if not plan.verified:
-        warn(f"plan unverified: {plan.unverified_reason}")
+    res = workbench.open(db_of(ctx)).advise(dsn, min_savings=_savings(min_savings), limit=limit, label=label,
+                                            verify=not no_verify, statement_timeout_ms=statement_timeout_ms)
+    for w in res.warnings:
+        warn(w)
     if fmt == "json":
-        print_json(plan.to_dict())
+        print_json(res.to_dict())
     else:
-        click.echo(plan.to_sql(), nl=False)
+        click.echo(res.raw.to_sql(), nl=False)

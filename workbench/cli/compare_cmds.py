@@ -7,29 +7,45 @@ from typing import TYPE_CHECKING
 
 import click
 
+import workbench
+from workbench.analysis.rounding import change_vs_target
 from workbench.cli.groups import db_of, main
 from workbench.cli.output import format_option, info, print_json, print_table, warn
 from workbench.errors import CheckFailed, WorkbenchError
-from workbench.store import Store
 
-if TYPE_CHECKING:   # imported inside the commands: scipy takes a second to load, `--help` should not
-    from workbench.analysis import compare as cmp
+if TYPE_CHECKING:
+    from workbench.api import GateResult
 
-COLUMNS = ["endpoint", "metric", "before", "after", "change %", "CI %", "p adj", "verdict"]
+# the results table, one line per endpoint x metric under an endpoint heading; fits 80 columns
+_LINE = "{metric:<12} {a:>9} {b:>9} {change:>7} {ci:>15} {p:>8}  {verdict}"
+_COLOURS = {"regressed": "red", "missing": "red", "improved": "green", "inconclusive": "yellow"}
 
 
-def _table_rows(rows: list[dict]) -> list[dict]:
-    def pct(v: float | None) -> str:
-        return "n/a" if v is None else f"{v:+.1f}"
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4g}"
 
-    def num(v: float | None) -> str:
-        return "-" if v is None else f"{v:.4g}"
 
-    return [{"endpoint": r["endpoint"], "metric": r["metric"], "before": num(r["before"]),
-             "after": num(r["after"]), "change %": pct(r["change_pct"]),
-             "CI %": f"{pct(r.get('ci_low_pct'))}..{pct(r.get('ci_high_pct'))}",
-             "p adj": "n/a" if r.get("p_adjusted") is None else f"{r['p_adjusted']:.3g}",
-             "verdict": r["verdict"]} for r in rows]
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:+.1f}"
+
+
+def print_results(rows: list[dict], arms: tuple[str, str], headers: tuple[str, str], title: str) -> None:
+    """The gate's rows as text that CI logs and 80-column terminals show unbroken: each endpoint on its own
+    line, then a line per metric (HEADERS name the arms' columns: before/after or control/treatment)."""
+    click.echo(f"{title}: {arms[0]} -> {arms[1]}")
+    click.echo(_LINE.format(metric="", a=headers[0], b=headers[1], change="change", ci="95% CI (%)", p="p adj",
+                            verdict="verdict").rstrip())
+    endpoint = None
+    for r in rows:
+        if r["endpoint"] != endpoint:
+            endpoint = r["endpoint"]
+            click.echo(click.style(endpoint, bold=True))
+        ci = "n/a" if r.get("ci_low_pct") is None else f"{_pct(r['ci_low_pct'])}..{_pct(r.get('ci_high_pct'))}"
+        p = "n/a" if r.get("p_adjusted") is None else f"{r['p_adjusted']:.2g}"
+        change = "n/a" if r["change_pct"] is None else _pct(r["change_pct"]) + "%"
+        line = _LINE.format(metric="  " + r["metric"], a=_num(r["before"]), b=_num(r["after"]), change=change,
+                            ci=ci, p=p, verdict="")
+        click.echo(line + click.style(r["verdict"], fg=_COLOURS.get(r["verdict"])))
 
 
 def _window_options(f):
@@ -65,46 +81,48 @@ def _window_options(f):
     return f
 
 
-def _opts(alpha: float, skip: str, until: str | None, scenario: str | None, adjust: str, windows: int,
-          tolerance: tuple[str, ...] = (), run_sd: float = 2.0, min_tail: int = 10, strict: bool = False,
-          allow_missing: bool = False, targets_file: str | None = None) -> cmp.Options:
-    from workbench.analysis import compare as cmp
-
-    if not 0 < alpha < 1:
-        raise WorkbenchError(f"--alpha {alpha}: use a level between 0 and 1, e.g. 0.05")
-    specs = [t for t in tolerance if t.strip().lower() != "auto"]
-    tol = {**cmp.load_tolerances(targets_file), **cmp.parse_tolerances(specs)}
-    return cmp.Options(skip_s=cmp.parse_duration(skip) or 0.0, until_s=cmp.parse_duration(until),
-                       scenario=scenario, alpha=alpha, adjust=adjust, windows=windows, tolerance=tol,
-                       auto_tolerance={} if len(specs) < len(tolerance) else None, run_sd=run_sd / 100,
-                       min_tail=min_tail, strict=strict, allow_missing=allow_missing)
+def _gate_options(alpha: float, skip: str, until: str | None, scenario: str | None, adjust: str, windows: int,
+                  tolerance: tuple[str, ...], run_sd: float, min_tail: int, strict: bool,
+                  allow_missing: bool) -> dict:
+    """The window options as keyword arguments of `Workbench.compare` / `Workbench.abtest`."""
+    return {"alpha": alpha, "skip": skip, "until": until, "scenario": scenario, "adjust": adjust, "windows": windows,
+            "tolerance": tolerance, "run_sd": run_sd, "min_tail": min_tail, "strict": strict,
+            "allow_missing": allow_missing}
 
 
-def _emit(result: dict, fmt: str, junit: str | None, markdown: str | None, what: str) -> None:
-    from workbench.analysis import compare as cmp
-
-    for path, text in ((junit, cmp.to_junit(result) if junit else ""),
-                       (markdown, cmp.to_markdown(result) if markdown else "")):
+def _emit(res: GateResult, fmt: str, junit: str | None, markdown: str | None, what: str) -> None:
+    result = res.to_dict()
+    for path, text in ((junit, res.to_junit() if junit else ""),
+                       (markdown, res.to_markdown() if markdown else "")):
         if path:
             try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
                 Path(path).write_text(text)
             except OSError as e:
                 raise WorkbenchError(f"cannot write {path}: {e.strerror}") from e
     if fmt == "json":
         print_json(result)
     else:
-        a, b = cmp._arms(result)
-        print_table(_table_rows(result["results"]), COLUMNS, title=f"{what}: {a} -> {b}")
+        heads = ("control", "treatment") if what == "abtest" else ("before", "after")
+        print_results(result["results"], res.arms, heads, what)
         if result.get("targets"):
-            print_table(result["targets"], ["endpoint", "metric", "target_change_pct", "change_pct", "required",
-                                            "met"], title="targets")
+            click.echo()
+            print_table([dict(t, target=f"{t['target_change_pct']:+g}%",
+                              change=change_vs_target(t["change_pct"], t["target_change_pct"]),
+                              required="yes" if t["required"] else "reported",
+                              met={True: "met", False: "missed", None: "not measured"}[t["met"]])
+                         for t in result["targets"]], ["endpoint", "metric", "target", "change", "required", "met"],
+                        title="targets")
         if result.get("resources"):
-            print_table(result["resources"], ["endpoint", "metric", "before", "after", "change_pct"],
-                        title="resources (Prometheus)")
+            print_table([dict(r, change=_pct(r["change_pct"]) + "%" if r["change_pct"] is not None else "n/a")
+                         for r in result["resources"]], ["endpoint", "metric", "before", "after", "change"],
+                        headers={"before": heads[0], "after": heads[1]}, title="resources (Prometheus)")
         if result.get("arrival_rate"):
             print_table([{"arm": k, **v} for k, v in result["arrival_rate"].items()], title="arrival rate")
+    srm_failed = bool(result.get("srm")) and not result["srm"]["passed"]
     for n in result.get("notes", []):
-        info(f"note: {n}")
+        if not (srm_failed and n.startswith("SAMPLE RATIO MISMATCH")):   # already warned about, with the fix
+            info(f"note: {n}")
     if not result["passed"]:
         def which(verdict: str) -> list[str]:
             return [f"{r['endpoint']} {r['metric']}" for r in result["results"] if r["verdict"] == verdict]
@@ -152,23 +170,14 @@ def compare_cmd(ctx: click.Context, before: str, after: str, power: bool, engine
         workbench compare --before pre1,pre2 --after post1,post2 --targets targets.yml --junit compare.xml
         workbench compare --before pre --after post --engine spark --parquet exports/
     """
-    from workbench.analysis import compare as cmp
-    from workbench.engines import open_source
-
-    opts = _opts(alpha, skip, until, scenario, adjust, windows, tolerance, run_sd, min_tail, strict, allow_missing,
-                 targets_file)
-    targets = cmp.load_targets(targets_file)
-    with open_source(db_of(ctx), engine, parquet) as src:
-        if engine == "spark":
-            from workbench.engines.spark import compare_runs
-
-            result = compare_runs(src.dest, src.con, before, after, opts, targets)
-        else:
-            result = cmp.compare_runs(src.con, before, after, opts, targets, power=power)
+    res = workbench.open(db_of(ctx)).compare(
+        before, after, power=power, engine=engine, parquet=parquet, targets=targets_file,
+        **_gate_options(alpha, skip, until, scenario, adjust, windows, tolerance, run_sd, min_tail, strict,
+                        allow_missing))
     if power and fmt != "json":
-        print_table(result.get("power", []), ["endpoint", "metric", "runs_per_arm", "requests_per_run", "mde_pct"],
+        print_table(res.to_dict().get("power", []), ["endpoint", "metric", "runs_per_arm", "requests_per_run", "mde_pct"],
                     title="smallest p95 change detected with 80% power")
-    _emit(result, fmt, junit, markdown, "compare")
+    _emit(res, fmt, junit, markdown, "compare")
 
 
 @main.command("abtest")
@@ -196,24 +205,11 @@ def abtest_cmd(ctx: click.Context, run: str | None, variant_tag: str, control: s
         workbench abtest --run ab --control standard --treatment optimized --skip 30s --tolerance p95_ms=3%
         workbench abtest --prom-control p95_standard --prom-treatment p95_optimized
     """
-    from workbench.analysis import compare as cmp
-
-    opts = _opts(alpha, skip, until, scenario, adjust, windows, tolerance, run_sd, min_tail, strict, allow_missing,
-                 targets_file)
-    if opts.auto_tolerance is not None:
-        raise WorkbenchError("--tolerance auto needs several baseline runs: use it with workbench compare")
-    if prom_control or prom_treatment:
-        if not (prom_control and prom_treatment) or run:
-            raise WorkbenchError("give both --prom-control and --prom-treatment (and no --run)")
-        with Store.open(db_of(ctx), read_only=True) as store:
-            result = cmp.abtest_prometheus(store.con, prom_control, prom_treatment, alpha, higher_is_better)
-    else:
-        if not (run and control and treatment):
-            raise WorkbenchError("give --run, --control and --treatment (or --prom-control/--prom-treatment)")
-        targets = cmp.load_targets(targets_file) if targets_file else None
-        with Store.open(db_of(ctx), read_only=True) as store:
-            result = cmp.abtest_run(store.con, run, variant_tag, control, treatment, opts, split, targets)
-        if not result["srm"]["passed"]:
-            warn(f"SAMPLE RATIO MISMATCH in run {run}: {result['srm']['counts']} (p={result['srm']['p_value']:.2g}); "
-                 "the variant assignment is broken — fix it before reading the results")
-    _emit(result, fmt, junit, markdown, "abtest")
+    res = workbench.open(db_of(ctx)).abtest(
+        run, variant_tag=variant_tag, control=control, treatment=treatment, split=split, prom_control=prom_control,
+        prom_treatment=prom_treatment, higher_is_better=higher_is_better, targets=targets_file,
+        **_gate_options(alpha, skip, until, scenario, adjust, windows, tolerance, run_sd, min_tail, strict,
+                        allow_missing))
+    for w in res.warnings:   # the sample ratio mismatch, before the results
+        warn(w)
+    _emit(res, fmt, junit, markdown, "abtest")

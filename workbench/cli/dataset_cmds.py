@@ -36,27 +36,15 @@ def export_parquet_cmd(ctx: click.Context, dest: str, families: str | None, runs
         workbench export parquet exports/ --run before --run after
         AWS_PROFILE=perf workbench export parquet s3://perf-data/workbench --since 2026-11-01
     """
-    import datetime as dt
+    import workbench
 
-    from workbench.dataset import export_parquet
-    from workbench.errors import WorkbenchError
-    from workbench.store import writing
-
-    when = None
-    if since:
-        try:
-            when = dt.datetime.fromisoformat(since)
-        except ValueError as e:
-            raise WorkbenchError(f"--since {since!r}: use an ISO-8601 time such as 2026-11-01T00:00:00Z") from e
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.UTC)
-    fams = [f.strip() for f in families.split(",") if f.strip()] if families else None
-    with writing(db_of(ctx), files=None) as store:   # DuckDB reads/writes DEST
-        result = export_parquet(store, dest, fams, list(runs) or None, when)
-    for w in result.warnings:
+    res = workbench.open(db_of(ctx), read_only=False).export_parquet(dest, tables=families, runs=runs,
+                                                                      since=since or None)
+    result = res.raw
+    for w in res.warnings:
         warn(w)
     if fmt == "json":
-        print_json(result.to_dict())
+        print_json(res.to_dict())
         return
     info(f"{dest}: {result.units_written} unit(s) written, {result.units_skipped} already there; "
          f"{result.files} files, {result.bytes / 1e6:.1f} MB in the dataset")
@@ -78,16 +66,7 @@ def attach_cmd(ctx: click.Context, dest: str) -> None:
         workbench --db fleet.duckdb attach exports/
         workbench --db fleet.duckdb k6 summary --run before
     """
-    from pathlib import Path
+    import workbench
 
-    from workbench.dataset import attach
-    from workbench.errors import WorkbenchError
-    from workbench.store import writing
-
-    if dest.startswith("s3://") or not Path(dest).is_dir():   # before the store is created or touched
-        raise WorkbenchError(f"{dest}: not a directory holding a dataset (for s3://, sync it to a directory "
-                             "first: aws s3 sync s3://... DIR)")
-    with writing(db_of(ctx), files=None) as store:   # DuckDB reads/writes DEST
-        tables = attach(store, dest)
-        path = store.path
-    info(f"{path} now reads {len(tables)} table(s) from {dest}: {', '.join(tables)}")
+    doc = workbench.open(db_of(ctx), read_only=False).attach(dest).to_dict()
+    info(f"{doc['store']} now reads {len(doc['tables'])} table(s) from {dest}: {', '.join(doc['tables'])}")

@@ -35,7 +35,7 @@ class LazyGroup(click.Group):
     "pg": "postgres_cmds", "redis": "redis_cmds", "prom": "prometheus_cmds",
     "compare": "compare_cmds", "abtest": "compare_cmds", "roi": "roi_cmds", "alerts": "alerts_cmds",
     "bottlenecks": "bottleneck_cmds", "advise": "bottleneck_cmds", "export": "dataset_cmds",
-    "attach": "dataset_cmds", "prune": "prune_cmds", "lab": "lab_cmds"},
+    "attach": "dataset_cmds", "prune": "prune_cmds", "lab": "lab_cmds", "vacuum": "vacuum_cmds"},
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--db", "db", metavar="PATH", envvar="WORKBENCH_DB",
               help="DuckDB store (default data/workbench.duckdb; env WORKBENCH_DB).")

@@ -5,12 +5,10 @@ from __future__ import annotations
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from workbench.analysis.k6_summary import k6_summary
+import workbench
 from workbench.cli.groups import db_of, ingest, main
-from workbench.cli.output import console, format_option, info, print_json, print_table, warn
+from workbench.cli.output import console, format_option, info, print_json, warn
 from workbench.errors import WorkbenchError
-from workbench.sources import k6 as k6_source
-from workbench.store import writing
 
 
 def _parse_tags(values: tuple[str, ...]) -> dict[str, str]:
@@ -48,37 +46,29 @@ def ingest_k6(ctx: click.Context, files: tuple[str, ...], run: str, label: str |
         workbench ingest k6 pod-*.json.gz --run nightly --to-parquet s3://perf-data/workbench
     """
     tag_map = _parse_tags(tags)
+    wb = workbench.open(db_of(ctx), read_only=False)
     if to_parquet:
-        from workbench.sources.k6_stream import stream_files
+        res = wb.ingest_k6(list(files), run, label=label, tags=tag_map, replace=replace,
+                           skip_bad_lines=skip_bad_lines, to_parquet=to_parquet)
+    else:
+        with Progress(TextColumn("[bold]ingest[/bold] {task.description}"), BarColumn(), TimeElapsedColumn(),
+                      console=console, transient=True, disable=not console.is_terminal) as progress:
+            task = progress.add_task("", total=len(files))
+            started: list[str] = []
 
-        if replace:
-            raise WorkbenchError("--replace does not apply to --to-parquet (a dataset's files are never rewritten)")
-        for r in stream_files(list(files), run, to_parquet, label=label, tags=tag_map, skip_bad_lines=skip_bad_lines):
-            for w in r.warnings:
-                warn(w)
-            if not r.skipped:
-                info(f"{r.path}: {r.format}, {r.rows:,} rows -> run {run!r} in {to_parquet}")
-        return
-    # DuckDB may read these files (and the store's scratch dir), nothing else
-    with writing(db_of(ctx), files=list(files)) as store, Progress(
-        TextColumn("[bold]ingest[/bold] {task.description}"), BarColumn(), TimeElapsedColumn(),
-        console=console, transient=True, disable=not console.is_terminal,
-    ) as progress:
-        task = progress.add_task("", total=len(files))
-        started: list[str] = []
+            def step(path: str) -> None:
+                progress.update(task, description=str(path), completed=len(started))
+                started.append(path)
 
-        def step(path: str) -> None:
-            progress.update(task, description=str(path), completed=len(started))
-            started.append(path)
-
-        results = k6_source.ingest_files(store, list(files), run, label=label, tags=tag_map, replace=replace,
-                                         skip_bad_lines=skip_bad_lines, progress=step)
-        progress.update(task, completed=len(files))
-    for r in results:
+            res = wb.ingest_k6(list(files), run, label=label, tags=tag_map, replace=replace,
+                               skip_bad_lines=skip_bad_lines, progress=step)
+            progress.update(task, completed=len(files))
+    where = f" in {to_parquet}" if to_parquet else ""
+    for r in res.raw:
         for w in r.warnings:
             warn(w)
         if not r.skipped:
-            info(f"{r.path}: {r.format}, {r.rows:,} rows -> run {run!r}")
+            info(f"{r.path}: {r.format}, {r.rows:,} rows -> run {run!r}{where}")
 
 
 @main.group("k6")
@@ -105,23 +95,16 @@ def k6_summary_cmd(ctx: click.Context, run: str, trend_stats: str | None, engine
         workbench k6 summary --run pre --trend-stats 'avg,med,p(95),p(99),count' --format json
         workbench k6 summary --run nightly --engine spark --parquet s3a-synced/dataset
     """
-    from workbench.engines import open_source, points_engine
-
-    with open_source(db_of(ctx), engine, parquet) as src:
-        summary = k6_summary(src.con, run, trend_stats, points_engine(engine, src))
+    res = workbench.open(db_of(ctx)).k6_summary(run, trend_stats, engine=engine, parquet=parquet)
+    summary = res.to_dict()
     if fmt == "json":
         print_json(summary)
         return
-    rows = []
-    for name, entry in summary["metrics"].items():
-        stats = "  ".join(f"{k}={_fmt(v)}" for k, v in entry.items() if k != "thresholds")
-        thr = "  ".join(f"{'✓' if v['ok'] else '✗'} {e}" for e, v in (entry.get("thresholds") or {}).items())
-        rows.append({"metric": name, "stats": stats, "thresholds": thr})
-    print_table(rows, ["metric", "stats", "thresholds"],
-                title=f"run {run} — {summary['source']}, duration {_fmt((summary['test_run_duration_ms'] or 0) / 1000)} s")
+    from workbench.cli.k6_text import duration, echo_summary
+
+    took = summary["test_run_duration_ms"]
+    click.echo(f"run {run} — {summary['source']}, duration {duration(took) if took else 'unknown'}")
+    click.echo()
+    echo_summary(summary, res.raw["kinds"], console.width)
     for n in summary["notes"]:
         warn(n)
-
-
-def _fmt(v: object) -> str:
-    return f"{v:.6g}" if isinstance(v, float) else str(v)

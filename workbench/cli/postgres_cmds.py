@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import click
 
-from workbench.analysis.postgres import ORDER_BY, pg_top
+import workbench
+from workbench.analysis.postgres import ORDER_BY
 from workbench.cli.groups import collect, db_of, main
-from workbench.cli.output import format_option, info, print_json, print_table, warn
+from workbench.cli.output import console, format_option, info, print_json, print_table, warn
 from workbench.cli.repeat import repeat_snapshots
-from workbench.durations import parse_duration_s
-from workbench.errors import WorkbenchError
-from workbench.sources.postgres import collect as collect_snapshot
-from workbench.store import Store, reading
 
 
 @collect.command("postgres")
@@ -39,27 +36,20 @@ def collect_postgres(ctx: click.Context, dsn: str | None, label: str | None, eve
         workbench collect postgres --dsn postgresql://app@db:5432/app --label baseline
         PGSERVICE=staging workbench collect postgres --every 60s --count 10 --slow-every 1h
     """
-    slow_every_s = parse_duration_s(slow_every, example="1h, 30m or 0 (always full)")
+    from workbench.durations import parse_duration_s
+
+    slow_every_s = parse_duration_s(slow_every, example="1h, 30m or 0 (always full)")   # checked before any snapshot
+    wb = workbench.open(db_of(ctx), read_only=False)
 
     def one() -> None:
-        sid, snap = collect_snapshot(dsn, db_of(ctx), label=label, statement_timeout_ms=statement_timeout_ms,
-                                     slow_every_s=slow_every_s or None)
-        for w in snap.warnings:
+        res = wb.collect_postgres(dsn, label=label, statement_timeout_ms=statement_timeout_ms, slow_every=slow_every_s)
+        for w in res.warnings:
             warn(w)
-        m = snap.meta
-        info(f"snapshot {sid} ({m['kind']}): {m['host']}:{m['port']}/{m['dbname']} PostgreSQL {m['server_version']}, "
-             f"pg_stat_statements {m['pgss_version']}, {len(snap.statements)} statements")
+        m = res.to_dict()
+        info(f"snapshot {m['snapshot']} ({m['kind']}): {m['host']}:{m['port']}/{m['dbname']} PostgreSQL "
+             f"{m['server_version']}, pg_stat_statements {m['pgss_version']}, {m['statements']} statements")
 
     repeat_snapshots(one, every, count, "collect postgres")
-
-
-def query_text(store: Store, queryid: int) -> str:
-    """The stored text of QUERYID (any server); a clear error when the store has none."""
-    row = store.con.execute("SELECT query FROM pg_query_texts WHERE queryid = ? ORDER BY first_snapshot_id DESC"
-                            " LIMIT 1", [queryid]).fetchone()
-    if row is None:
-        raise WorkbenchError(f"no statement text for queryid {queryid} in the store: see `workbench pg top`")
-    return row[0]
 
 
 @main.group()
@@ -68,8 +58,9 @@ def pg() -> None:
 
 
 @pg.command("top")
-@click.option("--from", "from_snap", type=int, metavar="SNAP", help="First snapshot (default: the one before --to).")
-@click.option("--to", "to_snap", type=int, metavar="SNAP", help="Second snapshot (default: the latest).")
+@click.option("--from", "from_snap", metavar="SNAP",
+              help="First snapshot, by id or label (default: the one before --to).")
+@click.option("--to", "to_snap", metavar="SNAP", help="Second snapshot, by id or label (default: the latest).")
 @click.option("--by", type=click.Choice(list(ORDER_BY)), default="total_time", show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--label", help="Only consider snapshots with this label.")
@@ -77,7 +68,7 @@ def pg() -> None:
               help="Keep the collector's own statements (its overhead), which are left out by default.")
 @format_option()
 @click.pass_context
-def pg_top_cmd(ctx: click.Context, from_snap: int | None, to_snap: int | None, by: str, limit: int,
+def pg_top_cmd(ctx: click.Context, from_snap: str | None, to_snap: str | None, by: str, limit: int,
                label: str | None, include_own: bool, fmt: str) -> None:
     """Top statements between two snapshots of one server (deltas that survive stats resets).
 
@@ -89,24 +80,54 @@ def pg_top_cmd(ctx: click.Context, from_snap: int | None, to_snap: int | None, b
     Example:
         workbench pg top
         workbench pg top --from 3 --to 7 --by io --limit 10 --format json
+        workbench pg top --from baseline --to after-index
     """
-    with reading(db_of(ctx)) as store:
-        res = pg_top(store, from_snap, to_snap, by, label, include_own)
-    doc = res.to_dict(limit)
+    result = workbench.open(db_of(ctx)).pg_top(from_snap, to_snap, by=by, limit=limit, label=label,
+                                               include_own=include_own)
+    doc, res = result.to_dict(), result.raw
     if fmt == "json":
         print_json(doc)
         return
-    if res.reset:
-        warn("statistics were reset between the snapshots: " + "; ".join(res.reset_reasons))
-    for note in res.notes:
-        warn(note)
+    for w in result.warnings:
+        warn(w)
     if res.own is not None and not res.own.empty and not include_own:
         info(f"left out: the collector's own {len(res.own)} statement(s), "
              f"{res.own.total_exec_time_ms.sum():.1f} ms (--include-own shows them)")
-    rows = [dict(r, query=(r["query"] or "")[:80]) for r in doc["statements"]]
-    print_table(rows, ["queryid", "datname", "calls", "total_exec_time_ms", "mean_exec_time_ms", "rows",
-                       "hit_ratio", "time_share", "query"],
-                title=f"snapshots {doc['from']} -> {doc['to']} ({doc['interval_s']:.1f} s)")
+    print_statements(doc, console.width)
+
+
+_TOP_LINE = "{total:>10} {mean:>9} {calls:>8} {hit:>5} {share:>6}  {query}"
+_QUERY_WIDE = 60
+
+
+def print_statements(doc: dict, width: int) -> None:
+    """`pg top` as text: one line per statement, its query (whitespace collapsed) cut to fit WIDTH; the
+    database shown when there are several, the queryid (for `pg explain`) only when there is room."""
+    stmts = doc["statements"]
+    several_dbs = len({s["datname"] for s in stmts}) > 1
+    click.echo(f"snapshots {doc['from']} -> {doc['to']} ({doc['interval_s']:.1f} s)")
+    head = _TOP_LINE.format(total="total ms", mean="mean ms", calls="calls", hit="hit%", share="share", query="")
+    room = max(24, width - len(head))
+    wide = room >= _QUERY_WIDE + 21       # the query at 60+ characters, then the queryid
+    click.echo(head + (f"{'query':<{room - 21}} queryid" if wide else "query"))
+    for s in stmts:
+        query = " ".join((s["query"] or "").split())
+        if several_dbs:
+            query = f"[{s['datname']}] {query}"
+        cut = room - 21 if wide else room
+        query = query if len(query) <= cut else query[:cut - 1] + "…"
+        hit = "" if s.get("hit_ratio") is None else f"{100 * s['hit_ratio']:.0f}"
+        line = _TOP_LINE.format(total=f"{s['total_exec_time_ms']:,.1f}", mean=_ms(s["mean_exec_time_ms"]),
+                                calls=f"{s['calls']:,}", hit=hit, share=f"{100 * (s['time_share'] or 0):.1f}%",
+                                query=query)
+        click.echo(f"{line:<{len(head) + cut}} {s['queryid'] or ''}" if wide else line)
+    if stmts and not wide:
+        info(f"queryids (for `workbench pg explain`): pg top --format json, or {len(head) + _QUERY_WIDE + 21}+ "
+             "columns (COLUMNS=...)")
+
+
+def _ms(v: float | None) -> str:
+    return "" if v is None else f"{v:,.2f}" if v >= 1 else f"{v:.2g}"
 
 
 @pg.command("health")
@@ -128,13 +149,13 @@ def pg_health_cmd(ctx: click.Context, snapshot: int | None, label: str | None, f
         workbench pg health
         workbench pg health --snapshot 3 --format json --fail-on warning
     """
-    from workbench.analysis.pg_health import SEVERITIES, pg_health
+    from workbench.analysis.pg_health import SEVERITIES
     from workbench.errors import CheckFailed
 
-    with reading(db_of(ctx)) as store:
-        res = pg_health(store, snapshot, label=label)
+    result = workbench.open(db_of(ctx)).pg_health(snapshot, label=label)
+    res = result.raw
     if fmt == "json":
-        print_json(res.to_dict())
+        print_json(result.to_dict())
     else:
         rows = [dict(f, value=f["value"], recommendation=f["recommendation"][:60]) for f in res.findings]
         print_table(rows, ["check", "item", "severity", "value", "threshold", "recommendation"],
@@ -161,12 +182,8 @@ def pg_explain_cmd(ctx: click.Context, queryid: int, dsn: str | None, statement_
         workbench pg top --limit 5
         workbench pg explain --dsn postgresql://app@db/app -- -4383264861512389215
     """
-    from workbench.sources.pg_explain import explain
-
-    with reading(db_of(ctx)) as store:
-        text = query_text(store, queryid)
-    plan = explain(dsn, text, statement_timeout_ms=statement_timeout_ms)
+    res = workbench.open(db_of(ctx)).pg_explain(queryid, dsn, statement_timeout_ms=statement_timeout_ms)
     if fmt == "json":
-        print_json({"queryid": queryid, "query": text, "cost": plan.cost, "plan": plan.text})
+        print_json(res.to_dict())
     else:
-        click.echo(plan.text)
+        click.echo(res["plan"])

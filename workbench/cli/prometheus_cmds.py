@@ -8,13 +8,11 @@ import sys
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from workbench.analysis import prometheus as analysis
+import workbench
 from workbench.cli.groups import collect, db_of, ingest, main
 from workbench.cli.output import err_console, format_option, info, print_json, print_table, warn
 from workbench.cli.prom_options import prometheus_client_options
-from workbench.errors import WorkbenchError
 from workbench.sources import prometheus as source
-from workbench.store import reading, writing
 
 
 def _list_presets() -> None:
@@ -56,29 +54,30 @@ def collect_prometheus(ctx: click.Context, url: str | None, query: str | None, p
     if list_presets:
         _list_presets()
         return
-    missing = [o for o, v in (("--url", url), ("--start", start), ("--step", step), ("--name", name)) if not v]
-    if missing:
-        raise WorkbenchError(f"collect prometheus needs {', '.join(missing)} (see --help)")
-    if bool(query) == bool(preset):
-        raise WorkbenchError("give exactly one of --query PROMQL or --preset NAME")
-    promql = source.preset_query(preset, match, window, by) if preset else query
-    start_ms, end_ms = source.parse_time_ms(start), source.parse_time_ms(end)
-    step_ms = source.parse_duration_ms(step)
-    with source.PromClient(url, ca_file=ca_file, insecure=insecure, server_timeout=server_timeout,
-                         concurrency=concurrency) as client:
-        n = len(source.windows(start_ms, end_ms, step_ms))
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      transient=True, console=err_console, disable=n < 2) as bar:
-            task = bar.add_task(f"{name}: windows", total=n)
-            result = client.query_range(promql, start_ms, end_ms, step_ms,
-                                        progress=lambda done, total: bar.update(task, completed=done))
-        where = client.where
-    for w in result.warnings:
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), transient=True,
+                   console=err_console)
+    task = None
+
+    def progress(done: int, total: int) -> None:   # a bar only for a request split into 2+ windows
+        nonlocal task
+        if task is None and total > 1:
+            bar.start()
+            task = bar.add_task(f"{name}: windows", total=total)
+        if task is not None:
+            bar.update(task, completed=done)
+
+    try:
+        res = workbench.open(db_of(ctx), read_only=False).collect_prometheus(
+            url, name, query=query, preset=preset, match=match, window=window, by=by, start=start, end=end,
+            step=step, replace=replace, server_timeout=server_timeout, concurrency=concurrency, ca_file=ca_file,
+            insecure=insecure, progress=progress)
+    finally:
+        if task is not None:
+            bar.stop()
+    for w in res.warnings:
         warn(w)
-    with writing(db_of(ctx)) as store:
-        source.save(store, name, result, kind="prometheus-range", source=where, query=promql, preset=preset,
-                  url=where, start_ms=start_ms, end_ms=end_ms, step_ms=step_ms, replace=replace)
-    info(f"{name}: {len(result.series)} series, {result.points} points in {result.windows} request(s)")
+    doc = res.to_dict()
+    info(f"{name}: {doc['series']} series, {doc['points']} points in {doc['requests']} request(s)")
 
 
 @ingest.command("prometheus")
@@ -96,14 +95,12 @@ def ingest_prometheus(ctx: click.Context, file: str, name: str, replace: bool) -
             --data-urlencode step=60s > up.json
         workbench ingest prometheus up.json --name up
     """
-    with writing(db_of(ctx)) as store:
-        result, written = source.ingest_file(store, file, name, replace)
-    for w in result.warnings:
+    res = workbench.open(db_of(ctx), read_only=False).ingest_prometheus(file, name, replace=replace)
+    for w in res.warnings:
         warn(w)
-    if not result.series:
-        warn(f"{file}: no series in the response")
-    if written:
-        info(f"{name}: {len(result.series)} series, {result.points} points ({result.result_type})")
+    doc = res.to_dict()
+    if doc["written"]:
+        info(f"{name}: {doc['series']} series, {doc['points']} points ({doc['result_type']})")
     else:
         info(f"{name}: {file} was already ingested under that name (nothing to do)")
 
@@ -124,14 +121,23 @@ def prom_series(ctx: click.Context, name: str, fmt: str) -> None:
     Example:
         workbench prom series --name p95_standard --format json
     """
-    with reading(db_of(ctx)) as store:
-        if fmt == "json":
-            print_json(analysis.series_json(store.con, name))
-            return
-        rows = analysis.series_csv_rows(store.con, name)
+    res = workbench.open(db_of(ctx)).prom_series(name)
+    if fmt == "json":
+        print_json(res.to_dict())
+        return
+    from workbench.analysis.prometheus import csv_rows
+
+    rows = csv_rows(res.to_dict())
     if fmt == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=["ts", "unix_ts", "labels", "value"], lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
     else:
-        print_table(rows, ["ts", "labels", "value"])
+        print_table([dict(r, ts=_ms_time(r["unix_ts"])) for r in rows], ["ts", "labels", "value"], wrap=["labels"])
+
+
+def _ms_time(unix_ts: float) -> str:
+    """A Prometheus timestamp (seconds, millisecond resolution) in UTC to the millisecond."""
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(unix_ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]

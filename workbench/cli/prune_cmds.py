@@ -27,17 +27,10 @@ def prune_cmd(ctx: click.Context, older_than: str, keep: str | None, dry_run: bo
         workbench prune --older-than 30d --keep daily
         workbench prune --older-than 7d --dry-run --format json
     """
-    from workbench.durations import parse_duration_s
-    from workbench.errors import WorkbenchError
-    from workbench.retention import prune
-    from workbench.store import db_path, writing
+    import workbench
 
-    seconds = parse_duration_s(older_than, positive=True, example="30d, 12h or 90m")
-    if not db_path(db_of(ctx)).exists():   # never create a store just to prune it
-        raise WorkbenchError(f"no store at {db_path(db_of(ctx))}: nothing to prune (pass --db PATH)")
-    with writing(db_of(ctx)) as store:
-        res = prune(store, seconds, keep, dry_run)
-    doc = res.to_dict()
+    result = workbench.open(db_of(ctx), read_only=False).prune(older_than, keep=keep, dry_run=dry_run)
+    res, doc = result.raw, result.to_dict()
     if fmt == "json":
         print_json(doc)
         return

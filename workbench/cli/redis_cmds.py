@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import click
 
-from workbench.analysis.redis import redis_stats
+import workbench
 from workbench.cli.groups import collect, db_of, ingest, main
 from workbench.cli.output import format_option, info, print_json, print_table, warn
 from workbench.cli.repeat import repeat_snapshots
 from workbench.sources import redis as redis_src
-from workbench.store import reading, writing
 
 
 @collect.command("redis")
@@ -33,11 +32,11 @@ def collect_redis(ctx: click.Context, url: str | None, label: str | None, every:
         workbench collect redis --url redis://127.0.0.1:6379 --label before
         REDIS_URL=rediss://app:$PW@cache:6380 workbench collect redis --every 10s --count 6
     """
-    url = redis_src.redis_url(url)
+    url = redis_src.redis_url(url)   # before the first snapshot: no URL is one error, not one per snapshot
+    wb = workbench.open(db_of(ctx), read_only=False)
 
     def one() -> None:
-        with writing(db_of(ctx)) as store:
-            snap = redis_src.collect(store, url, label=label, ca_file=ca_file, insecure=insecure)
+        snap = wb.collect_redis(url, label=label, ca_file=ca_file, insecure=insecure).raw
         info(f"redis snapshot {snap.snapshot_id} of {snap.address} (run_id {snap.run_id}): "
              f"{snap.info_rows} INFO rows, {snap.slowlog_rows} slowlog entries")
 
@@ -64,11 +63,11 @@ def ingest_redis(ctx: click.Context, file: str, label: str | None, server: str |
         redis-cli -h cache INFO ALL > info_before.txt
         workbench ingest redis info_before.txt --label before --server cache:6379
     """
-    with writing(db_of(ctx)) as store:
-        snap = redis_src.ingest_file(store, file, label=label, server=server, slowlog_path=slowlog)
-    if snap.skipped:
-        warn(f"{file} was already ingested: nothing to do")
-    else:
+    res = workbench.open(db_of(ctx), read_only=False).ingest_redis(file, label=label, server=server, slowlog=slowlog)
+    snap = res.raw
+    for w in res.warnings:
+        warn(w)
+    if not snap.skipped:
         info(f"redis snapshot {snap.snapshot_id} of {snap.address}: {snap.info_rows} INFO rows")
 
 
@@ -93,13 +92,13 @@ def redis_stats_cmd(ctx: click.Context, from_snap: str | None, to_snap: str | No
         workbench redis stats --format json
         workbench redis stats --from before --to after
     """
-    with reading(db_of(ctx)) as store:
-        s = redis_stats(store.con, from_snap, to_snap)
+    res = workbench.open(db_of(ctx)).redis_stats(from_snap, to_snap)
+    s = res.to_dict()
     if fmt == "json":
         print_json(s)
         return
-    if s["reset"]:
-        warn("reset between snapshots: " + "; ".join(s["reset_reasons"]) + " (counts are since the reset)")
+    for w in res.warnings:
+        warn(w)
     mem = s["memory"]
     summary = [{"metric": k, "value": s[k]} for k in (
         "server", "from", "to", "interval_s", "keyspace_hits", "keyspace_misses", "hit_ratio", "evicted_keys",
@@ -107,6 +106,5 @@ def redis_stats_cmd(ctx: click.Context, from_snap: str | None, to_snap: str | No
     summary += [{"metric": k, "value": mem[k]} for k in ("used_memory_bytes", "maxmemory_bytes", "used_ratio",
                                                           "mem_fragmentation_ratio")]
     print_table(summary, ["metric", "value"], title="redis stats")
-    rows = [{"command": c, **v} for c, v in sorted(s["commands"].items(), key=lambda kv: -kv[1]["usec"])]
-    print_table(rows, ["command", "calls", "usec", "usec_per_call", "failed_calls", "rejected_calls"],
+    print_table(res.records(), ["command", "calls", "usec", "usec_per_call", "failed_calls", "rejected_calls"],
                 title="commands (by total usec)")

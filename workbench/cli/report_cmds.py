@@ -43,9 +43,10 @@ def check_store(db: Path) -> None:
         store.close()
 
 
-def run_reports(plan: list[tuple[Path, dict]], out: Path) -> list:
-    """Execute each (notebook, params) with a progress bar; rebuild the index; return the reports."""
-    from workbench.reports import execute_notebook, update_index
+def run_reports(plan: list[tuple[Path, dict]], out: Path, pdf: bool = False) -> list:
+    """Execute each (notebook, params) with a progress bar; rebuild the index; with PDF, print each report
+    to a PDF next to its HTML (headless Chromium); return the reports."""
+    from workbench.reports import execute_notebook, print_pdf, update_index
 
     reports = []
     with Progress(TextColumn("[bold]report[/bold] {task.description}"), BarColumn(),
@@ -58,39 +59,46 @@ def run_reports(plan: list[tuple[Path, dict]], out: Path) -> list:
     index = update_index(out, reports)
     for r in reports:
         (warn if r.error else info)(f"{r.html}: {r.verdict or 'no verdict'}")
+    for r in reports if pdf else []:
+        info(f"pdf: {print_pdf(out / r.html)}")
     info(f"index: {index}")
     return reports
 
 
 @main.command("report")
-@click.argument("notebooks", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("notebooks", nargs=-1)
 @click.option("-p", "--parameter", "params", nargs=2, multiple=True, metavar="NAME VALUE",
               help="Notebook parameter (repeatable); `db` defaults to the store in use.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
               show_default=True, help="Where executed notebooks, HTML and index.html go.")
+@click.option("--pdf", is_flag=True, help="Also print each report to a PDF next to its HTML (headless Chromium).")
 @click.pass_context
-def report(ctx: click.Context, notebooks: tuple[Path, ...], params: tuple[tuple[str, str], ...], out: Path) -> None:
+def report(ctx: click.Context, notebooks: tuple[str, ...], params: tuple[tuple[str, str], ...], out: Path,
+           pdf: bool) -> None:
     """Execute notebooks with papermill; write scrubbed .ipynb, HTML (code hidden) and reports/index.html.
 
-    Without NOTEBOOKS, every notebooks/*.ipynb runs with its default parameters. Parameters never
-    carry secrets: pass the NAME of an environment variable or libpq service instead. Exit code 1
-    when a report's verdict is a failure (a notebook error or a failed check).
+    A NOTEBOOK is a path or the name of a bundled notebook (`10_load_test`), found in ./notebooks or
+    in the installed package. Without NOTEBOOKS, every bundled notebook runs with its default
+    parameters. Each `-p` goes to the notebooks that declare it; one that none declares is an error.
+    Parameters never carry secrets: pass the NAME of an environment variable or libpq service
+    instead. Exit code 1 when a report's verdict is a failure (a notebook error or a failed check).
 
     \b
     Example:
-        workbench report notebooks/10_load_test.ipynb -p run post -p baseline pre
-        workbench --db data/demo.duckdb report --out /tmp/reports
+        workbench report 10_load_test -p run post -p baseline pre
+        workbench --db data/demo.duckdb report --out /tmp/reports --pdf
     """
-    chosen = list(notebooks) or sorted(Path("notebooks").glob("[0-9]*.ipynb"))
+    from workbench.reports import bundled_notebooks, find_notebook, plan_parameters
+
+    chosen = [find_notebook(nb) for nb in notebooks] or bundled_notebooks()
     if not chosen:
-        raise WorkbenchError("no notebooks given and none in notebooks/: pass NOTEBOOK paths")
+        raise WorkbenchError("no notebooks given and none bundled: pass NOTEBOOK paths")
     for nb in chosen:
         check_notebook(nb)
     db = db_path(db_of(ctx))
+    plan = plan_parameters(chosen, {k: _value(v) for k, v in params}, {"db": str(db.resolve())})
     check_store(db)
-    values = {"db": str(db.resolve())}
-    values.update({k: _value(v) for k, v in params})
-    reports = run_reports([(nb, dict(values)) for nb in chosen], out)
+    reports = run_reports(plan, out, pdf)
     failed = [r for r in reports if r.ok is False]
     if failed:
         raise CheckFailed(f"{len(failed)} report(s) failed: " + "; ".join(r.verdict or r.name for r in failed))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
+import workbench
+from workbench.analysis.rounding import change_vs_target
 from workbench.cli.groups import db_of, main
 from workbench.cli.output import format_option, info, print_json, print_table
-from workbench.errors import WorkbenchError
-from workbench.store import Store
 
 HEADLINE = ("monthly_benefit", "npv", "payback_months", "roi_pct", "irr_annual")
 
@@ -43,39 +43,23 @@ def roi_cmd(ctx: click.Context, config_path: str, runs: str | None, endpoint: st
         workbench roi --config roi.yml
         workbench roi --config roi.yml --from-compare before..after --endpoint events --format json
     """
-    from workbench import roi
-
-    config = roi.load_config(config_path)
-    if runs is not None:
-        before, sep, after = runs.partition("..")
-        if not (sep and before and after):
-            raise WorkbenchError(f"--from-compare {runs!r}: use BEFORE..AFTER, e.g. before..after")
-        config["from_compare"] = {**(config.get("from_compare") or {}), "before": before, "after": after}
-    if endpoint is not None:
-        if not config.get("from_compare"):
-            raise WorkbenchError("--endpoint needs --from-compare BEFORE..AFTER (or from_compare in the config)")
-        config["from_compare"] = {**config["from_compare"], "endpoint": endpoint}
-    model = roi.build_model(config, where=config_path)
-    if model.from_compare:
-        with Store.open(db_of(ctx), read_only=True) as store:
-            result = roi.run(model, store.con, where=config_path, draws=draws, seed=seed)
-    else:
-        result = roi.run(model, where=config_path, draws=draws, seed=seed)
-    out = result.to_dict()
+    res = workbench.open(db_of(ctx)).roi(config_path, from_compare=runs, endpoint=endpoint, draws=draws, seed=seed)
+    out = res.to_dict()
     if fmt == "json":
         print_json(out)
         return
     keys = HEADLINE + ("cumulative_benefit",)
-    if result.draws is not None:
+    if res.raw.draws is not None:
         keys += ("npv_p10", "npv_p50", "npv_p90", "prob_npv_positive")
     rows = [{"output": k, "value": _num(out[k])} for k in keys]
-    print_table(rows, ["output", "value"], title=f"ROI over {model.horizon_months} months (inputs at their medians)")
+    print_table(rows, ["output", "value"], title=res.title)
     if out.get("tornado"):
         print_table([{k: _num(v) for k, v in r.items()} for r in out["tornado"]],
                     ["input", "p10", "p90", "npv_at_p10", "npv_at_p90", "swing"],
                     title="tornado: NPV with one input at its P10 / P90")
     met = {True: "met", False: "missed", None: "not measured"}
-    print_table([{**t, "met": met[t["met"]], "change_pct": _num(t["change_pct"])} for t in out["success_metrics"]],
+    print_table([{**t, "met": met[t["met"]], "change_pct": change_vs_target(t["change_pct"], t["target_change_pct"])}
+                 for t in out["success_metrics"]],
                 ["metric", "endpoint", "target_change_pct", "change_pct", "met"], title="playbook success targets")
     for n in out["notes"]:
         info(f"note: {n}")

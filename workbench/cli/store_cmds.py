@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from workbench.analysis.inventory import list_items
 from workbench.cli.groups import db_of, main
 from workbench.cli.output import format_option, print_json, print_table
 
@@ -21,11 +20,10 @@ def ls(ctx: click.Context, what: str, fmt: str) -> None:
         workbench ls runs
         workbench --db data/demo.duckdb ls snapshots --format json
     """
-    from workbench.store import reading
+    import workbench
 
-    with reading(db_of(ctx)) as store:
-        rows = list_items(store.con, what)
+    res = workbench.open(db_of(ctx)).ls(what)
     if fmt == "json":
-        print_json(rows)
+        print_json(res.to_dict())
     else:
-        print_table(rows, title=what)
+        print_table(res.to_dict(), title=what, wrap=("label", "tags", "query", "version"))

@@ -194,7 +194,7 @@ def compare_runs(dest: str, con: duckdb.DuckDBPyConnection, before: str | list[s
     from workbench.analysis import compare as cmp
 
     opts = opts or cmp.Options()
-    rb, ra = cmp.split_runs(before), cmp.split_runs(after)
+    rb, ra = cmp.split_arms(before, after)
     cmp._check_runs(con, rb + ra)
     got = load_arms(dest, con, {"before": rb, "after": ra}, opts, spark)
     a, b = got["before"], got["after"]

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from workbench.errors import WorkbenchError
 from workbench.lab.stack import LabState, start_api
+from workbench.origin import LAB
 
 if TYPE_CHECKING:
     from workbench.analysis.advisor import AdvicePlan
@@ -259,7 +260,7 @@ class Collector:
         snap = pg_src.take_snapshot(self.state.pg_dsn)
         self.n["postgres"] += 1
         pg_src.save_sample(snap, self.out / "postgres" / f"snapshot_{self.n['postgres']:02d}.json.gz")
-        with writing(self.db) as store:
+        with writing(self.db, origin=LAB) as store:
             return pg_src.write_snapshot(store, snap, label=label, source=self.state.pg_dsn)
 
     def redis(self, label: str) -> int:
@@ -274,7 +275,7 @@ class Collector:
         i = self.n["redis"]
         (self.out / "redis" / f"info_{i:02d}.txt").write_text(text)
         (self.out / "redis" / f"slowlog_{i:02d}.json").write_text(json.dumps(slowlog, default=str))
-        with writing(self.db) as store:
+        with writing(self.db, origin=LAB) as store:
             snap = redis_src.write_snapshot(store, parse_info(text), source=redact_url(url),
                                             address=redis_src.address_of(url), source_kind="live",
                                             info_section=section, label=label, slowlog=slowlog)
@@ -306,7 +307,7 @@ class Collector:
             name = f"{run}.{suffix}"
             (self.out / "prometheus" / f"{name}.json").write_bytes(resp.content)
             result = prom_src.parse_response(resp.json(), f"Prometheus {self.state.prometheus_url}")
-            with writing(self.db) as store:
+            with writing(self.db, origin=LAB) as store:
                 prom_src.save(store, name, result, kind="prometheus-range", source=self.state.prometheus_url,
                               query=query, preset=preset, url=self.state.prometheus_url, start_ms=start * 1000,
                               end_ms=end * 1000, step_ms=PROM_STEP_S * 1000)
@@ -354,7 +355,7 @@ def run_arm(state: LabState, plan: Plan, run: str, col: Collector, outcome: Outc
         raise WorkbenchError(f"k6 exited with {proc.returncode}: {text.strip().splitlines()[-1:]}")
     col.both(run, snaps)
     echo(text.rstrip())
-    with writing(plan.db, files=[points, summary]) as store:   # DuckDB may read these two files only
+    with writing(plan.db, files=[points, summary], origin=LAB) as store:   # DuckDB may read these two files only
         k6_src.ingest_files(store, [points, summary], run, label=run,
                             tags={"executor": "ramping-arrival-rate", "target_rate": str(plan.rate),
                                   "lab_users_query": state.users_query})

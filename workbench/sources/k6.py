@@ -706,6 +706,9 @@ def _ingest_summary(store: Store, path: Path, run: str, kind: str, ing: Ingest, 
         _delete_ingest(store, existing[0])
     store.con.execute("INSERT INTO k6_summaries VALUES (?, ?, ?, ?, ?)",
                       [run, ing.ingest_id, kind, duration, text])
+    trend_stats = (obj.get("options") or {}).get("summaryTrendStats") if isinstance(obj, dict) else None
+    if isinstance(trend_stats, list) and trend_stats and all(isinstance(t, str) for t in trend_stats):
+        ing.details["summary_trend_stats"] = trend_stats     # what `k6 summary` shows by default
     for name, m in metrics.items():
         if "{" in name:
             continue

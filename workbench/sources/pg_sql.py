@@ -17,7 +17,9 @@ SELECT /* workbench collector */ now() AS taken_at, current_setting('server_vers
        pg_postmaster_start_time() AS postmaster_start, pg_is_in_recovery() AS in_recovery,
        current_setting('max_connections')::int AS max_connections,
        current_setting('track_io_timing')::bool AS track_io_timing,
-       (SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()) AS db_stats_reset
+       (SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()) AS db_stats_reset,
+       CASE WHEN NOT pg_is_in_recovery()   -- the timeline a primary writes on: its WAL file name's first 8 hex
+            THEN ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS timeline_id
 """
 
 SYSTEM_IDENTIFIER = "SELECT /* workbench collector */ system_identifier::text FROM pg_control_system()"
@@ -86,7 +88,9 @@ CROSS JOIN LATERAL (SELECT NOT %(sizes)s OR t.relid = ANY(%(skip)s) AS skip) k
 # two indexes interchangeable: key columns/expressions, operator classes, collations, sort options
 # (indoption: DESC, NULLS FIRST), INCLUDE columns and the predicate. The constraint is a join.
 # pg_get_indexdef / pg_get_expr / pg_relation_size lock the relation: NULL for skipped (locked) ones, and
-# for all in a fast snapshot (%(sizes)s false: definitions and sizes come from the last full one).
+# for all in a fast snapshot (%(sizes)s false: definitions and sizes come from the last full one). The
+# operator-class and collation arrays need no lock but cost a subquery per index (at 5,000 indexes most of
+# a fast snapshot's server time): they are definitions too, so they follow the same rule.
 INDEXES = """
 SELECT /* workbench collector */ s.relid, s.indexrelid, s.schemaname, s.relname, s.indexrelname, s.idx_scan, s.idx_tup_read,
        s.idx_tup_fetch, io.idx_blks_read, io.idx_blks_hit,
@@ -100,11 +104,13 @@ SELECT /* workbench collector */ s.relid, s.indexrelid, s.schemaname, s.relname,
        i.indnkeyatts::int AS n_key_columns,
        CASE WHEN NOT k.skip THEN pg_get_expr(i.indpred, i.indrelid, true) END AS predicate,
        CASE WHEN NOT k.skip THEN pg_get_indexdef(s.indexrelid) END AS indexdef,
-       ARRAY(SELECT coalesce(opc.opcname, '') FROM unnest(i.indclass::oid[]) WITH ORDINALITY AS u(oid, n)
-             LEFT JOIN pg_opclass opc ON opc.oid = u.oid ORDER BY u.n) AS opclasses,
-       ARRAY(SELECT coalesce(col.collname, '') FROM unnest(i.indcollation::oid[]) WITH ORDINALITY AS u(oid, n)
-             LEFT JOIN pg_collation col ON col.oid = u.oid ORDER BY u.n) AS collations,
-       i.indoption::int2[]::int[] AS key_options,
+       CASE WHEN NOT k.skip THEN
+         ARRAY(SELECT coalesce(opc.opcname, '') FROM unnest(i.indclass::oid[]) WITH ORDINALITY AS u(oid, n)
+               LEFT JOIN pg_opclass opc ON opc.oid = u.oid ORDER BY u.n) END AS opclasses,
+       CASE WHEN NOT k.skip THEN
+         ARRAY(SELECT coalesce(col.collname, '') FROM unnest(i.indcollation::oid[]) WITH ORDINALITY AS u(oid, n)
+               LEFT JOIN pg_collation col ON col.oid = u.oid ORDER BY u.n) END AS collations,
+       CASE WHEN NOT k.skip THEN i.indoption::int2[]::int[] END AS key_options,
        CASE WHEN NOT k.skip THEN
          ARRAY(SELECT pg_get_indexdef(s.indexrelid, n, true) FROM generate_series(i.indnkeyatts + 1, i.indnatts) AS n
                ORDER BY n) END AS include_columns

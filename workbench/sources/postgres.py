@@ -10,8 +10,10 @@ module: the DSN is stored redacted and passwords in utility statements' texts ar
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gzip
 import json
+import operator
 import os
 import re
 from collections.abc import Callable
@@ -69,7 +71,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
 SNAPSHOT_COLUMNS = ["taken_at", "system_identifier", "host", "port", "dbname", "username", "server_version",
                     "server_version_num", "pgss_version", "pgss_columns", "pgss_dealloc", "pgss_stats_reset",
                     "db_stats_reset", "postmaster_start", "in_recovery", "max_connections", "track_io_timing",
-                    "notes", "kind"]
+                    "notes", "kind", "timeline_id"]
 TIMESTAMP_KEYS = {"taken_at", "pgss_stats_reset", "db_stats_reset", "postmaster_start", "stats_reset",
                   "last_vacuum", "last_autovacuum", "last_analyze", "last_autoanalyze", "stats_since",
                   "minmax_stats_since"}
@@ -185,6 +187,8 @@ def _pg_reason(e: Exception, dsn: str | None) -> str:
         hint = " (check the user and password: --dsn, PGPASSWORD or ~/.pgpass)"
     elif "refused" in low:
         hint = " (is PostgreSQL running and listening on that host and port?)"
+    elif "invalid port number" in low:
+        hint = " (a port is 1-65535: fix it in --dsn or PGPORT)"
     elif "timeout" in low or "timed out" in low:
         hint = " (host unreachable or firewalled; check host, port and network)"
     return redact_text(msg, secrets) + hint
@@ -298,7 +302,8 @@ def read_snapshot(con: psycopg.Connection, known_queryids: Callable[[str], set[i
         meta["pgss_version"], schema = ext[0]["extversion"], ext[0]["nspname"]
         ident = pgsql.Identifier(schema)
         try:
-            with con.transaction(), con.cursor() as tcur:   # tuples: 10,000 rows x 50 columns, mapped once
+            # tuples (10,000 rows x 50 columns, mapped once), in binary: no number is parsed from text
+            with con.transaction(), con.cursor(binary=True) as tcur:
                 tcur.execute(pgsql.SQL(pg_sql.PGSS).format(schema=ident))
                 columns = [d.name for d in tcur.description]
                 numeric = {d.name for d in tcur.description if d.type_code == NUMERIC_OID}
@@ -379,13 +384,25 @@ def take_snapshot(dsn: str | None = None, known_queryids: Callable[[str], set[in
 
 
 # -- writing ------------------------------------------------------------------------------------------
+_NOT_NONE = functools.partial(operator.is_not, None)
+
+
+def _columns(rows: list[dict[str, Any]], columns: list[str]) -> list[tuple]:
+    """ROWS transposed into one tuple per column of COLUMNS (absent keys give None), in C loops: at 10,000
+    statements x 50 columns a per-value Python loop was a third of a fast snapshot's time."""
+    try:
+        get = operator.itemgetter(*columns)
+        return list(zip(*map(get, rows), strict=True)) if len(columns) > 1 else [tuple(map(get, rows))]
+    except KeyError:   # rows that lack a column (e.g. samples written by an older version)
+        return [tuple(r.get(c) for r in rows) for c in columns]
+
+
 def _insert(store: Store, table: str, columns: list[str], rows: list[dict[str, Any]], snapshot_id: int) -> int:
     if not rows:
         return 0
-    data = {"snapshot_id": [snapshot_id] * len(rows)}
-    for c in columns:
-        values = [r.get(c) for r in rows]
-        first = next((v for v in values if v is not None), None)   # a column holds one type
+    data: dict[str, Any] = {"snapshot_id": [snapshot_id] * len(rows)}
+    for c, values in zip(columns, _columns(rows, columns), strict=True):
+        first = next(filter(_NOT_NONE, values), None)   # a column holds one type
         if isinstance(first, Decimal | dt.datetime):
             values = [_plain(v) for v in values]
         data[c] = values

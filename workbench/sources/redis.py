@@ -40,11 +40,15 @@ class Snapshot:
     skipped: bool = False
 
 
+_URL_FORM = "use redis[s]://[user:password@]host:port[/db] or unix:///path/to/socket"
+
+
 def redis_url(url: str | None) -> str:
     """--url, else $REDIS_URL; an error when neither is set."""
     url = url or os.environ.get("REDIS_URL")
     if not url:
         raise WorkbenchError("no Redis URL: pass --url redis://HOST:PORT or set REDIS_URL")
+    address_of(url)   # a malformed URL is refused before the store is opened (or created)
     return url
 
 
@@ -56,7 +60,7 @@ def address_of(url: str) -> str:
             return f"unix:{parts.path}"
         return f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
     except ValueError as e:
-        raise WorkbenchError(f"bad Redis URL {redact_url(url)}: {e}") from e
+        raise WorkbenchError(f"bad Redis URL {redact_url(url)}: {e}; {_URL_FORM}") from e
 
 
 def taken_at(info: Info, fallback: dt.datetime | None = None) -> dt.datetime:
@@ -195,7 +199,7 @@ def connect(url: str, *, ca_file: str | None = None, insecure: bool = False,
     try:
         client = redis.Redis.from_url(url, **kwargs)
     except ValueError as e:
-        raise WorkbenchError(f"bad Redis URL {redact_url(url)}: {e}") from e
+        raise WorkbenchError(f"bad Redis URL {redact_url(url)}: {e}; {_URL_FORM}") from e
     client.set_response_callback("INFO", lambda response, **kw: response)  # keep INFO's raw text
     return client
 
