@@ -22,7 +22,7 @@ from workbench.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"
-WINDOW = ("2026-11-28T02:20:00Z", "2026-11-28T03:00:00Z")   # the bundled samples' hour
+WINDOW = ("2026-12-02T01:19:00Z", "2026-12-02T01:46:00Z")   # the bundled lab loop's half hour
 ROI = {"horizon_months": 12, "discount_rate_annual": 0.10, "one_time_cost": 20000,
        "infrastructure_monthly_before": 10000, "infrastructure_monthly_after": 8000,
        "monthly_revenue": 500000, "revenue_uplift_per_100ms": 0.01, "p95_before_ms": 800, "p95_after_ms": 600}
@@ -46,34 +46,34 @@ CASES = [
     ("ls-snapshots", ["ls", "snapshots"], lambda wb, f: wb.ls("snapshots")),
     ("ls-series", ["ls", "series"], lambda wb, f: wb.ls("series")),
     ("ls-ingests", ["ls", "ingests"], lambda wb, f: wb.ls("ingests")),
-    ("k6-summary", ["k6", "summary", "--run", "before"], lambda wb, f: wb.k6_summary("before")),
-    ("k6-summary-stats", ["k6", "summary", "--run", "after", "--trend-stats", "avg,med,p(95),p(99.9),count"],
-     lambda wb, f: wb.k6_summary("after", "avg,med,p(95),p(99.9),count")),
+    ("k6-summary", ["k6", "summary", "--run", "lab-pre"], lambda wb, f: wb.k6_summary("lab-pre")),
+    ("k6-summary-stats", ["k6", "summary", "--run", "lab-post", "--trend-stats", "avg,med,p(95),p(99.9),count"],
+     lambda wb, f: wb.k6_summary("lab-post", "avg,med,p(95),p(99.9),count")),
     ("pg-top", ["pg", "top"], lambda wb, f: wb.pg_top()),
     ("pg-top-io", ["pg", "top", "--from", "1", "--to", "3", "--by", "io", "--limit", "5"],
      lambda wb, f: wb.pg_top(1, 3, by="io", limit=5)),
     ("pg-health", ["pg", "health", "--fail-on", "never"], lambda wb, f: wb.pg_health()),
     ("redis-stats", ["redis", "stats"], lambda wb, f: wb.redis_stats()),
-    ("prom-series", ["prom", "series", "--name", "p95_latency"], lambda wb, f: wb.prom_series("p95_latency")),
-    ("compare", ["compare", "--before", "before", "--after", "after", "--skip", "5s"],
-     lambda wb, f: wb.compare("before", "after", skip="5s")),
-    ("compare-tolerance", ["compare", "--before", "before", "--after", "after", "--tolerance", "p95_ms=3%",
+    ("prom-series", ["prom", "series", "--name", "lab-pre.p95_latency"], lambda wb, f: wb.prom_series("lab-pre.p95_latency")),
+    ("compare", ["compare", "--before", "lab-pre", "--after", "lab-post", "--skip", "5s"],
+     lambda wb, f: wb.compare("lab-pre", "lab-post", skip="5s")),
+    ("compare-tolerance", ["compare", "--before", "lab-pre", "--after", "lab-post", "--tolerance", "p95_ms=3%",
                            "--adjust", "bh", "--strict"],
-     lambda wb, f: wb.compare("before", "after", tolerance=["p95_ms=3%"], adjust="bh", strict=True)),
-    ("abtest", ["abtest", "--run", "before", "--control", "standard", "--treatment", "optimized", "--split", "25"],
-     lambda wb, f: wb.abtest("before", control="standard", treatment="optimized", split=25)),
-    ("abtest-prom", ["abtest", "--prom-control", "p95_standard", "--prom-treatment", "p95_optimized"],
-     lambda wb, f: wb.abtest(prom_control="p95_standard", prom_treatment="p95_optimized")),
-    ("bottlenecks", ["bottlenecks", "--run", "before"], lambda wb, f: wb.bottlenecks("before")),
+     lambda wb, f: wb.compare("lab-pre", "lab-post", tolerance=["p95_ms=3%"], adjust="bh", strict=True)),
+    ("abtest", ["abtest", "--run", "lab-pre", "--control", "standard", "--treatment", "optimized", "--split", "25"],
+     lambda wb, f: wb.abtest("lab-pre", control="standard", treatment="optimized", split=25)),
+    ("abtest-prom", ["abtest", "--prom-control", "lab-pre.p95_standard", "--prom-treatment", "lab-pre.p95_optimized"],
+     lambda wb, f: wb.abtest(prom_control="lab-pre.p95_standard", prom_treatment="lab-pre.p95_optimized")),
+    ("bottlenecks", ["bottlenecks", "--run", "lab-pre"], lambda wb, f: wb.bottlenecks("lab-pre")),
     ("bottlenecks-db", ["bottlenecks", "--sensitivity", "high", "--component", "database", "--limit", "3"],
      lambda wb, f: wb.bottlenecks(sensitivity="high", components=["database"], limit=3)),
     ("alerts", ["alerts", "--start", WINDOW[0], "--end", WINDOW[1], "--no-store"],
      lambda wb, f: wb.alerts(*WINDOW, save=False)),
     ("advise", ["advise", "--no-verify"], lambda wb, f: wb.advise(verify=False)),
     ("roi", ["roi", "--config", "{plain}"], lambda wb, f: wb.roi(f["plain"])),
-    ("roi-measured", ["roi", "--config", "{measured}", "--from-compare", "before..after", "--endpoint", "events",
+    ("roi-measured", ["roi", "--config", "{measured}", "--from-compare", "lab-pre..lab-post", "--endpoint", "/api/events",
                       "--draws", "2000"],
-     lambda wb, f: wb.roi(f["measured"], from_compare=("before", "after"), endpoint="events", draws=2000)),
+     lambda wb, f: wb.roi(f["measured"], from_compare=("lab-pre", "lab-post"), endpoint="/api/events", draws=2000)),
 ]
 # Commands with a JSON output that the demo store cannot exercise here, and where they are tested instead
 ELSEWHERE = {"pg explain": "test_live_postgres_collect_top_and_explain (needs a server)",
@@ -133,23 +133,23 @@ def test_frames_and_html(case, samples_store, roi_files):
 
 def test_tables_hold_the_documents_rows(samples_store):
     wb = workbench.open(samples_store)
-    top = wb.pg_top(limit=5)
+    top = wb.pg_top("lab-baseline", "lab-pre", limit=5)   # the planted workload: thousands of blocks hit
     assert top.to_frame()["queryid"].tolist() == [s["queryid"] for s in top["statements"]]
     first, page = top["statements"][0], top._repr_html_()
     assert f"<td>{first['queryid']}</td>" in page   # identifiers as they are, counts with separators
     assert f"<td>{first['shared_blks_hit']:,}</td>" in page and first["shared_blks_hit"] >= 1000
-    series = wb.prom_series("p95_latency")
+    series = wb.prom_series("lab-pre.p95_latency")
     frame = series.to_polars()
     assert frame.height == sum(len(s["points"]) for s in series.to_dict())
     assert frame["ts"].dtype == pl.Datetime("us", "UTC") and frame["value"].dtype == pl.Float64
-    cmp = wb.compare("before", "after")
+    cmp = wb.compare("lab-pre", "lab-post")
     assert set(cmp.to_frame()["verdict"]) <= {"improved", "regressed", "no_change", "inconclusive", "missing"}
     assert len(cmp.to_frame("targets")) == len(cmp["targets"]) > 0
     redis = wb.redis_stats().to_frame()
     assert redis["usec"].is_monotonic_decreasing and "command" in redis
     with pytest.raises(KeyError, match="no table 'nope'"):
         cmp.to_frame("nope")
-    assert "<h4>compare: before -&gt; after</h4>" in cmp._repr_html_()
+    assert "<h4>compare: lab-pre -&gt; lab-post</h4>" in cmp._repr_html_()
 
 
 def test_to_dict_is_a_copy(samples_store):
@@ -161,9 +161,9 @@ def test_to_dict_is_a_copy(samples_store):
 def test_read_only_handle_refuses_to_write_and_creates_nothing(tmp_path):
     db = tmp_path / "new.duckdb"
     wb = workbench.open(db)
-    for call in (lambda: wb.ingest_k6(SAMPLES / "k6" / "before.summary.json", "r"),
+    for call in (lambda: wb.ingest_k6(SAMPLES / "k6" / "lab-pre.summary.json", "r"),
                  lambda: wb.ingest_redis(SAMPLES / "redis" / "info_01.txt"),
-                 lambda: wb.ingest_prometheus(SAMPLES / "prometheus" / "cpu.json", "cpu"),
+                 lambda: wb.ingest_prometheus(SAMPLES / "prometheus" / "lab-pre.cpu.json", "cpu"),
                  lambda: wb.collect_redis("redis://127.0.0.1:1"),
                  lambda: wb.collect_postgres("postgresql://127.0.0.1:1/x"),
                  lambda: wb.collect_prometheus("http://127.0.0.1:1", "x", query="up", start="now-1h", step="15s"),
@@ -176,19 +176,20 @@ def test_read_only_handle_refuses_to_write_and_creates_nothing(tmp_path):
 def test_writable_handle_ingests_and_cli_reads_the_same(tmp_path, capsys):
     db = tmp_path / "wb.duckdb"
     wb = workbench.open(db, read_only=False)
-    k6 = wb.ingest_k6([SAMPLES / "k6" / "before.json.gz", SAMPLES / "k6" / "before.summary.json"], "b",
+    k6 = wb.ingest_k6([SAMPLES / "k6" / "lab-pre.json.gz", SAMPLES / "k6" / "lab-pre.summary.json"], "b",
                       label="baseline", tags={"git_sha": "abc"})
-    assert [f["format"] for f in k6["files"]] == ["json", "handle-summary"] and k6["files"][0]["rows"] > 200_000
+    assert [f["format"] for f in k6["files"]] == ["json", "summary-export"] and k6["files"][0]["rows"] > 10_000
     assert k6.to_frame()["rows"].tolist() == [f["rows"] for f in k6["files"]]
-    again = wb.ingest_k6(SAMPLES / "k6" / "before.json.gz", "b")
+    again = wb.ingest_k6(SAMPLES / "k6" / "lab-pre.json.gz", "b")
     assert again["files"][0]["skipped"] is True
     redis = wb.ingest_redis(SAMPLES / "redis" / "info_01.txt", label="r1")
     assert redis["snapshot"] == 1 and redis["info_rows"] > 100 and not redis.warnings
     assert wb.ingest_redis(SAMPLES / "redis" / "info_01.txt").warnings == [
         f"{SAMPLES / 'redis' / 'info_01.txt'} was already ingested: nothing to do"]
-    prom = wb.ingest_prometheus(SAMPLES / "prometheus" / "cpu.json", "cpu")
-    assert prom["written"] is True and prom["series"] == 3
-    assert wb.ingest_prometheus(SAMPLES / "prometheus" / "cpu.json", "cpu")["written"] is False
+    prom = wb.ingest_prometheus(SAMPLES / "prometheus" / "lab-pre.cpu.json", "cpu")
+    served = json.loads((SAMPLES / "prometheus" / "lab-pre.cpu.json").read_text())["data"]["result"]
+    assert prom["written"] is True and prom["series"] == len(served)
+    assert wb.ingest_prometheus(SAMPLES / "prometheus" / "lab-pre.cpu.json", "cpu")["written"] is False
 
     runs = workbench.open(db).ls("runs")
     assert runs.to_frame()[["run", "label"]].values.tolist() == [["b", "baseline"]]
@@ -219,18 +220,18 @@ def test_writers_equal_the_cli(samples_store, tmp_path, capsys):
     db = tmp_path / "copy.duckdb"
     shutil.copy(samples_store, db)
     wb = workbench.open(db, read_only=False)
-    code, out, err = run_cli(capsys, "--db", str(db), "prune", "--older-than", "1d", "--keep", "daily", "--dry-run",
+    code, out, err = run_cli(capsys, "--db", str(db), "prune", "--older-than", "5m", "--keep", "daily", "--dry-run",
                              "--format", "json")
     assert code == 0, err
-    cli, api = json.loads(out), wb.prune("1d", keep="daily", dry_run=True).to_dict()
-    assert sum(api["snapshots"].values()) > 0   # the samples are older than a day: something to prune
+    cli, api = json.loads(out), wb.prune("5m", keep="daily", dry_run=True).to_dict()
+    assert sum(api["snapshots"].values()) > 0   # the samples are older than 5 minutes: something to prune
     assert {k: v for k, v in api.items() if k != "cutoff"} == {k: v for k, v in cli.items() if k != "cutoff"}
     assert abs(dt.datetime.fromisoformat(api["cutoff"]) - dt.datetime.fromisoformat(cli["cutoff"])) < dt.timedelta(
         minutes=5)
-    code, out, err = run_cli(capsys, "--db", str(db), "export", "parquet", str(tmp_path / "a"), "--run", "before",
+    code, out, err = run_cli(capsys, "--db", str(db), "export", "parquet", str(tmp_path / "a"), "--run", "lab-pre",
                              "--format", "json")
     assert code == 0, err
-    exported = wb.export_parquet(str(tmp_path / "b"), runs=["before"])
+    exported = wb.export_parquet(str(tmp_path / "b"), runs=["lab-pre"])
     cli, api = json.loads(out), exported.to_dict()
     assert cli.pop("dest") == str(tmp_path / "a") and api.pop("dest") == str(tmp_path / "b")
     assert cli.pop("bytes") > 0 and api.pop("bytes") > 0 and cli == api   # file sizes vary with write times

@@ -49,7 +49,7 @@ def test_notebook_lets_writers_in_between_its_cells(notebook, demo_db, tmp_path)
             _writer_gets_in(demo_db)
             if notebook.stem == "10_load_test" and ran == 3:   # verdict shown, plots to come
                 src = tmp_path / "cpu.json"
-                shutil.copy(ROOT / "data" / "samples" / "prometheus" / "cpu.json", src)
+                shutil.copy(ROOT / "data" / "samples" / "prometheus" / "lab-pre.cpu.json", src)
                 r = subprocess.run([sys.executable, "-m", "workbench", "--db", str(demo_db), "ingest",
                                     "prometheus", str(src), "--name", "during_report", "--replace"],
                                    capture_output=True, text=True, timeout=120)

@@ -43,7 +43,7 @@ def _origins(db: Path) -> list[tuple]:
 
 def test_caveat_only_on_samples_and_lab_data(tmp_path, capsys):
     own_file = tmp_path / "cpu.json"
-    shutil.copy(SAMPLES / "prometheus" / "cpu.json", own_file)
+    shutil.copy(SAMPLES / "prometheus" / "lab-pre.cpu.json", own_file)
     own, mixed = tmp_path / "own.duckdb", tmp_path / "mixed.duckdb"
     # the user's own data, through the CLI
     for db in (own, mixed):
@@ -53,7 +53,7 @@ def test_caveat_only_on_samples_and_lab_data(tmp_path, capsys):
     with writing(mixed, files=[own_file], origin=LAB) as store:
         prom_src.ingest_file(store, own_file, "labcpu")
     with Store.open(mixed, files=[SAMPLES], origin=SAMPLE) as store:
-        prom_src.ingest_file(store, SAMPLES / "prometheus" / "rps.json", "rps")
+        prom_src.ingest_file(store, SAMPLES / "prometheus" / "lab-pre.rps.json", "rps")
     assert _origins(own) == [("mine", None)]
     assert _origins(mixed) == [("mine", None), ("labcpu", LAB), ("rps", SAMPLE)]
 
@@ -125,7 +125,7 @@ def test_installed_package_ships_the_notebooks_and_reports_from_any_directory(tm
     assert shipped == sorted(p.name for p in (ROOT / "notebooks").glob("[0-9]*.ipynb"))
     db, work = tmp_path / "own.duckdb", tmp_path / "elsewhere"
     work.mkdir()
-    code, _, err = run_cli(capsys, "--db", str(db), "ingest", "k6", str(SAMPLES / "k6" / "before.json.gz"),
+    code, _, err = run_cli(capsys, "--db", str(db), "ingest", "k6", str(SAMPLES / "k6" / "lab-pre.json.gz"),
                            "--run", "before")
     assert code == 0, err
     env = {**os.environ, "PYTHONPATH": str(lib)}

@@ -112,9 +112,9 @@ def _plot_notebook(path):
 def test_report_page_is_self_contained_with_title_verdict_toc_and_provenance(tmp_path):
     db = tmp_path / "wb.duckdb"
     r = subprocess.run([sys.executable, "-m", "workbench", "--db", str(db), "ingest", "k6",
-                        "data/samples/k6/after.summary.json", "--run", "after"], capture_output=True, text=True)
+                        "data/samples/k6/lab-post.summary.json", "--run", "after"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    sha = hashlib.sha256(open("data/samples/k6/after.summary.json", "rb").read()).hexdigest()
+    sha = hashlib.sha256(open("data/samples/k6/lab-post.summary.json", "rb").read()).hexdigest()
     rep = execute_notebook(_plot_notebook(tmp_path / "03_page.ipynb"), {"db": str(db), "run": "after"},
                            tmp_path / "out")
     page = (tmp_path / "out" / rep.html).read_text()
@@ -132,7 +132,7 @@ def test_report_page_is_self_contained_with_title_verdict_toc_and_provenance(tmp
     assert "stderr noise" not in page and "show_verdict" not in page and "import" not in page
     assert "1,235" in page and "p95 (ms)" in page          # the table helper's formatting
     # provenance: the ingest's fingerprint and source, the versions
-    assert sha[:12] in page and "data/samples/k6/after.summary.json" in page
+    assert sha[:12] in page and "data/samples/k6/lab-post.summary.json" in page
     assert "workbench 0.1.0" in page and "PostgreSQL not recorded in the store" in page
 
 

@@ -37,13 +37,13 @@ def fits(text: str, width: int = 80) -> None:
 
 
 def test_compare_keeps_every_row_on_one_line(samples_store):
-    out = wb(samples_store, "compare", "--before", "before", "--after", "after", "--skip", "5s")
+    out = wb(samples_store, "compare", "--before", "lab-pre", "--after", "lab-post", "--skip", "5s")
     assert out.returncode in (0, 1), out.stderr
     fits(out.stdout)
     lines = out.stdout.splitlines()
-    doc = as_json(samples_store, "compare", "--before", "before", "--after", "after", "--skip", "5s")
+    doc = as_json(samples_store, "compare", "--before", "lab-pre", "--after", "lab-post", "--skip", "5s")
     for r in doc["results"]:
-        p = f"{r['p_adjusted']:.2g}"
+        p = "n/a" if r['p_adjusted'] is None else f"{r['p_adjusted']:.2g}"   # as the CLI prints it
         assert any(re.search(rf"^\s+{r['metric']}\s.*\s{re.escape(p)}\s+{r['verdict']}$", line) for line in lines), \
             (r["endpoint"], r["metric"], p, r["verdict"])
     for endpoint in {r["endpoint"] for r in doc["results"]}:
@@ -52,7 +52,7 @@ def test_compare_keeps_every_row_on_one_line(samples_store):
 
 def test_abtest_says_control_and_treatment_and_warns_once_naming_split(samples_store, tmp_path):
     junit, md = tmp_path / "new" / "dir" / "ab.xml", tmp_path / "other" / "ab.md"
-    out = wb(samples_store, "abtest", "--run", "before", "--control", "standard", "--treatment", "optimized",
+    out = wb(samples_store, "abtest", "--run", "lab-pre", "--control", "standard", "--treatment", "optimized",
              "--junit", str(junit), "--markdown", str(md))
     assert out.returncode == 1      # the samples' split is 75/25, not the default 50/50
     header = next(line for line in out.stdout.splitlines() if "verdict" in line)
@@ -96,12 +96,12 @@ def test_ls_prints_tags_as_key_value(samples_store, what):
         for k, v in (row.get("tags") or {}).items():
             assert f"{k}={v}" in out.stdout
         if row.get("label"):
-            assert row["label"] in out.stdout.replace("\n  ", " ") or row["label"] in out.stdout
+            assert " ".join(row["label"].split()) in " ".join(out.stdout.split())   # wrapped at word boundaries
 
 
 def test_k6_summary_reads_like_k6(samples_store):
-    doc = as_json(samples_store, "k6", "summary", "--run", "before")
-    out = wb(samples_store, "k6", "summary", "--run", "before")
+    doc = as_json(samples_store, "k6", "summary", "--run", "lab-pre")
+    out = wb(samples_store, "k6", "summary", "--run", "lab-pre")
     assert out.returncode == 0, out.stderr
     fits(out.stdout)
     lines = out.stdout.splitlines()
@@ -116,22 +116,29 @@ def test_k6_summary_reads_like_k6(samples_store):
     assert lines.index("HTTP") < next(i for i, x in enumerate(lines) if "http_reqs" in x) < lines.index("EXECUTION")
 
 
-def test_k6_summary_honours_the_summary_files_trend_stats(samples_store):
-    stored = json.loads((ROOT / "data/samples/k6/before.summary.json").read_text())["options"]["summaryTrendStats"]
-    before = as_json(samples_store, "k6", "summary", "--run", "before")["metrics"]["http_req_duration"]
-    assert [k for k in before if k != "thresholds"] == stored
-    after = as_json(samples_store, "k6", "summary", "--run", "after")["metrics"]["http_req_duration"]
-    assert [k for k in after if k != "thresholds"] == ["avg", "min", "med", "max", "p(90)", "p(95)"]  # k6's default
-    given = as_json(samples_store, "k6", "summary", "--run", "before", "--trend-stats", "med,p(99.9)")
+def test_k6_summary_honours_the_summary_files_trend_stats(samples_store, k6_run, tmp_path):
+    """A handleSummary file (real k6, the lab's script) names its summaryTrendStats: they become the default;
+    a --summary-export file names none (the bundled lab runs): k6's default; --trend-stats wins."""
+    db = tmp_path / "wb.duckdb"
+    r = subprocess.run([sys.executable, "-m", "workbench", "--db", str(db), "ingest", "k6", str(k6_run.json),
+                        str(k6_run.handle_summary), "--run", "hs"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    stored = json.loads(k6_run.handle_summary.read_text())["options"]["summaryTrendStats"]
+    assert stored != ["avg", "min", "med", "max", "p(90)", "p(95)"]
+    named = as_json(db, "k6", "summary", "--run", "hs")["metrics"]["http_req_duration"]
+    assert [k for k in named if k != "thresholds"] == stored
+    lab = as_json(samples_store, "k6", "summary", "--run", "lab-post")["metrics"]["http_req_duration"]
+    assert [k for k in lab if k != "thresholds"] == ["avg", "min", "med", "max", "p(90)", "p(95)"]  # k6's default
+    given = as_json(samples_store, "k6", "summary", "--run", "lab-pre", "--trend-stats", "med,p(99.9)")
     assert [k for k in given["metrics"]["http_req_duration"] if k != "thresholds"] == ["med", "p(99.9)"]
-    assert "p(99)=" in wb(samples_store, "k6", "summary", "--run", "before").stdout
+    assert "p(99)=" in wb(db, "k6", "summary", "--run", "hs").stdout
 
 
 def test_prometheus_times_to_the_millisecond(samples_store):
-    out = wb(samples_store, "prom", "series", "--name", "p95_latency")
+    out = wb(samples_store, "prom", "series", "--name", "lab-pre.p95_latency")
     assert out.returncode == 0, out.stderr
     assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\s", out.stdout, re.M), out.stdout[:300]
-    csv = wb(samples_store, "prom", "series", "--name", "p95_latency", "--format", "csv")
+    csv = wb(samples_store, "prom", "series", "--name", "lab-pre.p95_latency", "--format", "csv")
     assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00,", csv.stdout, re.M)
 
 

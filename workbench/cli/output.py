@@ -6,6 +6,7 @@ import json
 import math
 import re
 import sys
+import textwrap
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -69,9 +70,14 @@ def _print_records(names: list[str], cells: list[list[str]], title: str | None) 
     pad = max(len(n) for n in names[1:]) if len(names) > 1 else 0
     for row in cells:
         console.print(f"{names[0]} {row[0]}" if row[0] else names[0], highlight=False, soft_wrap=True, style="bold")
+        indent = " " * (pad + 4)
+        width = max(console.width - len(indent), 20)
         for n, v in zip(names[1:], row[1:], strict=True):
-            if v != "":
-                console.print(f"  {n:<{pad}}  {v}", highlight=False, soft_wrap=True)
+            if v != "":   # long values wrap at word boundaries under their own column, never past the width
+                lines = [piece for part in v.splitlines() for piece in textwrap.wrap(part, width) or [""]]
+                console.print(f"  {n:<{pad}}  {lines[0]}", highlight=False, soft_wrap=True)
+                for line in lines[1:]:
+                    console.print(indent + line, highlight=False, soft_wrap=True)
 
 
 def _numeric(rows: list[dict], column: str) -> bool:
