@@ -153,7 +153,8 @@ def test_report_pdf_prints_offline(demo_reports, tmp_path):
     r = subprocess.run([sys.executable, "-m", "workbench", "--db", str(db), "report",
                         "notebooks/30_cache_and_metrics.ipynb", "--out", str(out), "--pdf"],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
+    # exit 1 is a verdict (the cold cache of lab-pre misses the 80% rule), not a failure to print
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr[-2000:]
     pdf = out / "30_cache_and_metrics.pdf"
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF") and len(data) > 20_000

@@ -31,7 +31,7 @@ import duckdb
 
 from workbench import __version__
 from workbench.errors import WorkbenchError
-from workbench.store import Store, utcnow
+from workbench.store import Store, quote_ident, utcnow
 
 MANIFEST_DIR = "_manifest"
 FAMILIES = ("k6", "postgres", "redis", "prometheus")
@@ -412,7 +412,10 @@ def attach_views(con: duckdb.DuckDBPyConnection, dest: str, tables: dict[str, li
         src = parquet_source(dest, table, keys)   # partition values stay text (a run named 2024 too)
         if table in _DEDUP:
             src = f"({_DEDUP[table].format(src=src)})"
-        exprs = ", ".join(f'CAST("{c}" AS {ty}) AS "{c}"' for c, ty in cols)
+        have = {d[0] for d in con.execute(f"SELECT * FROM {src} LIMIT 0").description}
+        # a column added to the store after the dataset was written (e.g. ingests.origin) reads as NULL
+        exprs = ", ".join(f'CAST({quote_ident(c) if c in have else "NULL"} AS {ty}) AS {quote_ident(c)}'
+                          for c, ty in cols)
         if table in base:
             con.execute(f'DROP TABLE "{table}"')
         con.execute(f'CREATE OR REPLACE VIEW "{table}" AS SELECT {exprs} FROM {src}')

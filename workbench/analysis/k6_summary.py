@@ -133,7 +133,7 @@ class DuckDBPoints:
 
     def span_ms(self, run: str) -> float | None:
         """Milliseconds from the run's first to its last point."""
-        span = self.con.execute("SELECT epoch_ms(max(ts)) - epoch_ms(min(ts)) FROM k6_samples WHERE run = ?",
+        span = self.con.execute("SELECT (epoch_us(max(ts)) - epoch_us(min(ts))) / 1000.0 FROM k6_samples WHERE run = ?",
                                 [run]).fetchone()[0]
         return float(span) if span else None
 

@@ -83,7 +83,8 @@ class SparkPoints:
     def span_ms(self, run: str) -> float | None:
         from pyspark.sql import functions as F
 
-        row = self._run(run).agg((F.unix_millis(F.max("ts")) - F.unix_millis(F.min("ts"))).alias("s")).first()
+        # microseconds, as DuckDB's span: both engines then divide the same integer
+        row = self._run(run).agg(((F.unix_micros(F.max("ts")) - F.unix_micros(F.min("ts"))) / 1000.0).alias("s")).first()
         return float(row["s"]) if row and row["s"] else None
 
     def values(self, run: str, requests: list[tuple[str, str, str, dict[str, str], list[str]]],
