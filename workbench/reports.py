@@ -30,7 +30,7 @@ from workbench.report_html import COLOURS, MARKS, VERDICT_MIME, page, title_of, 
 
 # the kernel logs only errors: its start-up warnings (e.g. "running over TCP without encryption", on a
 # loopback connection papermill made) would break the progress bar of `make demo`
-KERNEL_QUIET = ("--IPKernelApp.log_level=ERROR",)
+KERNEL_QUIET = ("--IPKernelApp.log_level=CRITICAL",)   # ERROR still printed "KeyboardInterrupt caught in kernel" at shutdown
 # headless and quiet: no first-run UI, no sync, updates or background traffic (the page needs no network)
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync")
