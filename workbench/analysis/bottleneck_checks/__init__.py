@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.analysis.bottleneck_checks.rules import RULES, score
+from workbench.results import jsonable
 
 
 @dataclass
@@ -39,26 +40,12 @@ class Finding:
                 "factors": {"impact": _round(self.impact), "severity": _round(self.severity),
                             "confidence": _round(self.confidence), "weight": self.weight},
                 "value": _round(self.value), "unit": self.unit, "threshold": self.threshold,
-                "evidence": {k: _plain(v) for k, v in self.evidence.items()},
+                "evidence": {k: jsonable(v) for k, v in self.evidence.items()},
                 "recommendation": self.recommendation}
 
 
 def _round(x: float) -> float | None:
     return None if x is None or not math.isfinite(float(x)) else round(float(x), 4)
-
-
-def _plain(v: Any) -> Any:
-    if hasattr(v, "item") and not isinstance(v, str | bytes):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_plain(x) for x in v]
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    return v
 
 
 def finding(component: str, check: str, item: str, value: float, sensitivity: str, *, impact: float,
