@@ -209,11 +209,7 @@ def test_cpu_ranges_per_run_read_as_one_series(tmp_path: Path) -> None:
 
     rng = np.random.default_rng(4)
     with Store.open(tmp_path / "r.duckdb") as s:
-        for run, t0 in (("r1", 1.7e9), ("r2", 1.7e9 + 100)):
-            rows = []
-            for t in np.sort(rng.uniform(0, 60, 500)):
-                rows.append(("http_req_duration", t0 + t, float(rng.lognormal(3, 0.4)), "200", "x", "true", "{}"))
-            _insert_points(s.con, run, rows)
+        _two_minute_apart_runs(s.con, rng, 500)
         q = "sum by (job, instance) (rate(process_cpu_seconds_total{job=\"api\"}[30s]))"
         for i, (name, ks) in enumerate((("r1.cpu", range(0, 25)), ("r2.cpu", range(20, 33)))):  # overlap in r2
             s.con.execute("INSERT INTO prom_series_sets (ingest_id, name, query, preset, result_type, step_s, "
@@ -286,18 +282,26 @@ def test_prometheus_abtest_on_bundled_samples(tmp_path: Path) -> None:
     assert "point overlap 15" in res["notes"][0]  # rate()[30s] at a 2 s step: neighbours share data
 
 
+def _two_minute_apart_runs(con, rng, n: int, failed: bool = False) -> None:
+    """Runs r1 and r2 (60 s each, 100 s apart) of N lognormal request durations on endpoint x."""
+    import numpy as np
+
+    for run, t0 in (("r1", 1.7e9), ("r2", 1.7e9 + 100)):
+        rows = []
+        for t in np.sort(rng.uniform(0, 60, n)):
+            rows.append(("http_req_duration", t0 + t, float(rng.lognormal(3, 0.4)), "200", "x", "true", "{}"))
+            if failed:
+                rows.append(("http_req_failed", t0 + t, 0.0, "200", "x", "true", "{}"))
+        _insert_points(con, run, rows)
+
+
 def test_cpu_memory_series_reported_with_playbook_target(tmp_path: Path) -> None:
     """A Prometheus `cpu` preset series covering both runs: mean per arm, -20% target reported."""
     import numpy as np
 
     rng = np.random.default_rng(3)
     with Store.open(tmp_path / "r.duckdb") as s:
-        for run, t0 in (("r1", 1.7e9), ("r2", 1.7e9 + 100)):
-            rows = []
-            for t in np.sort(rng.uniform(0, 60, 2000)):
-                rows.append(("http_req_duration", t0 + t, float(rng.lognormal(3, 0.4)), "200", "x", "true", "{}"))
-                rows.append(("http_req_failed", t0 + t, 0.0, "200", "x", "true", "{}"))
-            _insert_points(s.con, run, rows)
+        _two_minute_apart_runs(s.con, rng, 2000, failed=True)
         s.con.execute("INSERT INTO prom_series_sets (ingest_id, name, preset, result_type, step_s, created_at) "
                       "VALUES (7, 'cpu', 'cpu', 'matrix', 5, now())")
         s.con.execute("INSERT INTO prom_series (series_id, ingest_id, name, labels_text, points) "

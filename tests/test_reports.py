@@ -24,20 +24,22 @@ SECRET = "s3cr3t-Pa55word"
 TOKEN = "tok_9f8e7d6c5b4a"
 
 
-def _notebook(path):
+def _write_notebook(path, title: str, parameters: str, cells: list):
+    """PATH: a notebook with the markdown TITLE, a `parameters` cell, then CELLS; returns PATH."""
     nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('dsn = ""\napi_token = ""\nrun = "x"')
+    params = nbformat.v4.new_code_cell(parameters)
     params.metadata["tags"] = ["parameters"]
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# Planted secrets report"),
-        params,
-        nbformat.v4.new_code_cell("from workbench.reports import show_verdict\n"
-                                  "print('connecting with', dsn)\nprint(api_token)\n"
-                                  "show_verdict(f'run {run} looks fine', True)"),
-    ]
+    nb.cells = [nbformat.v4.new_markdown_cell(title), params, *cells]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
     return path
+
+
+def _notebook(path):
+    return _write_notebook(path, "# Planted secrets report", 'dsn = ""\napi_token = ""\nrun = "x"', [
+        nbformat.v4.new_code_cell("from workbench.reports import show_verdict\n"
+                                  "print('connecting with', dsn)\nprint(api_token)\n"
+                                  "show_verdict(f'run {run} looks fine', True)")])
 
 
 def test_secrets_never_reach_notebook_or_html(tmp_path):
@@ -87,12 +89,7 @@ def test_secret_detection_follows_the_redaction_patterns():
 
 # -- the stakeholder's page --------------------------------------------------------------------------
 def _plot_notebook(path):
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('db = ""')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# Latency page\n\nWhat this page answers."),
-        params,
+    return _write_notebook(path, "# Latency page\n\nWhat this page answers.", 'db = ""', [
         nbformat.v4.new_code_cell(
             "%matplotlib inline\nimport warnings\nimport matplotlib.pyplot as plt\n"
             "import pandas as pd\nfrom IPython.display import display\n"
@@ -102,11 +99,7 @@ def _plot_notebook(path):
         nbformat.v4.new_markdown_cell("## Latency\n\nThe chart, then the table."),
         nbformat.v4.new_code_cell("plt.plot([1, 2, 3]); plt.show()\n"
                                   "show_table(pd.DataFrame({'endpoint': ['a'], 'p95_ms': [1234.5678]}))"),
-        nbformat.v4.new_markdown_cell("## Second section"),
-    ]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
-    return path
+        nbformat.v4.new_markdown_cell("## Second section")])
 
 
 def test_report_page_is_self_contained_with_title_verdict_toc_and_provenance(tmp_path):

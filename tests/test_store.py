@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -59,23 +61,30 @@ def test_ingest_log_redacts_url_passwords(tmp_db):
         assert s.con.execute("SELECT source FROM ingests").fetchone()[0] == "redis://user:***@127.0.0.1:6390/0"
 
 
-def test_busy_writer_names_the_holder(tmp_db):
-    Store.open(tmp_db).close()
+@contextlib.contextmanager
+def _held(db: Path) -> Iterator[subprocess.Popen]:
+    """Another process holding DB open as a writer for the block, then killed."""
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import duckdb, sys, time
-        con = duckdb.connect({str(tmp_db)!r})
+        import duckdb, time
+        con = duckdb.connect({str(db)!r})
         print("ready", flush=True)
-        time.sleep(30)
+        time.sleep(60)
     """)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ready"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_busy_writer_names_the_holder(tmp_db):
+    Store.open(tmp_db).close()
+    with _held(tmp_db) as holder:
         t0 = time.monotonic()
         with pytest.raises(WorkbenchError, match=rf"busy: another process holds it \(PID {holder.pid}"):
             Store.open(tmp_db, wait_s=1.0)
         assert 0.9 < time.monotonic() - t0 < 10
-    finally:
-        holder.kill()
-        holder.wait()
     Store.open(tmp_db, wait_s=5).close()   # free again once the holder is gone
 
 
@@ -162,19 +171,9 @@ def test_vacuum_refuses_what_is_not_a_store(tmp_path, kind):
 
 def test_vacuum_waits_for_no_writer_and_says_who_is_busy(tmp_db):
     Store.open(tmp_db).close()
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import duckdb, time
-        con = duckdb.connect({str(tmp_db)!r})
-        print("ready", flush=True)
-        time.sleep(60)
-    """)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "ready"
+    with _held(tmp_db) as holder:
         before = _sha(tmp_db)
         r = _wb("--db", tmp_db, "vacuum")
-    finally:
-        holder.kill()
-        holder.wait()
     assert r.returncode == 2
     _one_line(r.stderr, "busy", f"PID {holder.pid}")
     assert _sha(tmp_db) == before
