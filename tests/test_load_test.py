@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from workbench.analysis import load_test as lt
+from workbench.analysis import runs
 from workbench.analysis.k6_summary import k6_summary
 from workbench.sources import k6
 from workbench.store import Store
@@ -111,7 +112,7 @@ def test_verdict_pass_and_fail(con, tmp_path):
 
 
 def test_latest_run_and_samples(con):
-    assert lt.latest_run(con) in RUNS
+    assert runs.latest(con) in RUNS
     s = lt.latency_samples(con, [PRE, POST], limit_per_run=1000)
     assert s.groupby("run").size().to_dict() == {PRE: 1000, POST: 1000}
 

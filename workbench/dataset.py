@@ -31,6 +31,7 @@ import duckdb
 
 from workbench import __version__
 from workbench.errors import WorkbenchError
+from workbench.schema import SERVER_KEY_SQL
 from workbench.store import Store, quote_ident, utcnow
 
 MANIFEST_DIR = "_manifest"
@@ -185,6 +186,8 @@ def _units(con: duckdb.DuckDBPyConnection, families: set[str], runs: list[str] |
             if runs is not None and run not in runs:
                 continue
             out.append(Unit("k6", f"k6:{run}:{sha or iid}", f"k6 run {run} ingest {iid}", at, [iid], {"run": run}))
+    # a unit's identity is the manifest's key: its text stays as first written, or a dataset exported
+    # before would take its snapshots again
     for family, parent, ident in (("postgres", "pg_snapshots", "coalesce(system_identifier, '') || ':' || host || "
                                    "':' || port || '/' || dbname"),
                                   ("redis", "redis_snapshots", "address || ':' || coalesce(run_id, '')")):
@@ -355,6 +358,8 @@ def _write_run_tables(con: duckdb.DuckDBPyConnection, tables: dict, root: Path, 
 # -- attach -----------------------------------------------------------------------------------------
 # Tables read through a de-duplicating view: several writers (instances streamed side by side, re-exports)
 # may each hold a run's row.
+# columns the store gained after a dataset may have been written, derived from the dataset's own columns
+DERIVED = {("pg_snapshots", "server_key"): SERVER_KEY_SQL}
 _DEDUP = {
     "k6_runs": "SELECT run, any_value(label) AS label, any_value(tags) AS tags, min(created_at) AS created_at "
                "FROM {src} GROUP BY run",
@@ -413,9 +418,10 @@ def attach_views(con: duckdb.DuckDBPyConnection, dest: str, tables: dict[str, li
         if table in _DEDUP:
             src = f"({_DEDUP[table].format(src=src)})"
         have = {d[0] for d in con.execute(f"SELECT * FROM {src} LIMIT 0").description}
-        # a column added to the store after the dataset was written (e.g. ingests.origin) reads as NULL
-        exprs = ", ".join(f'CAST({quote_ident(c) if c in have else "NULL"} AS {ty}) AS {quote_ident(c)}'
-                          for c, ty in cols)
+        # a column added to the store after the dataset was written reads as NULL (ingests.origin) or as
+        # the migration derived it (pg_snapshots.server_key)
+        exprs = ", ".join(f'CAST({quote_ident(c) if c in have else DERIVED.get((table, c), "NULL")} AS {ty}) '
+                          f'AS {quote_ident(c)}' for c, ty in cols)
         if table in base:
             con.execute(f'DROP TABLE "{table}"')
         con.execute(f'CREATE OR REPLACE VIEW "{table}" AS SELECT {exprs} FROM {src}')

@@ -17,7 +17,7 @@ from workbench.store import Store, utcnow
 
 # snapshot table -> its server key expression (snapshots of one server share it)
 SOURCES = {
-    "pg_snapshots": "coalesce(system_identifier, '?') || '|' || host || ':' || port::VARCHAR || '/' || dbname",
+    "pg_snapshots": "server_key",
     "redis_snapshots": "address",
 }
 

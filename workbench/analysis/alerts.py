@@ -35,6 +35,7 @@ import yaml
 
 from workbench.analysis import redis as rs
 from workbench.errors import WorkbenchError
+from workbench.sources.prometheus import labels_text as series_labels_text
 
 DEFAULT_INTERVAL_MS = 60_000      # Prometheus's global evaluation_interval default
 LOOKBACK_MS = 5 * 60_000          # Prometheus's query.lookback-delta default
@@ -372,8 +373,8 @@ FRAME_COLUMNS = ["alert", "labels", "start", "end", "value", "active_at", "for_s
 
 
 def labels_text(labels: Mapping[str, str]) -> str:
-    """`{k="v", ...}` without alertname, keys sorted."""
-    return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k != "alertname") + "}"
+    """An alert's labels as a series' labels are written (`{k="v", ...}`, keys sorted), without alertname."""
+    return series_labels_text({k: v for k, v in labels.items() if k != "alertname"})
 
 
 def firing_frame(backtest: Backtest) -> pd.DataFrame:

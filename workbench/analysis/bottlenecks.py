@@ -27,6 +27,7 @@ from workbench.analysis import load_test as lt
 from workbench.analysis import postgres as pga
 from workbench.analysis import prometheus as prom
 from workbench.analysis import redis as rs
+from workbench.analysis import runs as k6runs
 from workbench.analysis.bottleneck_checks import Finding
 from workbench.analysis.bottleneck_checks import api as api_checks
 from workbench.analysis.bottleneck_checks import cache as cache_checks
@@ -67,10 +68,10 @@ def resolve_scope(store: Store, run: str | None = None, label: str | None = None
     con = store.con
     margin = pd.Timedelta(seconds=margin_s)
     if run is not None:
-        row = con.execute("SELECT started_at, ended_at FROM k6_run_spans WHERE run = ?", [run]).fetchone()
-        if row is None or row[0] is None:
-            known = [r[0] for r in con.execute("SELECT run FROM k6_runs ORDER BY run").fetchall()]
-            raise WorkbenchError(f"no k6 run {run!r} with points in the store (known: {', '.join(known) or 'none'})")
+        row = k6runs.span(con, run)
+        if row is None:
+            raise WorkbenchError(f"no k6 run {run!r} with points in the store "
+                                 f"(known: {', '.join(k6runs.known(con)) or 'none'})")
         return Scope(_ts(row[0]) - margin, _ts(row[1]) + margin, run=run)
     if label is not None:
         times = con.execute("""
@@ -230,9 +231,7 @@ def _database(store: Store, scope: Scope, sensitivity: str, rep: BottleneckRepor
 def _runs_in(store: Store, scope: Scope) -> list[str]:
     if scope.run is not None:
         return [scope.run]
-    rows = store.con.execute("SELECT run FROM k6_run_spans WHERE ended_at >= ? AND started_at <= ? ORDER BY started_at",
-                             [scope.start.to_pydatetime(), scope.end.to_pydatetime()]).fetchall()
-    return [r[0] for r in rows]
+    return k6runs.overlapping(store.con, scope.start.to_pydatetime(), scope.end.to_pydatetime())
 
 
 def interval_requests(store: Store, runs: list[str], bounds: list[pd.Timestamp]) -> pd.DataFrame:
@@ -240,7 +239,7 @@ def interval_requests(store: Store, runs: list[str], bounds: list[pd.Timestamp])
     if not runs or len(bounds) < 2:
         return pd.DataFrame()
     marks = ", ".join("?" * len(runs))
-    df = store.query_df(f"SELECT {lt.ENDPOINT} AS endpoint, epoch_us(ts) AS us FROM k6_points"
+    df = store.query_df(f"SELECT endpoint, epoch_us(ts) AS us FROM k6_points"
                         f" WHERE metric = 'http_reqs' AND run IN ({marks}) AND ts > ? AND ts <= ?",
                         [*runs, bounds[0].to_pydatetime(), bounds[-1].to_pydatetime()])
     edges = np.array([b.value // 1000 for b in bounds])
@@ -284,8 +283,8 @@ def _cache(store: Store, scope: Scope, sensitivity: str, rep: BottleneckReport) 
 # -- api -------------------------------------------------------------------------------------------------------
 def endpoint_buckets(store: Store, run: str, bucket_s: float) -> pd.DataFrame:
     """Per (time bucket, endpoint): requests, p50 ms, error rate; plus total_rps of the bucket."""
-    df = store.query_df(f"""
-        SELECT time_bucket(to_microseconds(?::BIGINT), ts) AS t, {lt.ENDPOINT} AS endpoint,
+    df = store.query_df("""
+        SELECT time_bucket(to_microseconds(?::BIGINT), ts) AS t, endpoint,
                count(*) FILTER (WHERE metric = 'http_req_duration') AS requests,
                quantile_cont(value, 0.5) FILTER (WHERE metric = 'http_req_duration') AS p50_ms,
                avg(value) FILTER (WHERE metric = 'http_req_failed') AS error_rate

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from workbench import gate, stats
+from workbench.analysis import runs as k6runs
 from workbench.analysis.rounding import change_vs_target
 from workbench.durations import parse_duration_s
 from workbench.errors import WorkbenchError
@@ -64,8 +65,8 @@ class Arm:
     """The steady-state requests of one arm: latencies (with status) and http_req_failed values."""
 
     runs: list[str]
-    lat: pd.DataFrame                 # run, window, t_s, value, name, status
-    fail: pd.DataFrame                # run, window, value, name
+    lat: pd.DataFrame                 # run, window, t_s, value, endpoint, status
+    fail: pd.DataFrame                # run, window, value, endpoint
     window_s: dict[str, float]        # run -> window length (s)
     windows: int                      # total windows in the arm
     dropped_iterations: float = 0.0
@@ -102,17 +103,9 @@ def split_arms(before: str | list[str], after: str | list[str]) -> tuple[list[st
 
 
 # -- loading ------------------------------------------------------------------------------------------
-def _check_runs(con: duckdb.DuckDBPyConnection, runs: list[str]) -> None:
-    known = {r[0] for r in con.execute("SELECT DISTINCT run FROM k6_runs").fetchall()}
-    missing = [r for r in runs if r not in known]
-    if missing:
-        hint = ", ".join(sorted(known)) or "none: `workbench ingest k6 FILE --run RUN` first"
-        raise WorkbenchError(f"unknown k6 run(s) {', '.join(missing)} (stored runs: {hint})")
-
-
 def _span(con: duckdb.DuckDBPyConnection, run: str, opts: Options) -> tuple[float, float]:
-    row = con.execute("SELECT epoch(min(ts)), epoch(max(ts)) FROM k6_points WHERE run = ?", [run]).fetchone()
-    if row is None or row[0] is None:
+    row = k6runs.span_s(con, run)
+    if row is None:
         raise WorkbenchError(f"k6 run {run!r} has no points (only a summary?): compare needs --out json/csv data")
     return steady_window(run, row[0], row[1], opts)
 
@@ -130,7 +123,7 @@ def steady_window(run: str, start: float, end: float, opts: Options) -> tuple[fl
 def load_arm(con: duckdb.DuckDBPyConnection, runs: list[str], opts: Options,
              variant_tag: str | None = None, variant: str | None = None) -> Arm:
     """Steady-state request rows of RUNS (optionally only tag VARIANT_TAG == VARIANT)."""
-    _check_runs(con, runs)
+    k6runs.check(con, runs)
     frames, bounds = [], {}
     for run in runs:
         lo, hi = bounds[run] = _span(con, run, opts)
@@ -143,7 +136,7 @@ def load_arm(con: duckdb.DuckDBPyConnection, runs: list[str], opts: Options,
             where += " AND tags->>? = ?"
             params += [variant_tag, variant]
         frames.append(con.execute(
-            f"SELECT run, metric, epoch(ts) - ? AS t_s, value, coalesce(name, url, '') AS name, status "
+            f"SELECT run, metric, epoch(ts) - ? AS t_s, value, endpoint, status "
             f"FROM k6_points WHERE metric IN ('http_req_duration', 'http_req_failed', 'dropped_iterations', "
             f"'iterations') AND {where}", [lo, *params]).df())
     arm = arm_from_rows(con, runs, pd.concat(frames, ignore_index=True), bounds, opts)
@@ -157,14 +150,14 @@ def load_arm(con: duckdb.DuckDBPyConnection, runs: list[str], opts: Options,
 
 def arm_from_rows(con: duckdb.DuckDBPyConnection, runs: list[str], rows: pd.DataFrame,
                   bounds: dict[str, tuple[float, float]], opts: Options) -> Arm:
-    """An Arm from RUNS' steady-state rows (run, metric, t_s, value, name, status; from the store or from
+    """An Arm from RUNS' steady-state rows (run, metric, t_s, value, endpoint, status; from the store or from
     another engine's scan) and each run's [lo, hi) window; CON gives the runs' executor metadata."""
     # one order whatever the engine or the scan returned: float sums then give the same digits every call
-    rows = rows.sort_values(["run", "metric", "t_s", "value", "name", "status"], kind="stable", ignore_index=True)
+    rows = rows.sort_values(["run", "metric", "t_s", "value", "endpoint", "status"], kind="stable", ignore_index=True)
     lats, fails, wlen = [], [], {}
     total_windows, dropped, iters, dur = 0, 0.0, 0.0, 0.0
     open_model, target = False, None
-    cols = ["t_s", "value", "name", "status"]
+    cols = ["t_s", "value", "endpoint", "status"]
     for run in runs:
         lo, hi = bounds[run]
         width = (hi - lo) / opts.windows
@@ -213,10 +206,10 @@ def _finite(df: pd.DataFrame) -> pd.DataFrame:
 
 def arm_metric(arm: Arm, endpoint: str, metric: str, opts: Options) -> ArmMetric:
     """Per-run estimates of ENDPOINT ('all' = every request) x METRIC for one arm (NaN values dropped)."""
-    lat = _finite(arm.lat if endpoint == "all" else arm.lat[arm.lat["name"] == endpoint])
+    lat = _finite(arm.lat if endpoint == "all" else arm.lat[arm.lat["endpoint"] == endpoint])
     src = lat
     if metric == "error_rate":
-        src = _finite(arm.fail if endpoint == "all" else arm.fail[arm.fail["name"] == endpoint])
+        src = _finite(arm.fail if endpoint == "all" else arm.fail[arm.fail["endpoint"] == endpoint])
     g = opts.windows
     runs, wins = [], []
     for run, width in arm.window_s.items():
@@ -369,7 +362,7 @@ def _row(endpoint: str, metric: str, a: ArmMetric, b: ArmMetric, opts: Options, 
 
 def window_quantiles(arm: Arm, endpoint: str, q: float, min_requests: int = 10) -> np.ndarray:
     """The Q-quantile of ENDPOINT's latency in each (run, window) holding at least MIN_REQUESTS requests."""
-    lat = _finite(arm.lat if endpoint == "all" else arm.lat[arm.lat["name"] == endpoint])
+    lat = _finite(arm.lat if endpoint == "all" else arm.lat[arm.lat["endpoint"] == endpoint])
     groups = lat.groupby(["run", "window"])["value"]
     sizes = groups.size()
     return groups.quantile(q)[sizes >= min_requests].to_numpy(dtype=float)
@@ -399,7 +392,7 @@ def separated(a: Arm, b: Arm, row: dict[str, Any], opts: Options, min_windows: i
 
 def _endpoints(a: Arm, b: Arm) -> tuple[list[str], list[str]]:
     """(endpoints compared, endpoints in one arm only); 'all' first unless there is only one endpoint."""
-    na, nb = set(a.lat["name"].unique()) - {""}, set(b.lat["name"].unique()) - {""}
+    na, nb = set(a.lat["endpoint"].unique()), set(b.lat["endpoint"].unique())
     common = sorted(na & nb)
     one = sorted(na ^ nb)
     eps = common if len(common) == 1 and not one and len(na) == 1 else ["all"] + common
@@ -598,7 +591,7 @@ def power_rows(base: Arm, opts: Options) -> list[dict[str, Any]]:
     """--power: per endpoint, the smallest p95 increase that 1, 2, 3 and 5 runs per arm of the baseline's
     length would call regressed with 80% power (`gate.design_mde`, simulated from the baseline runs)."""
     out = []
-    for ep in ["all"] + sorted(set(base.lat["name"].unique()) - {""}):
+    for ep in ["all"] + sorted(set(base.lat["endpoint"].unique())):
         am = arm_metric(base, ep, "p95_ms", opts)
         if len(am.runs) == 0 or am.n < MIN_REQUESTS:
             continue
@@ -620,7 +613,7 @@ def learn_tolerance(base: Arm, opts: Options) -> dict[tuple[str, str], Tolerance
         raise WorkbenchError(f"--tolerance auto learns the run-to-run sd from the baseline's runs: give at least 3 "
                              f"(--before a,b,c), not {len(base.runs)}")
     out = {}
-    lat_names = sorted(set(base.lat["name"].unique()) - {""})
+    lat_names = sorted(set(base.lat["endpoint"].unique()))
     for ep in ["all"] + lat_names:
         for m in METRICS:
             am = arm_metric(base, ep, m, opts)
@@ -690,7 +683,7 @@ def abtest_run(con: duckdb.DuckDBPyConnection, run: str, variant_tag: str, contr
                targets: list[dict] | None = None) -> dict[str, Any]:
     """`workbench abtest`: variants within one run, SRM check first (SPLIT = treatment's % share)."""
     opts = opts or Options()
-    _check_runs(con, [run])
+    k6runs.check(con, [run])
     counts = dict(con.execute(
         "SELECT tags->>? AS v, count(*) FROM k6_points WHERE run = ? AND metric = 'http_req_duration' "
         "AND tags->>? IN (?, ?) GROUP BY v", [variant_tag, run, variant_tag, control, treatment]).fetchall())
@@ -866,7 +859,7 @@ def latency_frame(con: duckdb.DuckDBPyConnection, arms: dict[str, dict[str, Any]
     parts = []
     for label, spec in arms.items():
         arm = load_arm(con, list(spec["runs"]), opts, spec.get("variant_tag"), spec.get("variant"))
-        parts.append(pd.DataFrame({"arm": label, "endpoint": arm.lat["name"].to_numpy(),
+        parts.append(pd.DataFrame({"arm": label, "endpoint": arm.lat["endpoint"].to_numpy(),
                                    "latency_ms": arm.lat["value"].to_numpy()}))
     return pd.concat(parts, ignore_index=True)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from workbench.analysis import runs as k6runs
 from workbench.errors import WorkbenchError
 from workbench.sources.k6 import COMMON_TAGS
 
@@ -133,9 +134,8 @@ class DuckDBPoints:
 
     def span_ms(self, run: str) -> float | None:
         """Milliseconds from the run's first to its last point."""
-        span = self.con.execute("SELECT (epoch_us(max(ts)) - epoch_us(min(ts))) / 1000.0 FROM k6_samples WHERE run = ?",
-                                [run]).fetchone()[0]
-        return float(span) if span else None
+        span = k6runs.duration_s(self.con, run)
+        return span * 1000.0 if span else None
 
     def values(self, run: str, requests: list[tuple[str, str, str, dict[str, str], list[str]]],
                duration_s: float | None) -> dict[str, dict | None]:

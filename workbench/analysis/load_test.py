@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
+from workbench.analysis import runs as k6runs
 from workbench.analysis.k6_summary import k6_summary, thresholds_table
 
-ENDPOINT = "coalesce(name, url, '(unnamed)')"   # a k6 sample's endpoint: its `name` tag, else its URL
 TIMING_METRICS = ["http_req_blocked", "http_req_connecting", "http_req_tls_handshaking", "http_req_sending",
                   "http_req_waiting", "http_req_receiving"]
 
@@ -20,18 +20,18 @@ def _df(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> pd.DataFrame:
 
 
 def run_window(con: duckdb.DuckDBPyConnection, run: str) -> tuple[pd.Timestamp, pd.Timestamp, float]:
-    """(first sample, last sample, duration in seconds) of RUN's points."""
-    lo, hi = con.execute("SELECT min(ts), max(ts) FROM k6_samples WHERE run = ?", [run]).fetchone()
-    return lo, hi, (hi - lo).total_seconds() if lo is not None else 0.0
+    """(first sample, last sample, duration in seconds) of RUN's points (None, None, 0.0 without)."""
+    lo, hi = k6runs.span(con, run) or (None, None)
+    return lo, hi, k6runs.duration_s(con, run)
 
 
 def endpoint_table(con: duckdb.DuckDBPyConnection, run: str) -> pd.DataFrame:
     """Per endpoint (`name` tag; 'all' last): requests, rps, p50/p95/p99 ms, error rate, 5xx rate."""
     _, _, duration = run_window(con, run)
     sql = """
-    WITH d AS (SELECT coalesce(name, url, '(unnamed)') AS endpoint, value, status
+    WITH d AS (SELECT endpoint, value, status
                FROM k6_points WHERE run = ? AND metric = 'http_req_duration'),
-         f AS (SELECT coalesce(name, url, '(unnamed)') AS endpoint, avg(value) AS error_rate
+         f AS (SELECT endpoint, avg(value) AS error_rate
                FROM k6_points WHERE run = ? AND metric = 'http_req_failed' GROUP BY ALL
                UNION ALL
                SELECT 'all', avg(value) FROM k6_points WHERE run = ? AND metric = 'http_req_failed'),
@@ -77,16 +77,10 @@ def latency_samples(con: duckdb.DuckDBPyConnection, runs: list[str], limit_per_r
     frames = []
     for run in runs:
         frames.append(_df(con, f"""
-            SELECT * FROM (SELECT run, coalesce(name, url, '(unnamed)') AS endpoint, value AS ms
+            SELECT * FROM (SELECT run, endpoint, value AS ms
                            FROM k6_points WHERE run = ? AND metric = 'http_req_duration')
             USING SAMPLE reservoir({int(limit_per_run)} ROWS) REPEATABLE (42)""", [run]))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run", "endpoint", "ms"])
-
-
-def latest_run(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The run whose points end last (for notebooks run without a `run` parameter)."""
-    row = con.execute("SELECT run FROM k6_run_spans ORDER BY ended_at DESC NULLS LAST LIMIT 1").fetchone()
-    return row[0] if row else None
 
 
 def phase_timeseries(con: duckdb.DuckDBPyConnection, run: str, bucket_s: int = 10) -> pd.DataFrame:
@@ -118,7 +112,7 @@ def timing_breakdown(con: duckdb.DuckDBPyConnection, run: str) -> pd.DataFrame:
     """Mean ms per request phase (blocked, connecting, TLS, sending, waiting, receiving) per endpoint."""
     metrics = ", ".join(f"'{m}'" for m in TIMING_METRICS)
     df = _df(con, f"""
-        SELECT coalesce(name, url, '(unnamed)') AS endpoint, metric, favg(value) AS mean_ms
+        SELECT endpoint, metric, favg(value) AS mean_ms
         FROM k6_points WHERE run = ? AND metric IN ({metrics}) GROUP BY ALL""", [run])
     if df.empty:
         return pd.DataFrame(columns=["endpoint"] + [m.removeprefix("http_req_") for m in TIMING_METRICS])

@@ -219,11 +219,9 @@ def _growth(store: Store, sid: int, th: Thresholds) -> list[dict]:
     """Size growth per table since the oldest snapshot of the same server (sizes of full snapshots)."""
     slow = slow_snapshot(store, sid)
     df = store.query_df(
-        "WITH me AS (SELECT coalesce(system_identifier, '?') AS sysid, host, port, dbname, taken_at"
-        "            FROM pg_snapshots WHERE snapshot_id = ?),"
+        "WITH me AS (SELECT server_key, taken_at FROM pg_snapshots WHERE snapshot_id = ?),"
         " first AS (SELECT s.snapshot_id, s.taken_at FROM pg_snapshots s, me"
-        "           WHERE coalesce(s.system_identifier, '?') = me.sysid AND s.host = me.host AND s.port = me.port"
-        "             AND s.dbname = me.dbname AND s.taken_at < me.taken_at"
+        "           WHERE s.server_key = me.server_key AND s.taken_at < me.taken_at"
         "             AND EXISTS (SELECT 1 FROM pg_tables t WHERE t.snapshot_id = s.snapshot_id"
         "                         AND t.total_bytes IS NOT NULL)"
         "           ORDER BY s.taken_at LIMIT 1)"

@@ -24,13 +24,6 @@ ORDER_BY = {
     "calls": ["calls"],
     "io": ["shared_blks_read", "shared_blk_read_time_ms"],
 }
-def _server_expr(alias: str = "") -> str:
-    """SQL for a snapshot's server key (system identifier + host:port/database) of table ALIAS."""
-    p = f"{alias}." if alias else ""
-    return f"coalesce({p}system_identifier, '?') || '|' || {p}host || ':' || {p}port::VARCHAR || '/' || {p}dbname"
-
-
-_SERVER = _server_expr()
 
 
 
@@ -46,8 +39,8 @@ def ratio(num: Any, den: Any) -> Any:
 # -- snapshots ----------------------------------------------------------------------------------------
 def snapshots(store: Store, label: str | None = None) -> pd.DataFrame:
     """All PostgreSQL snapshots (oldest first) with a `server` key; optionally only LABEL's."""
-    sql = (f"SELECT snapshot_id, taken_at, label, system_identifier, host, port, dbname, server_version,"
-           f" pgss_version, pgss_stats_reset, {_SERVER} AS server FROM pg_snapshots")
+    sql = ("SELECT snapshot_id, taken_at, label, system_identifier, host, port, dbname, server_version,"
+           " pgss_version, pgss_stats_reset, server_key AS server FROM pg_snapshots")
     params: list = []
     if label is not None:
         sql += " WHERE label = ?"
@@ -298,11 +291,11 @@ def slow_snapshot(store: Store, sid: int) -> int:
     sequences): SID itself when it is full, else the newest full snapshot of the same server taken
     before it (SID when there is none)."""
     row = store.con.execute(
-        f"WITH me AS (SELECT {_SERVER} AS server, taken_at, coalesce(kind, 'full') AS kind FROM pg_snapshots"
-        f"            WHERE snapshot_id = ?)"
-        f" SELECT s.snapshot_id FROM pg_snapshots s, me WHERE me.kind = 'fast'"
-        f" AND coalesce(s.kind, 'full') = 'full' AND {_server_expr('s')} = me.server"
-        f" AND s.taken_at <= me.taken_at ORDER BY s.taken_at DESC, s.snapshot_id DESC LIMIT 1", [sid]).fetchone()
+        "WITH me AS (SELECT server_key, taken_at, coalesce(kind, 'full') AS kind FROM pg_snapshots"
+        "            WHERE snapshot_id = ?)"
+        " SELECT s.snapshot_id FROM pg_snapshots s, me WHERE me.kind = 'fast'"
+        " AND coalesce(s.kind, 'full') = 'full' AND s.server_key = me.server_key"
+        " AND s.taken_at <= me.taken_at ORDER BY s.taken_at DESC, s.snapshot_id DESC LIMIT 1", [sid]).fetchone()
     return int(row[0]) if row else sid
 
 

@@ -11,6 +11,7 @@ import duckdb
 import pandas as pd
 
 from workbench.errors import WorkbenchError
+from workbench.sources.prometheus import labels_text
 
 HIGH_RESPONSE_TIME_S = 1.0   # playbook alert HighResponseTime: P95 > 1.0 s for 5m
 SERIES_KINDS = ("p99", "p95", "error_ratio", "hit_ratio", "rps", "cpu", "memory")
@@ -88,7 +89,7 @@ def csv_rows(series: list[dict]) -> list[dict]:
     """SERIES (as `series_json` returns it) as the flat rows of `series_csv_rows`."""
     out = []
     for s in series:
-        text = "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(s["labels"].items())) + "}"
+        text = labels_text(s["labels"])
         for t, v in s["points"]:
             iso = pd.Timestamp(t, unit="s", tz="UTC").isoformat(timespec="milliseconds")
             out.append({"ts": iso, "unix_ts": t, "labels": text, "value": v})

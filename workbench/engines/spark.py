@@ -18,7 +18,9 @@ import os
 import re
 from typing import TYPE_CHECKING, Any
 
+from workbench.analysis import runs as k6runs
 from workbench.errors import WorkbenchError
+from workbench.schema import ENDPOINT_SQL
 from workbench.sources.k6 import COMMON_TAGS
 
 if TYPE_CHECKING:
@@ -179,7 +181,7 @@ def load_arms(dest: str, con: duckdb.DuckDBPyConnection, arms: dict[str, list[st
     if opts.scenario:
         rows = rows.where(F.col("scenario") == F.lit(opts.scenario))
     rows = rows.select("run", "metric", (t - F.col("lo")).alias("t_s"), "value",
-                       F.coalesce("name", "url", F.lit("")).alias("name"), "status")
+                       F.expr(ENDPOINT_SQL).alias("endpoint"), "status")
     frame = rows.toPandas()
     out = {}
     for arm, rs in arms.items():
@@ -196,7 +198,7 @@ def compare_runs(dest: str, con: duckdb.DuckDBPyConnection, before: str | list[s
 
     opts = opts or cmp.Options()
     rb, ra = cmp.split_arms(before, after)
-    cmp._check_runs(con, rb + ra)
+    k6runs.check(con, rb + ra)
     got = load_arms(dest, con, {"before": rb, "after": ra}, opts, spark)
     a, b = got["before"], got["after"]
     rows = cmp.compare_arms(a, b, opts)

@@ -71,7 +71,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
 SNAPSHOT_COLUMNS = ["taken_at", "system_identifier", "host", "port", "dbname", "username", "server_version",
                     "server_version_num", "pgss_version", "pgss_columns", "pgss_dealloc", "pgss_stats_reset",
                     "db_stats_reset", "postmaster_start", "in_recovery", "max_connections", "track_io_timing",
-                    "notes", "kind", "timeline_id"]
+                    "notes", "kind", "timeline_id", "server_key"]
 TIMESTAMP_KEYS = {"taken_at", "pgss_stats_reset", "db_stats_reset", "postmaster_start", "stats_reset",
                   "last_vacuum", "last_autovacuum", "last_analyze", "last_autoanalyze", "stats_since",
                   "minmax_stats_since"}
@@ -273,7 +273,7 @@ def read_snapshot(con: psycopg.Connection, known_queryids: Callable[[str], set[i
     full snapshot of the server.
 
     KNOWN_QUERYIDS(server) gives the queryids whose texts the store already has for that server (the key
-    `server_key` builds); only the others' texts are fetched. Relations another session holds in ACCESS
+    `texts_key` builds); only the others' texts are fetched. Relations another session holds in ACCESS
     EXCLUSIVE mode are skipped (their sizes are NULL) and named in `meta["notes"]`.
     """
     where = f"{con.info.host}:{con.info.port}/{con.info.dbname}"
@@ -285,7 +285,7 @@ def read_snapshot(con: psycopg.Connection, known_queryids: Callable[[str], set[i
         meta["system_identifier"] = sysid[0]["system_identifier"] if sysid else None
         if not sysid:
             warnings[-1] += f"; server identity falls back to {where} (GRANT pg_monitor TO {meta['username']})"
-        known = known_queryids(server_key(meta)) if known_queryids else set()
+        known = known_queryids(texts_key(meta)) if known_queryids else set()
         slow = full(meta) if callable(full) else bool(full)
         ext = _rows(cur, pg_sql.EXTENSION)
         if not ext and _preloaded(con, cur):
@@ -365,7 +365,14 @@ def read_snapshot(con: psycopg.Connection, known_queryids: Callable[[str], set[i
 
 
 def server_key(meta: dict[str, Any]) -> str:
-    """The key query texts are stored under: the system identifier, else host:port."""
+    """The snapshot's `server_key` (stored with it): which node and database it describes. The same text as
+    `workbench.schema.SERVER_KEY_SQL` gives for stores from before the column."""
+    return f"{meta.get('system_identifier') or '?'}|{meta['host']}:{meta['port']}/{meta['dbname']}"
+
+
+def texts_key(meta: dict[str, Any]) -> str:
+    """The key query texts are stored under: the system identifier (a primary and its replicas share the
+    texts of a queryid), else host:port."""
     return meta.get("system_identifier") or f"{meta['host']}:{meta['port']}"
 
 
@@ -426,7 +433,7 @@ def _plain(v: Any) -> Any:
 
 def write_snapshot(store: Store, snap: PgSnapshot, *, label: str | None = None, source: str = "") -> int:
     """Store SNAP as one ingest (all or nothing); return its snapshot_id."""
-    m = snap.meta
+    m = {**snap.meta, "server_key": server_key(snap.meta)}
     src = redact_url(source) if source else "libpq environment"
     with store.ingest("postgres", src, label=label) as ing:
         sid = store.con.execute(
@@ -434,7 +441,7 @@ def write_snapshot(store: Store, snap: PgSnapshot, *, label: str | None = None, 
             " VALUES (?, ?, ?, " + ", ".join("?" * len(SNAPSHOT_COLUMNS)) + ") RETURNING snapshot_id",
             [ing.ingest_id, label, src] + [_plain(m.get(c)) for c in SNAPSHOT_COLUMNS],
         ).fetchone()[0]
-        server = server_key(m)
+        server = texts_key(m)
         n = _insert(store, "pg_statements", TABLE_COLUMNS["pg_statements"], snap.statements, sid)
         for table, rows in snap.tables.items():
             n += _insert(store, table, TABLE_COLUMNS[table], rows, sid)
@@ -498,10 +505,8 @@ class StoreHints:
                 return True
             row = store.con.execute(
                 "SELECT epoch(?::TIMESTAMPTZ) - epoch(max(taken_at)) FROM pg_snapshots"
-                " WHERE coalesce(kind, 'full') = 'full' AND coalesce(system_identifier, '') = ?"
-                " AND host = ? AND port = ? AND dbname = ?",
-                [_plain(meta["taken_at"]), meta.get("system_identifier") or "", meta["host"], meta["port"],
-                 meta["dbname"]]).fetchone()
+                " WHERE coalesce(kind, 'full') = 'full' AND server_key = ?",
+                [_plain(meta["taken_at"]), server_key(meta)]).fetchone()
             return row is None or row[0] is None or row[0] >= self.slow_every_s
         finally:
             self.close()

@@ -20,7 +20,7 @@ import re
 import ssl
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -433,7 +433,9 @@ def preset_query(name: str, match: str = "", window: str = "5m", by: str | None 
 
 
 # -- the store ---------------------------------------------------------------------------------------
-def _labels_text(labels: dict[str, str]) -> str:
+def labels_text(labels: Mapping[str, str]) -> str:
+    """A series' labels in Prometheus notation, `name{k="v", ...}` with the keys sorted: the text stored in
+    `prom_series.labels_text` and printed wherever a series or an alert is named."""
     name = labels.get("__name__", "")
     rest = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k != "__name__")
     return f"{name}{{{rest}}}"
@@ -467,7 +469,7 @@ def save(store: Store, name: str, result: PromResult, *, kind: str, source: str,
             sid = con.execute(
                 "INSERT INTO prom_series (ingest_id, name, labels, labels_text, points) VALUES"
                 " (?, ?, map(?::VARCHAR[], ?::VARCHAR[]), ?, ?) RETURNING series_id",
-                [ing.ingest_id, name, keys, [s.labels[k] for k in keys], _labels_text(s.labels), len(s.ts_ms)],
+                [ing.ingest_id, name, keys, [s.labels[k] for k in keys], labels_text(s.labels), len(s.ts_ms)],
             ).fetchone()[0]
             frames.append(pa.table({"series_id": pa.array([sid] * len(s.ts_ms), pa.int64()),
                                     "ts_ms": pa.array(s.ts_ms, pa.int64()),
