@@ -168,8 +168,8 @@ def test_metric_absent_in_both_arms_is_skipped_in_one_is_missing() -> None:
     def arm(run: str, fail: bool) -> cmp.Arm:
         t = np.sort(rng.uniform(0, 60, 2000))
         lat = pd.DataFrame({"run": run, "window": np.minimum((t // 1.5).astype(int), 39), "t_s": t,
-                            "value": rng.lognormal(3, 0.4, t.size), "name": "api", "status": "200"})
-        f = lat[["run", "window", "name"]].assign(value=0.0)
+                            "value": rng.lognormal(3, 0.4, t.size), "endpoint": "api", "status": "200"})
+        f = lat[["run", "window", "endpoint"]].assign(value=0.0)
         return cmp.Arm([run], lat, f if fail else f.iloc[:0], {run: 1.5}, 40)
 
     rows = {r["metric"]: r for r in cmp.compare_arms(arm("a", False), arm("b", False), cmp.Options())}
@@ -184,7 +184,7 @@ def _arm(level_ms: np.ndarray, per_window: int = 40, seed: int = 1) -> cmp.Arm:
     g = len(level_ms)
     win = np.repeat(np.arange(g), per_window)
     lat = pd.DataFrame({"t_s": win + 0.5, "value": level_ms[win] * rng.lognormal(0, 0.2, win.size),
-                        "name": "/api/events", "status": "200", "run": "r", "window": win})
+                        "endpoint": "/api/events", "status": "200", "run": "r", "window": win})
     return cmp.Arm(["r"], lat, lat.iloc[:0], {"r": 1.0}, g)
 
 

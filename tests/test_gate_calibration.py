@@ -210,9 +210,9 @@ def test_abtest_pairs_variants_by_time_window() -> None:
 
 
 def _frame(xs: list[np.ndarray], ws: list[np.ndarray], names: list[str]) -> cmp.Arm:
-    lat = pd.concat([pd.DataFrame({"run": r, "window": w, "t_s": 0.0, "value": x, "name": "api", "status": "200"})
+    lat = pd.concat([pd.DataFrame({"run": r, "window": w, "t_s": 0.0, "value": x, "endpoint": "api", "status": "200"})
                      for r, x, w in zip(names, xs, ws, strict=True)], ignore_index=True)
-    fail = lat[["run", "window", "name"]].assign(value=0.0)
+    fail = lat[["run", "window", "endpoint"]].assign(value=0.0)
     return cmp.Arm(names, lat, fail, {r: 300 / G for r in names}, G * len(names))
 
 

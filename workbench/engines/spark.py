@@ -202,7 +202,7 @@ def compare_runs(dest: str, con: duckdb.DuckDBPyConnection, before: str | list[s
     got = load_arms(dest, con, {"before": rb, "after": ra}, opts, spark)
     a, b = got["before"], got["after"]
     rows = cmp.compare_arms(a, b, opts)
-    arrival = {"before": cmp._arrival(a), "after": cmp._arrival(b)} if a.open_model or b.open_model else None
+    arrival = {"before": cmp.arrival_rate(a), "after": cmp.arrival_rate(b)} if a.open_model or b.open_model else None
     out = cmp.compare_result(con, rb, ra, rows, opts, targets, arrival)
     out["engine"] = "spark"
     return out
