@@ -157,8 +157,8 @@ def test_cache_period_without_snapshots(tmp_path):
 def test_verdict_on_samples(report):
     v = cm.cache_verdict(report)
     assert v.ok is True
-    assert v.text == "Cache hit ratio 86.1% over 170,001 lookups meets the playbook's 80% rule (CacheHitRateLow)."
-    assert v.details[:3] == ["One interval dropped to 61.3%: the average hides it.",
+    assert v.headline == "Cache hit ratio 86.1% over 170,001 lookups meets the playbook's 80% rule (CacheHitRateLow)."
+    assert list(v.details[:3]) == ["One interval dropped to 61.3%: the average hides it.",
                              "15,740 keys were evicted (memory pressure: maxmemory reached).",
                              "Memory: 91% of maxmemory used (allkeys-lru)."]
     p95_sets = [s for s in report.prom if s.kind == "p95"]
@@ -176,20 +176,20 @@ def test_verdict_on_samples(report):
 
 def test_verdict_against_a_stricter_target(report):
     v = cm.cache_verdict(report, target=0.9)
-    assert v.ok is False and "is below the playbook's 90% rule" in v.text
+    assert v.ok is False and "is below the playbook's 90% rule" in v.headline
 
 
 def test_verdict_below_target_on_a_constructed_period():
     period = rs.CachePeriod(server="x:6379", intervals=intervals_frame([300, 50], [700, 50]))
     v = cm.cache_verdict(cm.CacheReport(period, [], "No Prometheus series stored."))
-    assert v.ok is False and v.text.startswith("Cache hit ratio 31.8% over 1,100 lookups is below")
+    assert v.ok is False and v.headline.startswith("Cache hit ratio 31.8% over 1,100 lookups is below")
     assert "Prometheus: No Prometheus series stored." in v.details
 
 
 def test_verdict_without_lookups_is_neutral():
     period = rs.CachePeriod(server="x:6379", intervals=intervals_frame([0], [0]))
     v = cm.cache_verdict(cm.CacheReport(period, [], None))
-    assert v.ok is None and v.text == "No key lookups in the period: no hit ratio to judge."
+    assert v.ok is None and v.headline == "No key lookups in the period: no hit ratio to judge."
 
 
 def test_report_with_chosen_series(db):
@@ -208,8 +208,8 @@ def test_report_without_a_store(tmp_path):
     r = cm.load_report(tmp_path / "missing.duckdb")
     assert r.redis.note.startswith("No data: no store at") and r.prom_note == r.redis.note
     v = cm.cache_verdict(r)
-    assert v.ok is None and v.text == f"Redis: {r.redis.note}"
-    assert v.details == [f"Prometheus: {r.prom_note}"]   # no store, no data: no caveat about its origin
+    assert v.ok is None and v.headline == f"Redis: {r.redis.note}"
+    assert v.details == (f"Prometheus: {r.prom_note}",)   # no store, no data: no caveat about its origin
 
 
 def test_report_with_an_unknown_snapshot(db):

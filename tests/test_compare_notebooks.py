@@ -120,31 +120,32 @@ def test_notebook_options_from_string_parameters() -> None:
 
 def test_before_after_outcome_on_samples(con) -> None:
     out = cmp.before_after_outcome(con, PRE, POST, cmp.notebook_options(), "", "x.duckdb")
-    assert out.have and out.ok is True and out.hint == ""
-    assert (out.verdict, out.ok) == cmp.verdict_text(out.result)
-    assert _events_p95(con) in out.verdict and out.verdict.endswith("Gate: passed.")
+    assert out.have and out.verdict.ok is True and out.hint == ""
+    assert (out.verdict.technical, out.verdict.ok) == cmp.verdict_text(out.result)
+    assert out.verdict.headline == cmp.compare_verdict(out.result).headline and "faster" in out.verdict.headline
+    assert _events_p95(con) in out.verdict.technical and out.verdict.technical.endswith("Gate: passed.")
     assert out.result["before"] == PRE and out.result["after"] == POST
 
 
 def test_before_after_outcome_without_data(con) -> None:
     out = cmp.before_after_outcome(None, "pre", "post", db="wb.duckdb")
-    assert not out.have and out.ok is None
-    assert out.verdict == "No data: runs 'pre' / 'post' are not in wb.duckdb."
+    assert not out.have and out.verdict.ok is None
+    assert out.verdict.headline == "No data: runs 'pre' / 'post' are not in wb.duckdb."
     assert "`-p before RUN -p after RUN`" in out.hint
     out = cmp.before_after_outcome(con, PRE, "nope", db="wb.duckdb")   # one arm missing
-    assert not out.have and "'nope'" in out.verdict
+    assert not out.have and "'nope'" in out.verdict.headline
 
 
 def test_abtest_outcome_on_samples_and_without_data(con) -> None:
     out = cmp.abtest_outcome(con, PRE, "variant", "standard", "optimized", cmp.notebook_options(), 25.0)
-    assert out.have and out.ok is True and out.result["srm"]["passed"]
-    assert out.verdict.startswith("optimized vs standard: improved all p95_ms") and f"{EVENTS} p50_ms -" in out.verdict
+    assert out.have and out.verdict.ok is True and out.result["srm"]["passed"]
+    assert out.verdict.technical.startswith("optimized vs standard: improved all p95_ms") and f"{EVENTS} p50_ms -" in out.verdict.technical
     out = cmp.abtest_outcome(None, PRE, "variant", "standard", "optimized", db="wb.duckdb")
-    assert not out.have and out.verdict == f"No data: run '{PRE}' is not in wb.duckdb."
+    assert not out.have and out.verdict.headline == f"No data: run '{PRE}' is not in wb.duckdb."
     # a stored run without the variant value: the analysis error becomes the reason, not a traceback
     out = cmp.abtest_outcome(con, PRE, "variant", "standard", "fast", db="wb.duckdb")
-    assert not out.have and out.ok is None
-    assert out.verdict.startswith(f"No data: run '{PRE}': no requests with variant=fast") and "optimized" in out.verdict
+    assert not out.have and out.verdict.ok is None
+    assert out.verdict.headline.startswith(f"No data: run '{PRE}': no requests with variant=fast") and "optimized" in out.verdict.headline
     assert "`-p run RUN -p variant_tag TAG" in out.hint
 
 

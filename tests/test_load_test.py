@@ -95,7 +95,7 @@ def test_baseline_comparison_sees_the_real_change(con):
 
 def test_verdict_pass_and_fail(con, tmp_path):
     v = lt.load_test_verdict(con, POST, PRE)
-    assert v.ok and v.text.startswith("PASS") and f"vs {PRE}" in v.text
+    assert v.ok and v.technical.startswith("PASS") and f"vs {PRE}" in v.technical and v.status == "pass"
     # the same run with a summary whose threshold was crossed (--summary-export writes true): FAIL, naming it
     summary = json.loads((SAMPLES / f"{PRE}.summary.json").read_text())
     (name,) = summary["metrics"]["http_req_duration"]["thresholds"]
@@ -108,7 +108,7 @@ def test_verdict_pass_and_fail(con, tmp_path):
         k6.load_samples(store, tmp_path / "k6")
     with Store.open(db, read_only=True) as store:
         v = lt.load_test_verdict(store.con, "failing")
-    assert not v.ok and f"FAILED (http_req_duration {name})" in v.text
+    assert not v.ok and f"FAILED (http_req_duration {name})" in v.technical and "FAILED" in v.headline
 
 
 def test_latest_run_and_samples(con):

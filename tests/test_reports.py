@@ -17,6 +17,7 @@ from workbench.analysis.plain import (
     database_verdict,
     load_test_headline,
 )
+from workbench.analysis.verdict import Verdict
 from workbench.reports import Report, execute_notebook, scrub_params, secret_values, update_index
 from workbench.tables import format_table, header, number
 
@@ -204,13 +205,13 @@ def test_database_and_bottleneck_headlines_in_plain_words():
                                                            "account_id = $1"]})
     db = SimpleNamespace(to_snap=3, top=SimpleNamespace(statements=top), verdict=lambda: ["top", "a", "b"],
                          headline=lambda: ("2 database finding(s); top statement takes 50% …", None))
-    assert database_verdict(db) == ("One statement takes 50% of the database's time (SELECT count(*), "
-                                    "max(created_at) FROM events WHER…); 2 more findings to review", None,
-                                    "2 database finding(s); top statement takes 50% …")
+    assert database_verdict(db) == Verdict("info", "One statement takes 50% of the database's time (SELECT count(*), "
+                                               "max(created_at) FROM events WHER…); 2 more findings to review",
+                                           "2 database finding(s); top statement takes 50% …")
     f = [SimpleNamespace(component=c, check="seq_scan", item=f"table t{i}") for i, c in
          enumerate(["database", "api", "database"])]
     bundle = SimpleNamespace(report=SimpleNamespace(findings=f), headline=lambda: ("3 finding(s) …", None))
-    assert bottleneck_verdict(bundle)[0] == ("3 possible bottlenecks (2 database, 1 api); the biggest: database "
+    assert bottleneck_verdict(bundle).headline == ("3 possible bottlenecks (2 database, 1 api); the biggest: database "
                                              "seq scan, table t0")
     bundle.report.findings = []
-    assert bottleneck_verdict(bundle) == ("3 finding(s) …", None, None)
+    assert bottleneck_verdict(bundle) == Verdict("info", "3 finding(s) …")

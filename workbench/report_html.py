@@ -13,6 +13,7 @@ import html
 import re
 from typing import Any
 
+from workbench.analysis.verdict import Verdict
 from workbench.provenance import Provenance
 
 VERDICT_MIME = "application/vnd.workbench.verdict+json"
@@ -32,6 +33,7 @@ header.title .meta { color: var(--muted); margin: 0; font-size: .95em; }
 .verdict { border-left: 8px solid; background: var(--bg2); padding: .8em 1.1em; margin: 1.2em 0; border-radius: 4px; }
 .verdict .headline { font-size: 1.35em; font-weight: 600; margin: 0; }
 .verdict .technical { color: var(--muted); margin: .5em 0 0; font-size: .92em; }
+.verdict .details { margin: .5em 0 0; padding-left: 1.2em; }
 nav.toc { border: 1px solid var(--line); border-radius: 6px; padding: .6em 1.2em; margin: 1em 0 2em; }
 nav.toc h2 { font-size: 1em; margin: .2em 0; } nav.toc ol { margin: .2em 0; padding-left: 1.4em; columns: 2; }
 h2 { border-bottom: 1px solid var(--line); padding-bottom: .2em; margin-top: 2em; }
@@ -62,7 +64,7 @@ def title_of(nb: dict, fallback: str) -> str:
     return fallback
 
 
-def verdict_of(nb: dict) -> dict[str, Any]:
+def verdict_payload(nb: dict) -> dict[str, Any]:
     """The payload of the notebook's first `show_verdict` ({} when it shows none)."""
     import json
 
@@ -73,6 +75,12 @@ def verdict_of(nb: dict) -> dict[str, Any]:
                 v = data[VERDICT_MIME]
                 return json.loads(v) if isinstance(v, str) else dict(v)
     return {}
+
+
+def verdict_of(nb: dict) -> Verdict | None:
+    """The notebook's verdict (None when it shows none)."""
+    payload = verdict_payload(nb)
+    return Verdict.from_dict(payload) if payload else None
 
 
 def _body_notebook(nb: dict) -> dict:
@@ -163,18 +171,19 @@ def footer(prov: Provenance, params: dict[str, Any]) -> str:
 
 
 def page(nb: dict, title: str, params: dict[str, Any], executed_at: str, prov: Provenance,
-         verdict: dict[str, Any] | None = None, notebook: str = "") -> str:
-    """The whole report page (NB is the executed, scrubbed notebook; PARAMS already redacted)."""
+         verdict: Verdict | None = None, notebook: str = "") -> str:
+    """The whole report page (NB is the executed, scrubbed notebook; PARAMS already redacted; VERDICT
+    defaults to the notebook's own)."""
     e = html.escape
-    verdict = verdict if verdict is not None else verdict_of(nb)
+    verdict = verdict or verdict_of(nb) or Verdict("info", "This notebook states no verdict.")
     body = notebook_body(nb)
-    ok = verdict.get("ok")
-    headline = verdict.get("text") or "This notebook states no verdict."
-    technical = verdict.get("technical")
+    ok, headline, technical = verdict.ok, verdict.headline, verdict.technical
     tech = f'<p class="technical">{e(technical)}</p>' if technical and technical != headline else ""
+    if verdict.details:
+        tech += '<ul class="details">' + "".join(f"<li>{e(d)}</li>" for d in verdict.details) + "</ul>"
     sections = toc(body) + [("provenance", "Provenance")]
     nav = "".join(f'<li><a href="#{e(a)}">{e(t)}</a></li>' for a, t in sections)
-    scope = verdict.get("scope")
+    scope = verdict_payload(nb).get("scope")
     scope_html = e(scope) if scope else scope_text(params)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

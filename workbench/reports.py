@@ -5,8 +5,9 @@ Papermill copies every parameter into the output notebook (the injected-paramete
 `metadata.papermill.parameters`), so a notebook is executed into a temporary file and only a scrubbed
 copy is kept; the HTML is exported from that copy and scrubbed again.
 
-Notebooks announce their verdict with `show_verdict(text, ok)`: it displays a banner and carries a
-machine-readable copy (`application/vnd.workbench.verdict+json`) that the index picks up.
+Notebooks announce their conclusion with `show_verdict(Verdict)` (`workbench.analysis.verdict`): it displays
+a banner and carries a machine-readable copy (`application/vnd.workbench.verdict+json`) that the report
+page and the index pick up.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench import provenance
+from workbench.analysis.verdict import Verdict
 from workbench.errors import WorkbenchError
 from workbench.origin import CAVEAT, lab_origins
 from workbench.redact import MASK, SECRET_NAME, redact_text, secrets_in
@@ -40,19 +42,25 @@ CAVEAT_MIME = "application/vnd.workbench.caveat+json"
 # --------------------------------------------------------------------------------------------------
 # Inside notebooks
 # --------------------------------------------------------------------------------------------------
-def show_verdict(text: str, ok: bool | None = None, technical: str | None = None, scope: str | None = None) -> None:
-    """Display the report's verdict: TEXT in plain language (what a manager reads in ten seconds), then the
-    TECHNICAL line; SCOPE names the data (runs, snapshots) when the parameters do not. A machine-readable
-    copy goes along for the report page and the index."""
+def show_verdict(verdict: Verdict | str, ok: bool | None = None, technical: str | None = None,
+                 scope: str | None = None) -> None:
+    """Display the report's VERDICT: its headline in plain language (what a manager reads in ten seconds),
+    the technical line, the details. A string is a headline judged by OK with TECHNICAL under it. SCOPE
+    names the data (runs, snapshots) when the parameters do not. A machine-readable copy goes along for
+    the report page and the index."""
     from IPython.display import display
 
-    tech = (f'<div style="color:#57606a;font-size:.8em;margin-top:.4em">{html.escape(technical)}</div>'
-            if technical and technical != text else "")
-    banner = (f'<div style="border-left:6px solid {COLOURS[ok]};padding:.6em 1em;background:#f6f8fa;'
-              f'font-size:1.15em"><b>{MARKS[ok]} {html.escape(text)}</b>{tech}</div>')
-    plain = f"Verdict: {text}" + (f"\n{technical}" if tech else "")
+    v = verdict if isinstance(verdict, Verdict) else Verdict.judged(ok, verdict, technical)
+    small = 'style="color:#57606a;font-size:.8em;margin-top:.4em"'
+    tech = (f'<div {small}>{html.escape(v.technical)}</div>' if v.technical and v.technical != v.headline else "")
+    if v.details:
+        tech += f'<ul {small}>' + "".join(f"<li>{html.escape(d)}</li>" for d in v.details) + "</ul>"
+    banner = (f'<div style="border-left:6px solid {COLOURS[v.ok]};padding:.6em 1em;background:#f6f8fa;'
+              f'font-size:1.15em"><b>{MARKS[v.ok]} {html.escape(v.headline)}</b>{tech}</div>')
+    plain = "\n".join([f"Verdict: {v.headline}"] + ([v.technical] if v.technical and v.technical != v.headline else [])
+                      + [f"- {d}" for d in v.details])
     display({"text/html": banner, "text/plain": plain,
-             VERDICT_MIME: {"text": text, "ok": ok, "technical": technical, "scope": scope}}, raw=True)
+             VERDICT_MIME: {**v.to_dict(), "text": v.headline, "scope": scope}}, raw=True)
 
 
 def show_caveat(db: str | os.PathLike | None = None, runs: list[str | None] | str | None = None,
@@ -206,6 +214,7 @@ class Report:
     executed_at: str
     verdict: str | None = None
     ok: bool | None = None
+    status: str | None = None           # the Verdict's pass | fail | info (None: no verdict)
     error: str | None = None
     technical: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -251,14 +260,15 @@ def execute_notebook(notebook: Path, params: dict[str, Any], out_dir: Path,
     executed_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     verdict = verdict_of(nb)
     if error:
-        verdict = {"text": f"report failed: {redact_text(error, secrets)}", "ok": False}
+        verdict = Verdict("fail", f"report failed: {redact_text(error, secrets)}")
     title = title_of(nb, notebook.stem)
     prov = provenance.collect(params.get("db"), secrets)
     html_path = out_dir / f"{name}.html"
     html_path.write_text(redact_text(page(nb, title, shown, executed_at, prov, verdict, notebook.name), secrets))
     return Report(name=name, title=title, notebook=str(notebook), html=html_path.name, parameters=shown,
-                  executed_at=executed_at, verdict=verdict.get("text"), ok=verdict.get("ok"), error=error,
-                  technical=verdict.get("technical"), caveat=caveat_of(nb))
+                  executed_at=executed_at, verdict=verdict and verdict.headline, ok=verdict and verdict.ok,
+                  status=verdict and verdict.status, error=error, technical=verdict and verdict.technical,
+                  caveat=caveat_of(nb))
 
 
 def print_pdf(html_file: Path, chromium: str | None = None, timeout: float = 120) -> Path:
@@ -314,14 +324,14 @@ def render_index(entries: list[dict]) -> str:
     rows = []
     note = (f'<p class="note">† {html.escape(CAVEAT)}</p>' if any(e.get("caveat") for e in entries) else "")
     for e in entries:
-        mark = {True: "✔", False: "✘"}.get(e.get("ok"), "•")
-        colour = {True: "#1a7f37", False: "#cf222e"}.get(e.get("ok"), "#57606a")
+        v = Verdict.judged(e.get("ok"), e.get("verdict") or "no verdict", e.get("technical"))
+        mark, colour = MARKS[v.ok], COLOURS[v.ok]
         params = ", ".join(f"{k}={v}" for k, v in (e.get("parameters") or {}).items()
                            if k != "db" and v not in (None, ""))
         rows.append(
             f'<tr><td style="color:{colour};font-size:1.3em">{mark}</td>'
             f'<td><a href="{html.escape(e["html"])}">{html.escape(e["title"])}</a>'
-            f'<div class="v">{html.escape(e.get("verdict") or "no verdict")}</div>'
+            f'<div class="v">{html.escape(v.headline)}</div>'
             + ('<div class="v">† built on bundled samples or lab runs</div>' if e.get("caveat") else "")
             + '</td>'
             f'<td><code>{html.escape(params)}</code></td><td style="white-space:nowrap">{html.escape(when(e["executed_at"]))}</td></tr>')

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from workbench.analysis.rounding import change_vs_target
+from workbench.analysis.verdict import Verdict
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -720,18 +721,18 @@ def stakeholder_summary(res: RoiResult) -> str:
     return "\n\n".join(parts)
 
 
-def verdict(res: RoiResult) -> tuple[str, bool | None]:
+def verdict(res: RoiResult) -> Verdict:
     """The report's one-line verdict: NPV (and its P10-P90), payback; ok when even P10 of NPV is positive,
     not ok when even P90 is negative (or the fixed NPV is), undecided between."""
     p = res.point
     pb = p["payback_months"]
     back = "never pays back" if pb is None else f"pays back in {pb:.1f} months"
     if res.draws is None:
-        return f"NPV {_money(p['npv'])} over {res.model.horizon_months} months; {back}", p["npv"] > 0
+        return Verdict.judged(p["npv"] > 0, f"NPV {_money(p['npv'])} over {res.model.horizon_months} months; {back}")
     lo, _, hi = res.percentiles("npv")
     ok = True if lo > 0 else False if hi < 0 else None
-    return (f"NPV {_money(p['npv'])} (P10 {_money(lo)} to P90 {_money(hi)}) over {res.model.horizon_months} months; "
-            f"{back}; P(NPV > 0) = {np.mean(res.draws['npv'] > 0):.0%}"), ok
+    return Verdict.judged(ok, f"NPV {_money(p['npv'])} (P10 {_money(lo)} to P90 {_money(hi)}) over "
+                              f"{res.model.horizon_months} months; {back}; P(NPV > 0) = {np.mean(res.draws['npv'] > 0):.0%}")
 
 
 def outputs_markdown(res: RoiResult) -> str:

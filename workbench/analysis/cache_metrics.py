@@ -10,6 +10,7 @@ import duckdb
 
 from workbench.analysis import prometheus as prom
 from workbench.analysis import redis as rs
+from workbench.analysis.verdict import Verdict
 from workbench.errors import WorkbenchError
 from workbench.store import reading
 
@@ -21,19 +22,6 @@ class CacheReport:
     redis: rs.CachePeriod
     prom: list[prom.SeriesSet] = field(default_factory=list)
     prom_note: str | None = None
-
-
-@dataclass
-class CacheVerdict:
-    """The report's headline (TEXT), whether it is good news (None: no hit ratio to judge), the rest."""
-
-    text: str
-    ok: bool | None
-    details: list[str]
-
-    def details_markdown(self) -> str:
-        """The findings under the headline as a Markdown bullet list."""
-        return "\n".join(f"- {x}" for x in self.details)
 
 
 def load_prometheus(con: duckdb.DuckDBPyConnection, names: str = "") -> tuple[list[prom.SeriesSet], str | None]:
@@ -56,9 +44,9 @@ def load_report(db: str | os.PathLike, redis_server: str | None = None, redis_fr
 
 
 def cache_verdict(report: CacheReport, target: float = rs.CACHE_HIT_TARGET_RATIO,
-                  threshold_s: float = prom.HIGH_RESPONSE_TIME_S) -> CacheVerdict:
-    """Redis findings first (their first line is the headline), then one line per P95 / 5xx set; ok is
-    the hit ratio against TARGET (None without lookups or Redis data). The caveat on samples and lab
+                  threshold_s: float = prom.HIGH_RESPONSE_TIME_S) -> Verdict:
+    """Redis findings first (their first line is the headline, the rest details), then one line per P95 /
+    5xx set; pass or fail is the hit ratio against TARGET (None without lookups or Redis data). The caveat on samples and lab
     data is the notebook's `show_caveat`."""
     lines = report.redis.findings(target)
     if report.prom_note:
@@ -66,4 +54,4 @@ def cache_verdict(report: CacheReport, target: float = rs.CACHE_HIT_TARGET_RATIO
     else:
         lines += [f for s in report.prom if (f := prom.series_finding(s, threshold_s))]
     hit = None if report.redis.note else report.redis.summary.get("hit_ratio")
-    return CacheVerdict(lines[0], None if hit is None else hit >= target, lines[1:])
+    return Verdict.judged(None if hit is None else hit >= target, lines[0], None, lines[1:])

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
+from workbench.analysis import plain
 from workbench.analysis import runs as k6runs
 from workbench.analysis.k6_summary import k6_summary, thresholds_table
+from workbench.analysis.verdict import Verdict
 
 TIMING_METRICS = ["http_req_blocked", "http_req_connecting", "http_req_tls_handshaking", "http_req_sending",
                   "http_req_waiting", "http_req_receiving"]
@@ -158,22 +160,14 @@ def _compare_endpoints(run_eps: pd.DataFrame, base_eps: pd.DataFrame) -> pd.Data
     return out.sort_values("endpoint", key=lambda s: s == "all") if not out.empty else out
 
 
-@dataclass
-class Verdict:
-    """One line for the top of a report, and whether it is good news."""
-
-    text: str
-    ok: bool
-
-
 def load_test_verdict(con: duckdb.DuckDBPyConnection, run: str, baseline: str | None = None) -> Verdict:
-    """Thresholds, overall p95 and error rate, and the p95 change against BASELINE, in one sentence."""
-    base = endpoint_table(con, baseline) if baseline else None
-    return _verdict(run, endpoint_table(con, run), thresholds_frame(con, run), baseline, base)
+    """The report's verdict: thresholds, overall p95 and error rate, and the p95 change against BASELINE,
+    in plain words and in one technical sentence."""
+    return load_test_report(con, run, baseline).verdict
 
 
-def _verdict(run: str, endpoints: pd.DataFrame, thr: pd.DataFrame, baseline: str | None,
-             base_endpoints: pd.DataFrame | None) -> Verdict:
+def _technical(run: str, endpoints: pd.DataFrame, thr: pd.DataFrame, baseline: str | None,
+               base_endpoints: pd.DataFrame | None) -> tuple[str, bool]:
     ep = endpoints.set_index("endpoint")
     failed = thr[~thr["ok"]] if not thr.empty else thr
     allrow = ep.loc["all"]
@@ -192,7 +186,7 @@ def _verdict(run: str, endpoints: pd.DataFrame, thr: pd.DataFrame, baseline: str
         b = base_endpoints.set_index("endpoint").loc["all"]
         change = (allrow["p95_ms"] - b["p95_ms"]) / b["p95_ms"] * 100
         parts.append(f"p95 {change:+.1f}% vs {baseline}")
-    return Verdict(f"{'PASS' if ok else 'FAIL'} — run {run}: " + "; ".join(parts), ok)
+    return f"{'PASS' if ok else 'FAIL'} — run {run}: " + "; ".join(parts), ok
 
 
 @dataclass
@@ -205,7 +199,7 @@ class LoadTestReport:
     summary: pd.DataFrame          # every metric, k6's keys
     thresholds: pd.DataFrame
     comparison: pd.DataFrame | None
-    verdict: Verdict
+    verdict: Verdict | None = None     # set by `load_test_report` from the parts above
 
 
 def load_test_report(con: duckdb.DuckDBPyConnection, run: str, baseline: str | None = None,
@@ -215,6 +209,8 @@ def load_test_report(con: duckdb.DuckDBPyConnection, run: str, baseline: str | N
     summary = k6_summary(con, run, trend_stats)
     thresholds = _threshold_rows(summary)
     base = endpoint_table(con, baseline) if baseline else None
-    return LoadTestReport(run, baseline, endpoints, _summary_rows(summary), thresholds,
-                          _compare_endpoints(endpoints, base) if base is not None else None,
-                          _verdict(run, endpoints, thresholds, baseline, base))
+    report = LoadTestReport(run, baseline, endpoints, _summary_rows(summary), thresholds,
+                            _compare_endpoints(endpoints, base) if base is not None else None)
+    technical, ok = _technical(run, endpoints, thresholds, baseline, base)
+    report.verdict = Verdict.judged(ok, plain.load_test_headline(report), technical)
+    return report

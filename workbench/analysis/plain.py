@@ -1,9 +1,11 @@
-"""Plain-language headlines: what a manager reads in ten seconds, written from a `compare` or `abtest`
-result (the technical verdict, `compare.verdict_text`, stays the line under it)."""
+"""Plain-language headlines: what a manager reads in ten seconds, written from a report's results (the
+technical line stays under it in the `Verdict`)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from workbench.analysis.verdict import Verdict
 
 # metric -> (word when it goes down, word when it goes up, what it is)
 WORDS = {
@@ -82,13 +84,6 @@ def compare_headline(result: dict[str, Any]) -> str:
     return text[0].upper() + text[1:] if text.startswith(("all requests", "nothing")) else text
 
 
-def outcome_verdict(out: Any) -> tuple[str, bool | None, str | None]:
-    """(headline, ok, technical line) of a notebook's compare/abtest `Outcome`; without data, its hint."""
-    if getattr(out, "result", None) is None:
-        return out.verdict, out.ok, None
-    return compare_headline(out.result), out.ok, out.verdict
-
-
 def load_test_headline(report: Any) -> str:
     """A `load_test.LoadTestReport` in words, e.g. "The load test passed all 7 thresholds: 20,527 requests,
     95% answered within 31.0 ms, 1.0% failed; 28% faster at p95 than before"."""
@@ -121,29 +116,30 @@ def _short(text: str, n: int = 50) -> str:
     return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
-def database_verdict(report: Any) -> tuple[str, bool | None, str | None]:
-    """(headline, ok, technical) of a `postgres.DatabaseReport`: the statement that dominates, in words."""
+def database_verdict(report: Any) -> Verdict:
+    """The verdict of a `postgres.DatabaseReport`: the statement that dominates, in words."""
     technical, ok = report.headline()
     top = report.top.statements if report.top is not None else None
     if report.to_snap is None or ok is True or top is None or top.empty:
-        return technical, ok, None
+        return Verdict.judged(ok, technical)
     st = top.iloc[0]
     others = len(report.verdict()) - 1
     more = f"; {others} more finding{'s' if others != 1 else ''} to review" if others > 0 else ""
-    return (f"One statement takes {st.time_share:.0%} of the database's time ({_short(st.query or '?')}){more}",
-            ok, technical)
+    return Verdict.judged(ok, f"One statement takes {st.time_share:.0%} of the database's time "
+                              f"({_short(st.query or '?')}){more}", technical)
 
 
-def bottleneck_verdict(bundle: Any) -> tuple[str, bool | None, str | None]:
-    """(headline, ok, technical) of a `bottlenecks.BottleneckBundle`: how many, where, and the biggest."""
+def bottleneck_verdict(bundle: Any) -> Verdict:
+    """The verdict of a `bottlenecks.BottleneckBundle`: how many, where, and the biggest."""
     technical, ok = bundle.headline()
     findings = bundle.report.findings if bundle.report is not None else []
     if not findings:
-        return technical, ok, None
+        return Verdict.judged(ok, technical)
     counts: dict[str, int] = {}
     for f in findings:
         counts[f.component] = counts.get(f.component, 0) + 1
     where = ", ".join(f"{n} {c}" for c, n in sorted(counts.items(), key=lambda kv: -kv[1]))
     top = findings[0]
-    return (f"{len(findings)} possible bottleneck{'s' if len(findings) != 1 else ''} ({where}); the biggest: "
-            f"{top.component} {top.check.replace('_', ' ')}, {_short(top.item)}", ok, technical)
+    return Verdict.judged(ok, f"{len(findings)} possible bottleneck{'s' if len(findings) != 1 else ''} ({where}); "
+                              f"the biggest: {top.component} {top.check.replace('_', ' ')}, {_short(top.item)}",
+                          technical)

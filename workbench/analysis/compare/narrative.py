@@ -9,11 +9,13 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from workbench.analysis import plain
 from workbench.analysis.compare.gating import abtest_run, compare_runs
 from workbench.analysis.compare.loading import runs_present
 from workbench.analysis.compare.options import Options, load_targets, split_runs
 from workbench.analysis.compare.rendering import arm_names
 from workbench.analysis.rounding import change_vs_target
+from workbench.analysis.verdict import Verdict
 from workbench.errors import WorkbenchError
 
 
@@ -73,13 +75,18 @@ def verdict_text(result: dict[str, Any]) -> tuple[str, bool]:
 
 
 
+def compare_verdict(result: dict[str, Any]) -> Verdict:
+    """A compare/abtest result's verdict: the plain headline, `verdict_text` under it, the gate as status."""
+    technical, ok = verdict_text(result)
+    return Verdict.judged(ok, plain.compare_headline(result), technical)
+
+
 @dataclass
 class Outcome:
     """What notebooks 40 and 50 show first: the compare/abtest result (None without data) and the verdict."""
 
     result: dict[str, Any] | None
-    verdict: str
-    ok: bool | None
+    verdict: Verdict
     hint: str = ""                    # Markdown telling how to get data, when there is none
 
     @property
@@ -92,11 +99,11 @@ def before_after_outcome(con: duckdb.DuckDBPyConnection | None, before: str, aft
                          opts: Options | None = None, targets: str = "", db: str = "") -> Outcome:
     """`compare_runs` and its verdict for notebook 40, or why there is nothing to compare (CON None: no store)."""
     if con is None or not runs_present(con, split_runs(before) + split_runs(after)):
-        return Outcome(None, f"No data: runs {before!r} / {after!r} are not in {db}.", None,
+        return Outcome(None, Verdict("info", f"No data: runs {before!r} / {after!r} are not in {db}."),
                        f"The store has no k6 runs named `{before}` and `{after}`. Ingest them with "
                        "`workbench ingest k6 FILE --run RUN` and run this notebook with `-p before RUN -p after RUN`.")
     result = compare_runs(con, before, after, opts, load_targets(targets or None))
-    return Outcome(result, *verdict_text(result))
+    return Outcome(result, compare_verdict(result))
 
 
 
@@ -111,8 +118,8 @@ def abtest_outcome(con: duckdb.DuckDBPyConnection | None, run: str, variant_tag:
         except WorkbenchError as e:
             why = str(e)
         else:
-            return Outcome(result, *verdict_text(result))
-    return Outcome(None, f"No data: {why}.", None,
+            return Outcome(result, compare_verdict(result))
+    return Outcome(None, Verdict("info", f"No data: {why}."),
                    "Ingest a k6 run whose requests carry the variant tag, then run this notebook with "
                    "`-p run RUN -p variant_tag TAG -p control A -p treatment B`.")
 
