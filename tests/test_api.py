@@ -214,6 +214,38 @@ def test_the_handle_holds_no_lock_between_calls(samples_store, tmp_path):
     assert reader.ls("series").to_dict()
 
 
+def test_the_notebooks_reports_come_from_the_handle_and_release_the_store(samples_store, tmp_path):
+    """Each notebook's data comes from one handle method that reads, closes the store, and returns the bundle
+    the notebook shows (its verdict first)."""
+    import shutil
+
+    from workbench import roi
+    from workbench.analysis import compare as cmp
+    from workbench.analysis import load_test as lt
+    from workbench.analysis.verdict import Verdict
+
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(samples_store, db)
+    wb = workbench.open(db)
+    with Store.open(db, read_only=True) as s:
+        pre, post = "lab-pre", "lab-post"
+        assert wb.load_test_report(post, pre).report.verdict == lt.load_test_report(s.con, post, pre).verdict
+    page = wb.load_test_report()                  # no run: the latest
+    reports = [page.report.verdict, wb.database_report().to_snap is not None, wb.cache_report().redis.note is None]
+    out = wb.before_after_report(pre, post)
+    assert out.have and out.verdict == cmp.compare_verdict(out.result) and set(out.latency["arm"]) == {"before", "after"}
+    ab = wb.ab_report(pre, "variant", "standard", "optimized", split=25.0)
+    assert ab.have and set(ab.latency["arm"]) == {"standard", "optimized"}
+    assert wb.bottleneck_report(pre).report.findings
+    res = wb.roi_report(roi.notebook_config(before=pre, after=post))
+    assert res.model.measured and isinstance(roi.verdict(res), Verdict)
+    assert isinstance(reports[0], Verdict) and all(reports[1:])
+    with Store.open(db, wait_s=0) as writer:       # nothing held: a writer gets the store at once
+        writer.con.execute("SELECT 1")
+    missing = workbench.open(tmp_path / "none.duckdb").before_after_report(pre, post)
+    assert not missing.have and missing.verdict.status == "info" and missing.latency is None
+
+
 def test_writers_equal_the_cli(samples_store, tmp_path, capsys):
     import shutil
 

@@ -359,6 +359,83 @@ class Workbench:
                       rows=lambda d: [{"output": k, "value": v} for k, v in d.items()
                                       if isinstance(v, int | float) and not isinstance(v, bool)])
 
+    # -- the notebooks' reports: each reads what its notebook shows, then closes the store -------------
+    def load_test_report(self, run: str | None = None, baseline: str | None = None, bucket_s: int = 1) -> Any:
+        """Notebook 10: `load_test.LoadTestPage` of RUN (default: the latest) against BASELINE; None without
+        runs."""
+        from workbench.analysis.load_test import load_test_page
+        from workbench.store import reading
+
+        with reading(self.db) as store:
+            return load_test_page(store.con, run or None, baseline or None, bucket_s)
+
+    def database_report(self, from_snap: int | str | None = None, to_snap: int | str | None = None,
+                        label: str | None = None) -> Any:
+        """Notebook 20: `postgres.DatabaseReport` between two snapshots; its note says why when there is no data."""
+        from workbench.analysis import postgres as pga
+        from workbench.store import reading
+
+        try:
+            with reading(self.db) as store:
+                return pga.database_report(store, from_snap, to_snap, label)
+        except WorkbenchError as e:
+            return pga.DatabaseReport(None, note=str(e))
+
+    def cache_report(self, redis_server: str | None = None, redis_from: str | int | None = None,
+                     redis_to: str | int | None = None, prom_names: str = "") -> Any:
+        """Notebook 30: `cache_metrics.CacheReport` of Redis between two snapshots and the Prometheus sets."""
+        from workbench.analysis.cache_metrics import load_report
+
+        return load_report(self.db, redis_server, redis_from, redis_to, prom_names)
+
+    def before_after_report(self, before: str, after: str, *, skip: str | float = "0s", until: str | float = "",
+                            scenario: str = "", targets: str = "") -> Any:
+        """Notebook 40: `compare.Outcome` of BEFORE vs AFTER with its latency frame, or why there is no data."""
+        from workbench.analysis import compare as cmp
+        from workbench.store import reading_if_exists
+
+        opts = cmp.notebook_options(skip, until, scenario)
+        with reading_if_exists(self.db) as store:
+            con = store.con if store else None
+            out = cmp.before_after_outcome(con, before, after, opts, targets, self.db or "")
+            if out.have:
+                out.latency = cmp.before_after_latency(con, before, after, opts)
+        return out
+
+    def ab_report(self, run: str, variant_tag: str, control: str, treatment: str, *, skip: str | float = "0s",
+                  split: float | None = None) -> Any:
+        """Notebook 50: `compare.Outcome` of TREATMENT vs CONTROL within RUN with its latency frame."""
+        from workbench.analysis import compare as cmp
+        from workbench.store import reading_if_exists
+
+        opts = cmp.notebook_options(skip)
+        with reading_if_exists(self.db) as store:
+            con = store.con if store else None
+            out = cmp.abtest_outcome(con, run, variant_tag, control, treatment, opts, split, self.db or "")
+            if out.have:
+                out.latency = cmp.ab_latency(con, run, variant_tag, control, treatment, opts)
+        return out
+
+    def bottleneck_report(self, run: str | None = None, label: str | None = None, sensitivity: str = "medium",
+                          dsn: str | None = None) -> Any:
+        """Notebook 60: `bottlenecks.BottleneckBundle` (findings, firing alerts, the advisor's plan, plans on DSN)."""
+        from workbench.analysis.bottlenecks import bottleneck_bundle
+
+        return bottleneck_bundle(self.db, run, label, sensitivity, dsn)
+
+    def roi_report(self, config: Mapping[str, Any]) -> Any:
+        """Notebook 70: `roi.RoiResult` of CONFIG (`roi.notebook_config`); the store is read only when the
+        config takes its p95 change from runs (from_compare)."""
+        from workbench import roi
+        from workbench.store import reading_if_exists
+
+        if not config.get("from_compare"):
+            return roi.run(dict(config), None)
+        with reading_if_exists(self.db) as store:
+            if store is None:
+                raise WorkbenchError(f"no store at {self.db}: ingest the runs first, or leave before/after empty")
+            return roi.run(dict(config), store.con)
+
     # -- collectors (writable handle) -------------------------------------------------------------
     def collect_postgres(self, dsn: str | None = None, *, label: str | None = None,
                          statement_timeout_ms: int = 10_000, slow_every: str | float = "1h") -> Result:

@@ -214,3 +214,31 @@ def load_test_report(con: duckdb.DuckDBPyConnection, run: str, baseline: str | N
     technical, ok = _technical(run, endpoints, thresholds, baseline, base)
     report.verdict = Verdict.judged(ok, plain.load_test_headline(report), technical)
     return report
+
+
+@dataclass
+class LoadTestPage:
+    """Everything notebook 10 shows for one run: the report, the run over time, where the time goes, the
+    checks, and (with a baseline) latency samples of both runs."""
+
+    report: LoadTestReport
+    timeseries: pd.DataFrame
+    start: pd.Timestamp
+    end: pd.Timestamp
+    duration_s: float
+    breakdown: pd.DataFrame
+    phases: pd.DataFrame
+    checks: pd.DataFrame
+    samples: pd.DataFrame | None
+
+
+def load_test_page(con: duckdb.DuckDBPyConnection, run: str | None = None, baseline: str | None = None,
+                   bucket_s: int = 1) -> LoadTestPage | None:
+    """Notebook 10's data for RUN (default: the latest run), BUCKET_S-second buckets; None without runs."""
+    run = run or k6runs.latest(con)
+    if run is None:
+        return None
+    start, end, duration = run_window(con, run)
+    return LoadTestPage(load_test_report(con, run, baseline), timeseries(con, run, bucket_s), start, end, duration,
+                        timing_breakdown(con, run), phase_timeseries(con, run, max(bucket_s, 5)),
+                        checks_table(con, run), latency_samples(con, [baseline, run]) if baseline else None)

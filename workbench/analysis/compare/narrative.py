@@ -88,6 +88,7 @@ class Outcome:
     result: dict[str, Any] | None
     verdict: Verdict
     hint: str = ""                    # Markdown telling how to get data, when there is none
+    latency: pd.DataFrame | None = None   # arm, endpoint, latency_ms of the steady state (for the plots)
 
     @property
     def have(self) -> bool:
