@@ -42,7 +42,7 @@ def test_notebook_code_is_thin():
     code = [c.source for c in nbformat.read(NB, as_version=4).cells if c.cell_type == "code"]
     assert all(len(src.splitlines()) <= 12 for src in code)
     assert not any(line.lstrip().startswith(("def ", "class ")) for src in code for line in src.splitlines())
-    assert "show_verdict(verdict.text, verdict.ok)" in code[2]
+    assert "show_verdict(verdict)" in code[2] and "workbench.open(db).cache_report(" in code[1]
 
 
 def test_notebook_on_samples(tmp_path):
@@ -54,7 +54,7 @@ def test_notebook_on_samples(tmp_path):
                         kernel_name="python3")
     text = outputs_text(out)
     verdict = cm.cache_verdict(cm.load_report(db))   # the same verdict, computed outside the notebook
-    assert verdict.text.startswith("Cache hit ratio") and "80%" in verdict.text and verdict.text in text
+    assert verdict.headline.startswith("Cache hit ratio") and "80%" in verdict.headline and verdict.headline in text
     assert all(line in text for line in verdict.details if "`" not in line)
     assert "No Prometheus series stored" in text
     assert "not how a production system performs" in text   # the samples' caveat (workbench.origin.CAVEAT)
