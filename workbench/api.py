@@ -424,17 +424,9 @@ class Workbench:
         return bottleneck_bundle(self.db, run, label, sensitivity, dsn)
 
     def roi_report(self, config: Mapping[str, Any]) -> Any:
-        """Notebook 70: `roi.RoiResult` of CONFIG (`roi.notebook_config`); the store is read only when the
-        config takes its p95 change from runs (from_compare)."""
-        from workbench import roi
-        from workbench.store import reading_if_exists
-
-        if not config.get("from_compare"):
-            return roi.run(dict(config), None)
-        with reading_if_exists(self.db) as store:
-            if store is None:
-                raise WorkbenchError(f"no store at {self.db}: ingest the runs first, or leave before/after empty")
-            return roi.run(dict(config), store.con)
+        """Notebook 70: `roi.RoiResult` of CONFIG (`roi.notebook_config`), as `roi` computes it (the store is
+        read only when the config takes its p95 change from runs)."""
+        return self.roi(dict(config)).raw
 
     # -- collectors (writable handle) -------------------------------------------------------------
     def collect_postgres(self, dsn: str | None = None, *, label: str | None = None,

@@ -183,8 +183,7 @@ def one_series(df: pd.DataFrame, name: str) -> pd.Series:
 
 def runs_present(con: duckdb.DuckDBPyConnection, runs: list[str]) -> bool:
     """True when every run is stored (notebooks say so instead of failing when it is not)."""
-    known = {r[0] for r in con.execute("SELECT run FROM k6_runs").fetchall()}
-    return all(r in known for r in runs)
+    return set(runs) <= set(k6runs.known(con))
 
 
 
