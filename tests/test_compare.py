@@ -11,7 +11,7 @@ import pytest
 from cli_runner import run_isolated
 
 from workbench.analysis import compare as cmp
-from workbench.sources.k6 import ingest_files, load_samples
+from workbench.sources.k6 import ingest_files, load_samples, record_tagsets
 from workbench.store import Store
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
@@ -176,10 +176,11 @@ def _insert_points(con, run: str, rows: list[tuple]) -> None:
 
     df = pd.DataFrame(rows, columns=["metric", "t", "value", "status", "name", "expected_response", "tags"])
     con.register("new_points", df)
-    con.execute("INSERT INTO k6_samples (run, ingest_id, metric, ts, value, status, name, expected_response, tags)"
-                " SELECT ?, 0, metric, to_timestamp(t), value, status, name, expected_response, tags FROM new_points",
-                [run])
+    con.execute("INSERT INTO k6_sample_rows SELECT ?, 0, metric, to_timestamp(t), value, json_merge_patch("
+                "coalesce(tags, '{}'), json_object('status', status, 'name', name, 'expected_response', "
+                "expected_response)), NULL FROM new_points", [run])
     con.unregister("new_points")
+    record_tagsets(con, 0)
 
 
 def test_arrival_rate_runs_report_achieved_vs_target(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from test_compare import EVENTS, POST, PRE, run_cli, sample_db  # noqa: F401  (t
 
 from workbench.analysis import compare as cmp
 from workbench.errors import WorkbenchError
+from workbench.sources.k6 import record_tagsets
 from workbench.store import Store
 
 
@@ -28,10 +29,10 @@ def _insert(con, run: str, rng: np.random.Generator, n: int = 2400, scale: float
     fail = rows.assign(metric="http_req_failed", value=0.0)
     df = pd.concat([rows, fail], ignore_index=True)
     con.register("new_points", df)
-    con.execute("INSERT INTO k6_samples (run, ingest_id, metric, ts, value, status, name, expected_response, tags) "
-                "SELECT ?, 0, metric, to_timestamp(t), coalesce(value, 'nan'::DOUBLE), status, name, 'true', '{}' "
-                "FROM new_points", [run])
+    con.execute("INSERT INTO k6_sample_rows SELECT ?, 0, metric, to_timestamp(t), coalesce(value, 'nan'::DOUBLE), "
+                "json_object('status', status, 'name', name, 'expected_response', 'true'), NULL FROM new_points", [run])
     con.unregister("new_points")
+    record_tagsets(con, 0)
 
 
 @pytest.fixture(scope="module")

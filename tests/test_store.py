@@ -20,6 +20,7 @@ import duckdb
 import pytest
 
 from workbench.errors import WorkbenchError
+from workbench.sources.k6 import record_tagsets
 from workbench.store import Store, db_path, migrations
 
 
@@ -109,10 +110,12 @@ def _big_store(db: Path, rows: int = 4_000_000) -> None:
     """A store holding ROWS k6 samples (one committed ingest), written straight through SQL."""
     with Store.open(db) as s, s.ingest("k6-json", "synthetic.json", run="big") as ing:
         s.con.execute("INSERT INTO k6_runs VALUES ('big', NULL, MAP(), now())")
-        s.con.execute("""INSERT INTO k6_samples (run, ingest_id, metric, ts, value, name, tags)
+        s.con.execute("""INSERT INTO k6_sample_rows (run, ingest_id, metric, ts, value, tags)
                          SELECT 'big', ?, 'http_req_duration', TIMESTAMPTZ '2026-01-01' + i * INTERVAL 1 MILLISECOND,
-                                hash(i) % 1000 / 7.0, 'GET /api/' || (i % 97), '{"a":"' || (i % 13) || '"}'
+                                hash(i) % 1000 / 7.0,
+                                json_object('a', (i % 13)::VARCHAR, 'name', 'GET /api/' || (i % 97))
                          FROM range(?) t(i)""", [ing.ingest_id, rows])
+        record_tagsets(s.con, ing.ingest_id)
         ing.rows = rows
 
 
@@ -130,7 +133,7 @@ def test_vacuum_gives_back_pruned_space_and_keeps_every_row(tmp_db):
     with Store.open(tmp_db) as s, s.ingest("redis", "info.txt", label="kept") as ing:
         ing.rows = 1
     with Store.open(tmp_db) as s:   # the first ingest goes away (as `--replace` or pruning would do it)
-        s.con.execute("DELETE FROM k6_samples")
+        s.con.execute("DELETE FROM k6_sample_rows")
         s.con.execute("DELETE FROM ingests WHERE run = 'big'")
     before, counts = tmp_db.stat().st_size, _counts(tmp_db)
     r = _wb("--db", tmp_db, "vacuum", "--format", "json")

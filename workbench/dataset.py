@@ -40,6 +40,10 @@ FAMILIES = ("k6", "postgres", "redis", "prometheus")
 PARTITIONS: dict[str, tuple[str, ...]] = {"k6_samples": ("run", "metric"), "prom_points": ("name", "date")}
 SNAPSHOT_PARENTS = {"pg_": "pg_snapshots", "redis_": "redis_snapshots"}
 NOT_EXPORTED = {"schema_migrations", "dataset_attachments", "store_meta"}   # about this store, not data
+# Views a store keeps over tables of its own: the Parquet layout holds the view's rows (k6_samples: the
+# points with typed tag columns), the store's tables behind it are how one machine stores them fast.
+OWN_VIEWS: dict[str, tuple[str, ...]] = {"k6_samples": ("k6_sample_rows", "k6_samples_v1")}
+STORE_ONLY = {"k6_sample_rows", "k6_samples_v1", "k6_tagsets"}
 
 
 # -- destinations -----------------------------------------------------------------------------------
@@ -163,13 +167,16 @@ class ExportResult:
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    """The store's tables as the Parquet layout has them (OWN_VIEWS in, STORE_ONLY out) -> (column, type)."""
     rows = con.execute("SELECT table_name, column_name, data_type FROM information_schema.columns "
-                       "WHERE table_schema = 'main' AND table_name IN (SELECT table_name FROM "
+                       "WHERE table_schema = 'main' AND (table_name IN (SELECT table_name FROM "
                        "information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema = 'main') "
-                       "ORDER BY table_name, ordinal_position").fetchall()
+                       "OR table_name IN (SELECT unnest(?::VARCHAR[]))) ORDER BY table_name, ordinal_position",
+                       [list(OWN_VIEWS)]).fetchall()
     out: dict[str, list[tuple[str, str]]] = {}
     for t, c, ty in rows:
-        out.setdefault(t, []).append((c, ty))
+        if t not in STORE_ONLY:
+            out.setdefault(t, []).append((c, ty))
     return out
 
 
@@ -410,7 +417,7 @@ def attach_views(con: duckdb.DuckDBPyConnection, dest: str, tables: dict[str, li
         else:
             continue
         if table in base:
-            n = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            n = sum(con.execute(f'SELECT count(*) FROM "{own}"').fetchone()[0] for own in OWN_VIEWS.get(table, [table]))
             if n:
                 raise WorkbenchError(f"store table {table} holds {n} rows of its own: attach into a new store "
                                      "(workbench --db fleet.duckdb attach DEST)")
@@ -422,7 +429,7 @@ def attach_views(con: duckdb.DuckDBPyConnection, dest: str, tables: dict[str, li
         # the migration derived it (pg_snapshots.server_key)
         exprs = ", ".join(f'CAST({quote_ident(c) if c in have else DERIVED.get((table, c), "NULL")} AS {ty}) '
                           f'AS {quote_ident(c)}' for c, ty in cols)
-        if table in base:
+        if table in base and table not in OWN_VIEWS:
             con.execute(f'DROP TABLE "{table}"')
         con.execute(f'CREATE OR REPLACE VIEW "{table}" AS SELECT {exprs} FROM {src}')
         done.append(table)

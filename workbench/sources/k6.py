@@ -28,7 +28,7 @@ import duckdb
 from workbench.errors import WorkbenchError
 from workbench.store import Ingest, Store, quote_ident, quote_literal
 
-# Tags with typed columns in k6_samples: k6 tag name -> column
+# Tags with typed columns (in k6_tagsets, hence in the k6_samples view): k6 tag name -> column
 COMMON_TAGS = {
     "status": "status", "method": "method", "name": "name", "url": "url", "scenario": "scenario",
     "group": "group_name", "expected_response": "expected_response", "check": "check_name",
@@ -327,7 +327,7 @@ def _ensure_run(store: Store, run: str, label: str | None, tags: dict[str, str])
 
 
 def _delete_ingest(store: Store, ingest_id: int) -> None:
-    for table in ("k6_samples", "k6_summaries"):
+    for table in ("k6_sample_rows", "k6_samples_v1", "k6_summaries"):
         store.con.execute(f"DELETE FROM {table} WHERE ingest_id = ?", [ingest_id])
     store.con.execute("DELETE FROM ingests WHERE ingest_id = ?", [ingest_id])
 
@@ -351,12 +351,17 @@ def _warn_if_duplicate_test(store: Store, run: str, ing: Ingest) -> None:
 # --------------------------------------------------------------------------------------------------
 # JSON points
 # --------------------------------------------------------------------------------------------------
+def tag_columns(struct: str) -> str:
+    """The typed tag columns, in COMMON_TAGS order, from STRUCT (json_transform of the tags to _TAG_STRUCT);
+    '' becomes NULL. The store's tag-set dictionary and the streamed Parquet both use it."""
+    return ", ".join(f"nullif({struct}.\"{tag}\", '') AS {col}" for tag, col in COMMON_TAGS.items())
+
+
 def json_points_select(src: str, json_as: str = "JSON") -> str:
-    """SELECT of a k6 JSON file's points in k6_samples' column order (run and ingest_id are the first two
-    parameters); JSON_AS VARCHAR keeps tags/metadata as text (for Parquet)."""
-    tag_cols = ", ".join(f"nullif(t.\"{tag}\", '') AS {col}" for tag, col in COMMON_TAGS.items())
+    """SELECT of a k6 JSON file's points in k6_samples' column order, typed tag columns parsed per row (run
+    and ingest_id are the first two parameters); JSON_AS VARCHAR keeps tags/metadata as text (for Parquet)."""
     return f"""
-        SELECT ?::VARCHAR AS run, ?::BIGINT AS ingest_id, metric, ts, value, {tag_cols},
+        SELECT ?::VARCHAR AS run, ?::BIGINT AS ingest_id, metric, ts, value, {tag_columns('t')},
                CAST(tags AS {json_as}) AS tags, CAST(metadata AS {json_as}) AS metadata
         FROM (SELECT metric, data.time AS ts, data.value AS value, data.tags AS tags,
                      data.metadata AS metadata, json_transform(data.tags, '{_TAG_STRUCT}') AS t
@@ -366,8 +371,27 @@ def json_points_select(src: str, json_as: str = "JSON") -> str:
     """
 
 
-def _json_points_sql(src: str) -> str:
-    return "INSERT INTO k6_samples " + json_points_select(src)
+def _json_rows_sql(src: str) -> str:
+    """The store's INSERT of a k6 JSON file's points: tags stay the JSON text k6 wrote (parsed once per
+    distinct tag set afterwards, by record_tagsets), which is as fast as DuckDB copies the file."""
+    return f"""
+        INSERT INTO k6_sample_rows
+        SELECT ?, ?, metric, data.time, data.value, data.tags, data.metadata
+        FROM read_json({src}, format = 'newline_delimited', compression = 'auto', columns = {_JSON_SCHEMA})
+        WHERE type = 'Point'
+    """
+
+
+def record_tagsets(con: duckdb.DuckDBPyConnection, ingest_id: int) -> int:
+    """Add to k6_tagsets each distinct tags text of INGEST_ID's rows that it lacks, parsed once; returns
+    how many were new. Run inside the ingest's transaction (one writer), so entries stay unique."""
+    return con.execute(f"""
+        INSERT INTO k6_tagsets
+        SELECT tags, {tag_columns('t')}
+        FROM (SELECT tags, json_transform(tags, '{_TAG_STRUCT}') AS t
+              FROM (SELECT DISTINCT tags FROM k6_sample_rows WHERE ingest_id = ? AND tags IS NOT NULL) n
+              WHERE NOT EXISTS (SELECT 1 FROM k6_tagsets d WHERE d.tags = n.tags))
+    """, [ingest_id]).fetchone()[0]
 
 
 def _sql_str(path: Path) -> str:
@@ -413,7 +437,8 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
 
 def _ingest_json_points(store: Store, src: Path, run: str, ing: Ingest) -> None:
     try:
-        ing.rows = store.con.execute(_json_points_sql(_sql_str(src)), [run, ing.ingest_id]).fetchone()[0]
+        ing.rows = store.con.execute(_json_rows_sql(_sql_str(src)), [run, ing.ingest_id]).fetchone()[0]
+        record_tagsets(store.con, ing.ingest_id)
     except _REJECTIONS as e:
         raise _Rejected(str(e)) from e
 
@@ -587,12 +612,10 @@ def _csv_points_sql(path: Path, header: list[str]) -> str:
         tag_list = f"list_concat({tag_list}, {_kv_pairs_sql('extra_tags')})"
     meta = (f"CASE WHEN coalesce(metadata, '') = '' THEN NULL ELSE to_json(map_from_entries("
             f"{_kv_pairs_sql('metadata')})) END") if "metadata" in header else "NULL"
-    cols = ", ".join(f"nullif({quote_ident(t)}, '')" if t in header else "NULL" for t in COMMON_TAGS)
     types = ", ".join(f"{quote_literal(h)}: '{'DOUBLE' if h == 'metric_value' else 'VARCHAR'}'" for h in header)
     return f"""
-        INSERT INTO k6_samples
-        SELECT ?, ?, metric_name, {_csv_time_expr(path)}, metric_value, {cols},
-               to_json(map_from_entries({tag_list})), {meta}
+        INSERT INTO k6_sample_rows
+        SELECT ?, ?, metric_name, {_csv_time_expr(path)}, metric_value, to_json(map_from_entries({tag_list})), {meta}
         FROM read_csv({_sql_str(path)}, header = true, compression = 'auto', quote = '"', escape = '"',
                       strict_mode = true, null_padding = false, columns = {{{types}}})
     """
@@ -601,11 +624,12 @@ def _csv_points_sql(path: Path, header: list[str]) -> str:
 def _ingest_csv_points(store: Store, src: Path, run: str, ing: Ingest) -> None:
     try:
         ing.rows = store.con.execute(_csv_points_sql(src, _csv_header(src)), [run, ing.ingest_id]).fetchone()[0]
+        record_tagsets(store.con, ing.ingest_id)
     except _REJECTIONS as e:
         raise _Rejected(str(e)) from e
     # CSV carries no metric types: built-ins have documented ones; custom ones come from a summary or
     # are inferred (and the summary output says so).
-    for (name,) in store.con.execute("SELECT DISTINCT metric FROM k6_samples WHERE ingest_id = ?",
+    for (name,) in store.con.execute("SELECT DISTINCT metric FROM k6_sample_rows WHERE ingest_id = ?",
                                      [ing.ingest_id]).fetchall():
         if name in BUILTIN_TYPES:
             mtype, contains = BUILTIN_TYPES[name]
@@ -617,7 +641,7 @@ def _ingest_csv_points(store: Store, src: Path, run: str, ing: Ingest) -> None:
 
 def _infer_type(store: Store, ingest_id: int, metric: str) -> str:
     only01 = store.con.execute(
-        "SELECT bool_and(value IN (0, 1)) FROM k6_samples WHERE ingest_id = ? AND metric = ?",
+        "SELECT bool_and(value IN (0, 1)) FROM k6_sample_rows WHERE ingest_id = ? AND metric = ?",
         [ingest_id, metric]).fetchone()[0]
     return "rate" if only01 else "trend"
 
