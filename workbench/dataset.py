@@ -130,6 +130,11 @@ def _q(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def unit_key(run: str, blake3: str | None, sha256: str | None = None) -> str:
+    """A k6 file's unit key: its run and BLAKE3, else (fingerprinted before BLAKE3) its sha256 or ingest id."""
+    return f"k6:{run}:blake3:{blake3}" if blake3 else f"k6:{run}:{sha256}"
+
+
 def unit_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
@@ -185,14 +190,15 @@ def _units(con: duckdb.DuckDBPyConnection, families: set[str], runs: list[str] |
     out: list[Unit] = []
     if "k6" in families:
         rows = con.execute(
-            "SELECT i.ingest_id, i.run, i.sha256, coalesce(s.started_at, i.started_at) FROM ingests i "
+            "SELECT i.ingest_id, i.run, i.blake3, i.sha256, coalesce(s.started_at, i.started_at) FROM ingests i "
             "LEFT JOIN (SELECT ingest_id, min(ts) AS started_at FROM k6_samples GROUP BY ingest_id) s "
             "USING (ingest_id) WHERE i.kind LIKE 'k6-%' AND i.finished_at IS NOT NULL ORDER BY i.ingest_id"
         ).fetchall()
-        for iid, run, sha, at in rows:
+        for iid, run, b3, sha, at in rows:
             if runs is not None and run not in runs:
                 continue
-            out.append(Unit("k6", f"k6:{run}:{sha or iid}", f"k6 run {run} ingest {iid}", at, [iid], {"run": run}))
+            out.append(Unit("k6", unit_key(run, b3, sha or str(iid)), f"k6 run {run} ingest {iid}", at, [iid],
+                            {"run": run}))
     # a unit's identity is the manifest's key: its text stays as first written, or a dataset exported
     # before would take its snapshots again
     for family, parent, ident in (("postgres", "pg_snapshots", "coalesce(system_identifier, '') || ':' || host || "

@@ -1,4 +1,4 @@
-"""Where a report's numbers come from: the store's ingests (source, sha256 fingerprint, time) and the
+"""Where a report's numbers come from: the store's ingests (source, sha256 or BLAKE3 fingerprint, time) and the
 versions of the workbench, k6, PostgreSQL and Redis, as far as the store records them."""
 
 from __future__ import annotations
@@ -53,13 +53,14 @@ def collect(db: str | None, secrets: list[str] | tuple[str, ...] = ()) -> Proven
     try:
         con = store.con
         total = con.execute("SELECT count(*) FROM ingests").fetchone()[0]
-        rows = con.execute("SELECT ingest_id, kind, source, sha256, run, label, rows, started_at FROM ingests "
+        rows = con.execute("SELECT ingest_id, kind, source, coalesce('sha256 ' || sha256, 'blake3 ' || blake3), run, "
+                           "label, rows, started_at FROM ingests "
                            " ORDER BY started_at DESC, ingest_id DESC LIMIT ?",
                            [MAX_INGESTS]).fetchall()
         ingests = []
-        for (iid, kind, source, sha, run, label, n, at) in rows:
+        for (iid, kind, source, fingerprint, run, label, n, at) in rows:
             ingests.append({"id": iid, "kind": kind, "source": redact_text(source or "", secrets),
-                            "sha256": sha, "run": run, "label": redact_text(label or "", secrets) or None,
+                            "fingerprint": fingerprint, "run": run, "label": redact_text(label or "", secrets) or None,
                             "rows": n, "at": at})
         wb = sorted(set(_distinct(con, "SELECT DISTINCT workbench_version FROM ingests")) - {__version__})
         if wb:

@@ -158,12 +158,12 @@ def footer(prov: Provenance, params: dict[str, Any]) -> str:
         rows = "".join(
             f"<tr><td class=\"nowrap\">{e(_fmt_time(i['at']))}</td><td>{e(i['kind'])}</td><td><code>{e(i['source'])}</code></td>"
             f"<td>{e(i['run'] or i['label'] or '')}</td><td class=\"num\">{i['rows'] or 0:,}</td>"
-            f"<td class=\"nowrap\"><code>{e((i['sha256'] or '–')[:12])}</code></td></tr>"
+            f"<td class=\"nowrap\"><code>{e((i['fingerprint'] or '–')[:19])}</code></td></tr>"
             for i in prov.ingests)
         more = f"<p>… and {prov.more:,} older ingests.</p>" if prov.more else ""
         src = (f"<details><summary>Data sources: {len(prov.ingests) + prov.more:,} ingests into "
-               f"<code>{e(str(prov.store))}</code> (sha256 prefix of each file; – where the store records none)</summary><table><thead><tr>"
-               "<th>ingested</th><th>kind</th><th>source</th><th>run / label</th><th>rows</th><th>sha256</th>"
+               f"<code>{e(str(prov.store))}</code> (each file's sha256 or, for k6 points files, BLAKE3: the first 12 hex digits; – where the store records none)</summary><table><thead><tr>"
+               "<th>ingested</th><th>kind</th><th>source</th><th>run / label</th><th>rows</th><th>fingerprint</th>"
                f"</tr></thead><tbody>{rows}</tbody></table>{more}</details>")
     return (f'<footer class="provenance" id="provenance"><h2>Provenance</h2>{src}'
             f"<details><summary>Parameters (secrets redacted)</summary><table>{prm}</table></details>"

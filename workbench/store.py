@@ -296,12 +296,14 @@ class Store:
             )
 
     # -- ingest log ----------------------------------------------------------------------------
-    def find_ingest(self, kind_prefix: str, sha256: str, run: str | None) -> int | None:
-        """The id of a finished ingest of the same bytes for the same run, if any."""
+    def find_ingest(self, kind_prefix: str, run: str | None, digests: dict[str, str | None]) -> int | None:
+        """The id of a finished ingest of the same bytes for the same run, if any: DIGESTS maps "blake3" and
+        "sha256" to the file's hex digests (None: not computed); either one matching is enough."""
+        blake3, sha256 = digests.get("blake3"), digests.get("sha256")
         row = self.con.execute(
-            "SELECT ingest_id FROM ingests WHERE kind LIKE ? AND sha256 = ? AND run IS NOT DISTINCT FROM ?"
-            " AND finished_at IS NOT NULL ORDER BY ingest_id LIMIT 1",
-            [kind_prefix + "%", sha256, run],
+            "SELECT ingest_id FROM ingests WHERE kind LIKE ? AND run IS NOT DISTINCT FROM ? AND finished_at IS NOT "
+            "NULL AND (blake3 = ? OR sha256 = ?) ORDER BY ingest_id LIMIT 1",
+            [kind_prefix + "%", run, blake3, sha256],
         ).fetchone()
         return row[0] if row else None
 

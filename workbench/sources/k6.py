@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import blake3
 import duckdb
 
 from workbench.errors import WorkbenchError
@@ -179,7 +180,8 @@ def ingest_file(store: Store, path: Path, run: str, *, label: str | None = None,
     # Let DuckDB insert in parallel without keeping file order (~1.5x faster on 2 cores); samples are
     # always read back by time, never by insertion order. Only for this ingest: reset at the end.
     store.con.execute("SET preserve_insertion_order = false")
-    hasher = _Hasher(path)
+    points = kind in ("json", "csv")
+    hasher = _Hasher(path, sha256=not points or _run_has_sha256_points(store, run))
     hasher.start()
     cleaned: _Cleaned | None = None
     try:
@@ -188,13 +190,16 @@ def ingest_file(store: Store, path: Path, run: str, *, label: str | None = None,
                 with store.ingest(f"k6-{kind}", str(path), run=run, label=label) as ing:
                     _ensure_run(store, run, label, tags or {})
                     _load(store, path, kind, run, ing, cleaned, hasher, replace)
-                    sha = hasher.result()
-                    previous = store.find_ingest("k6-", sha, run)
+                    digests = dict(hasher.result())
+                    if not points:
+                        digests["blake3"] = None   # a summary is small: its sha256 is its fingerprint
+                    previous = store.find_ingest("k6-", run, digests)
                     if previous is not None and not replace:
                         raise _AlreadyIngested(previous)
                     if previous is not None:
                         _delete_ingest(store, previous)
-                    store.con.execute("UPDATE ingests SET sha256 = ? WHERE ingest_id = ?", [sha, ing.ingest_id])
+                    store.con.execute("UPDATE ingests SET blake3 = ?, sha256 = ? WHERE ingest_id = ?",
+                                      [digests["blake3"], digests["sha256"], ing.ingest_id])
                     if kind in ("json", "csv"):
                         _warn_if_duplicate_test(store, run, ing)
                     result.rows = ing.rows
@@ -219,6 +224,14 @@ def ingest_file(store: Store, path: Path, run: str, *, label: str | None = None,
             pass   # an interrupted ingest: the connection is being given up anyway
         if cleaned is not None:
             cleaned.path.unlink(missing_ok=True)
+
+
+def _run_has_sha256_points(store: Store, run: str) -> bool:
+    """Whether RUN holds points files fingerprinted before BLAKE3 (sha256 only): a re-ingest of one of them
+    is recognised only by its sha256."""
+    return bool(store.con.execute(
+        "SELECT count(*) > 0 FROM ingests WHERE kind IN ('k6-json', 'k6-csv') AND run = ? AND blake3 IS NULL "
+        "AND sha256 IS NOT NULL AND finished_at IS NOT NULL", [run]).fetchone()[0])
 
 
 class _AlreadyIngested(Exception):
@@ -247,13 +260,14 @@ def _load(store: Store, path: Path, kind: str, run: str, ing: Ingest, cleaned: _
 
 
 class _Hasher(threading.Thread):
-    """sha256 of the file's bytes in a thread (hashlib releases the GIL). For an uncompressed file the
-    same pass picks out k6's `Metric` definition lines, so DuckDB need not parse the file twice."""
+    """The file's fingerprints in a thread (the hash functions release the GIL): BLAKE3 always, sha256 when
+    asked (summaries; points files a run may hold from before BLAKE3). For an uncompressed file the same
+    pass picks out k6's `Metric` definition lines, so DuckDB need not parse the file twice."""
 
-    def __init__(self, path: Path, chunk: int = 1 << 22):
+    def __init__(self, path: Path, *, sha256: bool = False, chunk: int = 1 << 22):
         super().__init__(daemon=True)
-        self.path, self.chunk = path, chunk
-        self.sha: str | None = None
+        self.path, self.chunk, self.want_sha256 = path, chunk, sha256
+        self.digests: dict[str, str | None] = {}
         self.error: OSError | None = None
         self.metric_lines: list[dict] | None = None
 
@@ -262,27 +276,31 @@ class _Hasher(threading.Thread):
             with open(self.path, "rb") as f:
                 gz = f.read(2) == b"\x1f\x8b"
                 f.seek(0)
-                h = hashlib.sha256()
+                b3 = blake3.blake3()
+                sha = hashlib.sha256() if self.want_sha256 else None
                 found: list[dict] = []
                 buf = bytearray(self.chunk)
                 view = memoryview(buf)
                 carry = b""   # the unfinished line at the end of the previous block
                 while n := f.readinto(buf):
-                    h.update(view[:n])
+                    b3.update(view[:n])
+                    if sha is not None:
+                        sha.update(view[:n])
                     if not gz:
                         carry = _scan_block(buf, n, carry, found)
                 if not gz:
                     _metric_lines(carry, 0, len(carry), found)
                     self.metric_lines = found
-                self.sha = h.hexdigest()
+                self.digests = {"blake3": b3.hexdigest(), "sha256": sha.hexdigest() if sha else None}
         except OSError as e:
             self.error = e
 
-    def result(self) -> str:
+    def result(self) -> dict[str, str | None]:
+        """{"blake3": hex, "sha256": hex or None}, once the pass has finished."""
         self.join()
         if self.error:
             raise WorkbenchError(f"{self.path}: cannot read ({self.error})")
-        return self.sha
+        return self.digests
 
 
 def _scan_block(buf: bytearray, n: int, carry: bytes, found: list[dict]) -> bytes:
@@ -722,7 +740,7 @@ def _ingest_summary(store: Store, path: Path, run: str, kind: str, ing: Ingest, 
     existing = store.con.execute("SELECT s.ingest_id, i.sha256 FROM k6_summaries s JOIN ingests i USING "
                                  "(ingest_id) WHERE s.run = ?", [run]).fetchone()
     if existing is not None:
-        if existing[1] == hasher.result() and not replace:
+        if existing[1] == hasher.result()["sha256"] and not replace:
             raise _AlreadyIngested(existing[0])
         if not replace:
             raise WorkbenchError(f"{path}: run {run!r} already has another summary (ingest {existing[0]}); a run "

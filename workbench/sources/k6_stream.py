@@ -2,7 +2,7 @@
 
 For points files too large for a store: DuckDB streams each NDJSON file (plain or .gz) through the same
 SELECT as the store's ingest into `DEST/k6_samples/run=RUN/metric=M/`, with a bounded buffer pool, so
-memory stays flat whatever the file's size. Each file is one unit named after its bytes' sha256: files of
+memory stays flat whatever the file's size. Each file is one unit named after its bytes' BLAKE3: files of
 several k6 instances land side by side (concurrent processes too), and a file already in DEST's manifest
 is skipped. Summary files are small: they go through an in-memory store and `export_parquet`.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from workbench import __version__
-from workbench.dataset import MANIFEST_DIR, Dest, export_parquet, manifest, unit_hash
+from workbench.dataset import MANIFEST_DIR, Dest, export_parquet, manifest, unit_hash, unit_key
 from workbench.errors import WorkbenchError
 from workbench.redact import redact_url
 from workbench.sources import k6
@@ -63,16 +63,18 @@ def _stream_json(path: Path, run: str, d: Dest, done: dict, label: str | None, t
                  skip_bad_lines: bool) -> k6.FileResult:
     result = k6.FileResult(str(path), "json")
     started = utcnow()
-    hasher = k6._Hasher(path)
-    hasher.start()   # one pass: sha256 + the `Metric` definition lines (uncompressed files)
-    sha = hasher.result()
-    key = f"k6:{run}:{sha}"
+    # one pass: BLAKE3 (+ sha256 when DEST may hold this run's files under their sha256) + the `Metric` lines
+    hasher = k6._Hasher(path, sha256=any(e.get("key", "").startswith(f"k6:{run}:") and ":blake3:" not in e["key"]
+                                         for e in done.values()))
+    hasher.start()
+    digests = hasher.result()
+    key = unit_key(run, digests["blake3"])
     h = unit_hash(key)
-    if h in done:
+    if h in done or (digests["sha256"] and unit_hash(unit_key(run, None, digests["sha256"])) in done):
         result.skipped = True
         result.warnings.append(f"{path}: already in {d.url} for run {run!r}; nothing to do")
         return result
-    ingest_id = int(sha[:15], 16)   # stable across writers; a store's own ingest ids are small integers
+    ingest_id = int(digests["blake3"][:15], 16)   # stable across writers; a store's own ingest ids are small
     with d.staging() as root:
         tmp = Path(tempfile.mkdtemp(prefix="workbench-spill-"))   # DuckDB's spill files, this process only
         con = _connect(tmp)
@@ -105,7 +107,7 @@ def _stream_json(path: Path, run: str, d: Dest, done: dict, label: str | None, t
                             f"CAST(data.submetrics AS VARCHAR) FROM read_json({k6._sql_str(src)}, "
                             f"format = 'newline_delimited', compression = 'auto', columns = {k6._METRIC_SCHEMA}) "
                             "WHERE type = 'Metric'").fetchall()]
-            _small_tables(con, root, h, run, label, tags, defs, path, sha, ingest_id, rows, started)
+            _small_tables(con, root, h, run, label, tags, defs, path, digests, ingest_id, rows, started)
         finally:
             con.close()
             if cleaned is not None:
@@ -121,7 +123,8 @@ def _stream_json(path: Path, run: str, d: Dest, done: dict, label: str | None, t
 
 
 def _small_tables(con: duckdb.DuckDBPyConnection, root: Path, h: str, run: str, label: str | None,
-                  tags: dict[str, str], defs: list[dict], path: Path, sha: str, ingest_id: int, rows: int,
+                  tags: dict[str, str], defs: list[dict], path: Path, digests: dict[str, str | None],
+                  ingest_id: int, rows: int,
                   started) -> None:
     """k6_runs, k6_metrics and ingests rows of one streamed file (attach de-duplicates runs and metrics)."""
     con.execute("CREATE TEMP TABLE runs AS SELECT ?::VARCHAR AS run, ?::VARCHAR AS label, "
@@ -139,10 +142,11 @@ def _small_tables(con: duckdb.DuckDBPyConnection, root: Path, h: str, run: str, 
     if mrows:
         con.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?)", mrows)
     con.execute("CREATE TEMP TABLE ing AS SELECT ?::BIGINT AS ingest_id, 'k6-json' AS kind, ?::VARCHAR AS source, "
-                "?::VARCHAR AS sha256, ?::VARCHAR AS run, ?::VARCHAR AS label, ?::BIGINT AS rows, "
-                "?::TIMESTAMPTZ AS started_at, ?::TIMESTAMPTZ AS finished_at, ?::VARCHAR AS workbench_version, "
-                "?::VARCHAR AS details",
-                [ingest_id, redact_url(str(path)), sha, run, label, rows, started, utcnow(), __version__,
+                "?::VARCHAR AS sha256, ?::VARCHAR AS blake3, ?::VARCHAR AS run, ?::VARCHAR AS label, "
+                "?::BIGINT AS rows, ?::TIMESTAMPTZ AS started_at, ?::TIMESTAMPTZ AS finished_at, "
+                "?::VARCHAR AS workbench_version, ?::VARCHAR AS details",
+                [ingest_id, redact_url(str(path)), digests["sha256"], digests["blake3"], run, label, rows, started,
+                 utcnow(), __version__,
                  json.dumps({"format": "json", "streamed": True})])
     for table, tmp in (("k6_runs", "runs"), ("k6_metrics", "metrics"), ("ingests", "ing")):
         (root / table).mkdir(parents=True, exist_ok=True)

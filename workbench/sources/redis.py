@@ -287,7 +287,7 @@ def ingest_file(store: Store, path: str | os.PathLike, *, label: str | None = No
     sha = hashlib.sha256(data).hexdigest()
     info = parse_info(data)
     address = server or f"file:{info.get('tcp_port') or '?'}"
-    if store.find_ingest("redis-file", sha, None) is not None:
+    if store.find_ingest("redis-file", None, {"sha256": sha}) is not None:
         return Snapshot(None, address, info.run_id, 0, 0, skipped=True)
     reason = not_info_reason(data, info)
     if reason:
