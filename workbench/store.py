@@ -268,20 +268,21 @@ class Store:
             " applied_at TIMESTAMPTZ)"
         )
         done = {r[0] for r in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
-        applied = []
-        for version, name, sql in migrations():
-            if version in done:
-                continue
-            self.con.execute("BEGIN TRANSACTION")
-            try:
+        todo = [m for m in migrations() if m[0] not in done]
+        if not todo:
+            return []
+        # one transaction for all of them: a store is never left half-upgraded (and a new one is made in
+        # one commit, not one per migration)
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for version, name, sql in todo:
                 self.con.execute(sql)
                 self.con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, utcnow()])
-                self.con.execute("COMMIT")
-            except Exception:
-                self.con.execute("ROLLBACK")
-                raise
-            applied.append(version)
-        return applied
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+        return [v for v, _, _ in todo]
 
     def _check_schema(self) -> None:
         try:

@@ -12,22 +12,20 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gzip
-import hashlib
 import json
 import os
 import re
 import tempfile
-import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import blake3
 import duckdb
 
 from workbench.errors import WorkbenchError
-from workbench.store import Ingest, Store, quote_ident, quote_literal
+from workbench.sources import k6_pass
+from workbench.store import Ingest, Store, file_sha256, quote_ident, quote_literal
 
 # Tags with typed columns (in k6_tagsets, hence in the k6_samples view): k6 tag name -> column
 COMMON_TAGS = {
@@ -181,8 +179,7 @@ def ingest_file(store: Store, path: Path, run: str, *, label: str | None = None,
     # always read back by time, never by insertion order. Only for this ingest: reset at the end.
     store.con.execute("SET preserve_insertion_order = false")
     points = kind in ("json", "csv")
-    hasher = _Hasher(path, sha256=not points or _run_has_sha256_points(store, run))
-    hasher.start()
+    hasher = k6_pass.take(path)
     cleaned: _Cleaned | None = None
     try:
         while True:
@@ -190,9 +187,7 @@ def ingest_file(store: Store, path: Path, run: str, *, label: str | None = None,
                 with store.ingest(f"k6-{kind}", str(path), run=run, label=label) as ing:
                     _ensure_run(store, run, label, tags or {})
                     _load(store, path, kind, run, ing, cleaned, hasher, replace)
-                    digests = dict(hasher.result())
-                    if not points:
-                        digests["blake3"] = None   # a summary is small: its sha256 is its fingerprint
+                    digests = _digests(path, hasher, points and not _run_has_sha256_points(store, run), points)
                     previous = store.find_ingest("k6-", run, digests)
                     if previous is not None and not replace:
                         raise _AlreadyIngested(previous)
@@ -226,6 +221,13 @@ def ingest_file(store: Store, path: Path, run: str, *, label: str | None = None,
             cleaned.path.unlink(missing_ok=True)
 
 
+def _digests(path: Path, hasher: k6_pass.FilePass, blake3_only: bool, points: bool) -> dict[str, str | None]:
+    """The file's fingerprints: BLAKE3 for a points file, sha256 for a summary (small) and, when BLAKE3_ONLY is
+    false, for a points file a run may hold from before BLAKE3."""
+    b3 = hasher.result()
+    return {"blake3": b3 if points else None, "sha256": None if blake3_only else file_sha256(path)}
+
+
 def _run_has_sha256_points(store: Store, run: str) -> bool:
     """Whether RUN holds points files fingerprinted before BLAKE3 (sha256 only): a re-ingest of one of them
     is recognised only by its sha256."""
@@ -239,10 +241,10 @@ class _AlreadyIngested(Exception):
 
 
 def _load(store: Store, path: Path, kind: str, run: str, ing: Ingest, cleaned: _Cleaned | None,
-          hasher: _Hasher, replace: bool = False) -> None:
+          hasher: k6_pass.FilePass, replace: bool = False) -> None:
     ing.details["format"] = kind
     if kind in ("summary-export", "handle-summary"):
-        _ingest_summary(store, path, run, kind, ing, hasher, replace)
+        _ingest_summary(store, path, run, kind, ing, replace)
         return
     src = cleaned.path if cleaned else path
     if kind == "json":
@@ -257,79 +259,6 @@ def _load(store: Store, path: Path, kind: str, run: str, ing: Ingest, cleaned: _
         ing.details["bad_lines"] = cleaned.bad_lines[:100]
     if ing.rows == 0:
         ing.warn(f"{path}: no data points")
-
-
-class _Hasher(threading.Thread):
-    """The file's fingerprints in a thread (the hash functions release the GIL): BLAKE3 always, sha256 when
-    asked (summaries; points files a run may hold from before BLAKE3). For an uncompressed file the same
-    pass picks out k6's `Metric` definition lines, so DuckDB need not parse the file twice."""
-
-    def __init__(self, path: Path, *, sha256: bool = False, chunk: int = 1 << 22):
-        super().__init__(daemon=True)
-        self.path, self.chunk, self.want_sha256 = path, chunk, sha256
-        self.digests: dict[str, str | None] = {}
-        self.error: OSError | None = None
-        self.metric_lines: list[dict] | None = None
-
-    def run(self) -> None:
-        try:
-            with open(self.path, "rb") as f:
-                gz = f.read(2) == b"\x1f\x8b"
-                f.seek(0)
-                b3 = blake3.blake3()
-                sha = hashlib.sha256() if self.want_sha256 else None
-                found: list[dict] = []
-                buf = bytearray(self.chunk)
-                view = memoryview(buf)
-                carry = b""   # the unfinished line at the end of the previous block
-                while n := f.readinto(buf):
-                    b3.update(view[:n])
-                    if sha is not None:
-                        sha.update(view[:n])
-                    if not gz:
-                        carry = _scan_block(buf, n, carry, found)
-                if not gz:
-                    _metric_lines(carry, 0, len(carry), found)
-                    self.metric_lines = found
-                self.digests = {"blake3": b3.hexdigest(), "sha256": sha.hexdigest() if sha else None}
-        except OSError as e:
-            self.error = e
-
-    def result(self) -> dict[str, str | None]:
-        """{"blake3": hex, "sha256": hex or None}, once the pass has finished."""
-        self.join()
-        if self.error:
-            raise WorkbenchError(f"{self.path}: cannot read ({self.error})")
-        return self.digests
-
-
-def _scan_block(buf: bytearray, n: int, carry: bytes, found: list[dict]) -> bytes:
-    """Collect `Metric` lines from BUF[:N] without copying it; return the unfinished last line."""
-    first = buf.find(b"\n", 0, n)
-    if first == -1:
-        return carry + bytes(buf[:n])
-    head = carry + bytes(buf[:first])
-    _metric_lines(head, 0, len(head), found)
-    last = buf.rfind(b"\n", 0, n)
-    _metric_lines(buf, first + 1, last, found)
-    return bytes(buf[last + 1:n])
-
-
-def _metric_lines(buf: bytes | bytearray, lo: int, hi: int, found: list[dict]) -> None:
-    """Append the parsed k6 `Metric` lines within BUF[LO:HI] (whole lines) to FOUND."""
-    pos = buf.find(b'"Metric"', lo, hi)
-    while pos != -1:
-        nl = buf.rfind(b"\n", lo, pos)
-        start = nl + 1 if nl != -1 else lo
-        end = buf.find(b"\n", pos, hi)
-        end = hi if end == -1 else end
-        try:
-            obj = json.loads(bytes(buf[start:end]))
-            if isinstance(obj, dict) and obj.get("type") == "Metric" and isinstance(obj.get("data"), dict):
-                found.append(obj["data"])
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            pass
-        pos = buf.find(b'"Metric"', end, hi)
 
 
 def _ensure_run(store: Store, run: str, label: str | None, tags: dict[str, str]) -> None:
@@ -352,6 +281,9 @@ def _delete_ingest(store: Store, ingest_id: int) -> None:
 
 def _warn_if_duplicate_test(store: Store, run: str, ing: Ingest) -> None:
     """Warn when this file's time range and request count equal points the run already held."""
+    if not store.con.execute("SELECT count(*) FROM ingests WHERE run = ? AND kind IN ('k6-json', 'k6-csv') AND "
+                             "ingest_id <> ? AND finished_at IS NOT NULL", [run, ing.ingest_id]).fetchone()[0]:
+        return   # the run's first points file
     rows = store.con.execute(
         "SELECT ingest_id, date_trunc('second', min(ts)), date_trunc('second', max(ts)),"
         " count(*) FILTER (WHERE metric = 'http_reqs') FROM k6_samples WHERE run = ? GROUP BY ingest_id",
@@ -470,13 +402,13 @@ def _json_metric_defs(store: Store, src: Path, run: str, defs: list[dict] | None
             f" columns = {_METRIC_SCHEMA}) WHERE type = 'Metric'").fetchall()
         defs = [{"name": n, "type": t, "contains": c, "thresholds": th, "submetrics": json.loads(sub or "null")}
                 for n, t, c, th, sub in rows]
-    seen = set()
+    items: dict[str, tuple] = {}
     for d in defs:
-        if d.get("name") in seen or not d.get("name") or not d.get("type"):
+        if d.get("name") in items or not d.get("name") or not d.get("type"):
             continue
-        seen.add(d["name"])
         subs = [sm["name"] for sm in d.get("submetrics") or [] if isinstance(sm, dict) and "name" in sm]
-        _upsert_metric(store, run, d["name"], d["type"], d.get("contains"), d.get("thresholds") or [], subs, "json")
+        items[d["name"]] = (d["name"], d["type"], d.get("contains"), d.get("thresholds") or [], subs)
+    _upsert_metrics(store, run, list(items.values()), "json")
 
 
 def _valid_json_line(line: bytes) -> bool:
@@ -669,20 +601,33 @@ _SOURCE_RANK = {"inferred": 0, "builtin": 1, "summary": 2, "json": 3}
 
 def _upsert_metric(store: Store, run: str, name: str, mtype: str, contains: str | None,
                    thresholds: list[str], submetrics: list[str], source: str, keep_better: bool = False) -> None:
-    row = store.con.execute("SELECT type_source, thresholds, submetrics FROM k6_metrics WHERE run = ? AND metric = ?",
-                            [run, name]).fetchone()
-    if row is None:
-        store.con.execute("INSERT INTO k6_metrics VALUES (?, ?, ?, ?, ?, ?, ?)",
-                          [run, name, mtype, contains, thresholds, submetrics, source])
-        return
-    # thresholds and submetrics always merge; the type is taken only from an equal or better source
-    thresholds = sorted(set(thresholds) | set(row[1] or []))
-    submetrics = sorted(set(submetrics) | set(row[2] or []))
-    if keep_better and _SOURCE_RANK[row[0]] >= _SOURCE_RANK[source]:
-        mtype, contains, source = None, None, row[0]
-    store.con.execute("UPDATE k6_metrics SET type = coalesce(?, type), contains = coalesce(?, contains),"
-                      " thresholds = ?, submetrics = ?, type_source = ? WHERE run = ? AND metric = ?",
-                      [mtype, contains, thresholds, submetrics, source, run, name])
+    _upsert_metrics(store, run, [(name, mtype, contains, thresholds, submetrics)], source, keep_better)
+
+
+def _upsert_metrics(store: Store, run: str, items: list[tuple[str, str, str | None, list[str], list[str]]],
+                    source: str, keep_better: bool = False) -> None:
+    """Record ITEMS (name, type, contains, thresholds, submetrics) for RUN: new metrics in one INSERT; for
+    known ones thresholds and submetrics merge, and the type is taken only from an equal or better source
+    when KEEP_BETTER."""
+    known = {r[0]: r[1:] for r in store.con.execute(
+        "SELECT metric, type_source, thresholds, submetrics FROM k6_metrics WHERE run = ?", [run]).fetchall()}
+    new = []
+    for name, mtype, contains, thresholds, submetrics in items:
+        row = known.get(name)
+        if row is None:
+            new.append([run, name, mtype, contains, list(thresholds), list(submetrics), source])
+            continue
+        merged_th = sorted(set(thresholds) | set(row[1] or []))
+        merged_sub = sorted(set(submetrics) | set(row[2] or []))
+        t, c, src = mtype, contains, source
+        if keep_better and _SOURCE_RANK[row[0]] >= _SOURCE_RANK[source]:
+            t, c, src = None, None, row[0]
+        store.con.execute("UPDATE k6_metrics SET type = coalesce(?, type), contains = coalesce(?, contains),"
+                          " thresholds = ?, submetrics = ?, type_source = ? WHERE run = ? AND metric = ?",
+                          [t, c, merged_th, merged_sub, src, run, name])
+    if new:
+        values = ", ".join(["(?, ?, ?, ?, ?::VARCHAR[], ?::VARCHAR[], ?)"] * len(new))
+        store.con.execute(f"INSERT INTO k6_metrics SELECT * FROM (VALUES {values})", [v for r in new for v in r])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -728,7 +673,7 @@ def normalise_summary(obj: dict, kind: str) -> tuple[dict, float | None]:
     return out, duration
 
 
-def _ingest_summary(store: Store, path: Path, run: str, kind: str, ing: Ingest, hasher: _Hasher,
+def _ingest_summary(store: Store, path: Path, run: str, kind: str, ing: Ingest,
                     replace: bool) -> None:
     obj = _load_json_file(path)
     try:
@@ -740,7 +685,7 @@ def _ingest_summary(store: Store, path: Path, run: str, kind: str, ing: Ingest, 
     existing = store.con.execute("SELECT s.ingest_id, i.sha256 FROM k6_summaries s JOIN ingests i USING "
                                  "(ingest_id) WHERE s.run = ?", [run]).fetchone()
     if existing is not None:
-        if existing[1] == hasher.result()["sha256"] and not replace:
+        if existing[1] == file_sha256(path) and not replace:
             raise _AlreadyIngested(existing[0])
         if not replace:
             raise WorkbenchError(f"{path}: run {run!r} already has another summary (ingest {existing[0]}); a run "

@@ -21,8 +21,8 @@ from workbench import __version__
 from workbench.dataset import MANIFEST_DIR, Dest, export_parquet, manifest, unit_hash, unit_key
 from workbench.errors import WorkbenchError
 from workbench.redact import redact_url
-from workbench.sources import k6
-from workbench.store import Store, quote_literal, utcnow, writer_memory
+from workbench.sources import k6, k6_pass
+from workbench.store import Store, file_sha256, quote_literal, utcnow, writer_memory
 
 STREAM_MEMORY_ENV = "WORKBENCH_STREAM_MEMORY"   # the streaming connection's buffer pool (default 384MB)
 
@@ -63,11 +63,9 @@ def _stream_json(path: Path, run: str, d: Dest, done: dict, label: str | None, t
                  skip_bad_lines: bool) -> k6.FileResult:
     result = k6.FileResult(str(path), "json")
     started = utcnow()
-    # one pass: BLAKE3 (+ sha256 when DEST may hold this run's files under their sha256) + the `Metric` lines
-    hasher = k6._Hasher(path, sha256=any(e.get("key", "").startswith(f"k6:{run}:") and ":blake3:" not in e["key"]
-                                         for e in done.values()))
-    hasher.start()
-    digests = hasher.result()
+    hasher = k6_pass.take(path)   # one pass: BLAKE3 + the `Metric` lines
+    legacy = any(e.get("key", "").startswith(f"k6:{run}:") and ":blake3:" not in e["key"] for e in done.values())
+    digests = {"blake3": hasher.result(), "sha256": file_sha256(path) if legacy else None}   # files from before
     key = unit_key(run, digests["blake3"])
     h = unit_hash(key)
     if h in done or (digests["sha256"] and unit_hash(unit_key(run, None, digests["sha256"])) in done):
