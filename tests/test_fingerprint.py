@@ -47,3 +47,26 @@ def test_a_stream_skips_a_file_the_dataset_holds_under_its_sha256(tmp_path):
     files = sorted(p.name for p in dest.rglob("*.parquet"))
     again = stream_files([SAMPLE], "r", str(dest))[0]
     assert again.skipped and sorted(p.name for p in dest.rglob("*.parquet")) == files
+
+
+def test_the_pass_finds_every_metric_line_whatever_else_the_lines_hold(tmp_path):
+    """Metric lines across block boundaries, and Point lines full of other M's (the one-byte search's
+    worst case, where the substring search takes over), give the same definitions as json.loads."""
+    from workbench.sources.k6_pass import FilePass
+
+    point = b'{"metric":"m%d","type":"Point","data":{"time":"2026-01-01T00:00:00Z","value":1,"tags":{"url":"/Members/M"}}}\n'
+    lines = []
+    for i in range(300):
+        if i % 37 == 0:
+            lines.append(json.dumps({"type": "Metric", "data": {"name": f"m{i}", "type": "trend", "contains": "time",
+                                                                 "thresholds": [], "submetrics": None},
+                                     "metric": f"m{i}"}).encode() + b"\n")
+        lines.append(point % i)
+    path = tmp_path / "k6.json"
+    path.write_bytes(b"".join(lines))
+    want = [json.loads(x)["data"] for x in lines if b'"Metric"' in x]
+    for chunk in (64, 1000, 1 << 22):   # lines cut anywhere by the blocks
+        p = FilePass(path, chunk=chunk)
+        p.start()
+        assert p.result() == blake3.blake3(path.read_bytes()).hexdigest()
+        assert p.metric_lines == want and len(want) == 9

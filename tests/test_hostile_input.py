@@ -417,9 +417,9 @@ def test_space_left_by_killed_ingests_is_given_back(tmp_path):
     """Five k6 ingests of two files each, SIGKILLed while DuckDB writes their row groups into the store
     (before they commit): a store file grows past what it holds. A writer's open cuts the killed blocks
     off the file's end; `workbench vacuum` gives back the rest; every committed row stays."""
-    lines = b"".join(sample_lines())
+    lines = b"".join(sample_lines()) * 16
     files = []
-    for name in ("a", "b"):   # two different files (a Metric line of their own), ~64 MB each
+    for name in ("a", "b"):   # two different files (a Metric line of their own), ~67 MB each
         f = tmp_path / f"{name}.json"
         f.write_bytes(lines + json.dumps({"type": "Metric", "metric": f"only_{name}", "data": {
             "name": f"only_{name}", "type": "counter", "contains": "default", "thresholds": [],
@@ -427,13 +427,15 @@ def test_space_left_by_killed_ingests_is_given_back(tmp_path):
         files.append(f)
     db = tmp_path / "wb.duckdb"
     assert wb_proc("--db", db, "ingest", "k6", K6_SAMPLE, "--run", "base").returncode == 0
-    for i, written in enumerate([2, 10, 2, 10, 2]):   # MB the ingest has written (of ~13 for a and b): the kill
-        proc = subprocess.Popen([sys.executable, "-m", "workbench", "--db", str(db), "ingest", "k6",   # lands in
-                                 *map(str, files), "--run", f"killed{i}"], stderr=subprocess.PIPE, text=True)  # a or b
+    # MB the ingest has written when it is killed: each file's row groups take ~2.6 MB of the store (a:
+    # 0.3-2.6, b: 2.9-5.3, then the checkpoint on close), so the kill lands in a's or b's uncommitted rows
+    for i, written in enumerate([1.3, 4.0, 1.3, 4.0, 1.3]):
+        proc = subprocess.Popen([sys.executable, "-m", "workbench", "--db", str(db), "ingest", "k6",
+                                 *map(str, files), "--run", f"killed{i}"], stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 120
         while _proc_io(proc.pid, "wchar") < written * 1e6 and proc.poll() is None:
             assert time.monotonic() < deadline
-            time.sleep(0.002)
+            time.sleep(0.0005)
         assert proc.poll() is None, proc.stderr.read()
         proc.kill()
         proc.wait()
