@@ -12,7 +12,7 @@ exits (wait4 gives its peak RSS):
 - pandas: `read_json(lines=True)` + `json_normalize` of `data` (on --pandas-mb of the file: it needs
   ~12x the file in RAM; its MB/s hardly depends on size).
 
-    python benchmarks/bench_k6_ingest.py [--mb 650] [--repeat 3] [--pandas-mb 100] [--big-mb 0]
+    python benchmarks/bench_k6_ingest.py [--mb 650] [--repeat 5] [--pandas-mb 100] [--big-mb 0]
 
 Prints each rate (median of --repeat alternating runs), workbench's ratio to both baselines, and the
 targets of issue 15 (>= 0.8x the raw copy, >= 30x pandas). Figures from a shared 2-core machine show
@@ -147,7 +147,7 @@ def pandas_baseline(path: Path, mb: int) -> tuple[float, float, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=int, default=650, help="size of the benchmark file (MB)")
-    ap.add_argument("--repeat", type=int, default=3, help="alternating runs of workbench and the raw copy")
+    ap.add_argument("--repeat", type=int, default=5, help="alternating runs of workbench and the raw copy")
     ap.add_argument("--pandas-mb", type=int, default=100, help="how much of the file pandas reads (0: all)")
     ap.add_argument("--big-mb", type=int, default=0, help="also ingest a file this big, to show RSS stays flat")
     args = ap.parse_args()

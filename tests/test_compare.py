@@ -176,11 +176,13 @@ def _insert_points(con, run: str, rows: list[tuple]) -> None:
 
     df = pd.DataFrame(rows, columns=["metric", "t", "value", "status", "name", "expected_response", "tags"])
     con.register("new_points", df)
-    con.execute("INSERT INTO k6_sample_rows SELECT ?, 0, metric, to_timestamp(t), value, json_merge_patch("
+    iid = con.execute("INSERT INTO ingests (kind, source, run, started_at, finished_at, workbench_version) "
+                      "VALUES ('k6-json', 'test', ?, now(), now(), 'test') RETURNING ingest_id", [run]).fetchone()[0]
+    con.execute("INSERT INTO k6_sample_rows SELECT ?, metric, to_timestamp(t), value, json_merge_patch("
                 "coalesce(tags, '{}'), json_object('status', status, 'name', name, 'expected_response', "
-                "expected_response)), NULL FROM new_points", [run])
+                "expected_response)), NULL FROM new_points", [iid])
     con.unregister("new_points")
-    record_tagsets(con, 0)
+    record_tagsets(con, iid)
 
 
 def test_arrival_rate_runs_report_achieved_vs_target(tmp_path: Path) -> None:

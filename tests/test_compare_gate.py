@@ -29,10 +29,12 @@ def _insert(con, run: str, rng: np.random.Generator, n: int = 2400, scale: float
     fail = rows.assign(metric="http_req_failed", value=0.0)
     df = pd.concat([rows, fail], ignore_index=True)
     con.register("new_points", df)
-    con.execute("INSERT INTO k6_sample_rows SELECT ?, 0, metric, to_timestamp(t), coalesce(value, 'nan'::DOUBLE), "
-                "json_object('status', status, 'name', name, 'expected_response', 'true'), NULL FROM new_points", [run])
+    iid = con.execute("INSERT INTO ingests (kind, source, run, started_at, finished_at, workbench_version) "
+                      "VALUES ('k6-json', 'test', ?, now(), now(), 'test') RETURNING ingest_id", [run]).fetchone()[0]
+    con.execute("INSERT INTO k6_sample_rows SELECT ?, metric, to_timestamp(t), coalesce(value, 'nan'::DOUBLE), "
+                "json_object('status', status, 'name', name, 'expected_response', 'true'), NULL FROM new_points", [iid])
     con.unregister("new_points")
-    record_tagsets(con, 0)
+    record_tagsets(con, iid)
 
 
 @pytest.fixture(scope="module")

@@ -110,8 +110,8 @@ def _big_store(db: Path, rows: int = 4_000_000) -> None:
     """A store holding ROWS k6 samples (one committed ingest), written straight through SQL."""
     with Store.open(db) as s, s.ingest("k6-json", "synthetic.json", run="big") as ing:
         s.con.execute("INSERT INTO k6_runs VALUES ('big', NULL, MAP(), now())")
-        s.con.execute("""INSERT INTO k6_sample_rows (run, ingest_id, metric, ts, value, tags)
-                         SELECT 'big', ?, 'http_req_duration', TIMESTAMPTZ '2026-01-01' + i * INTERVAL 1 MILLISECOND,
+        s.con.execute("""INSERT INTO k6_sample_rows (ingest_id, metric, ts, value, tags)
+                         SELECT ?, 'http_req_duration', TIMESTAMPTZ '2026-01-01' + i * INTERVAL 1 MILLISECOND,
                                 hash(i) % 1000 / 7.0,
                                 json_object('a', (i % 13)::VARCHAR, 'name', 'GET /api/' || (i % 97))
                          FROM range(?) t(i)""", [ing.ingest_id, rows])

@@ -61,8 +61,8 @@ def add_big_run(store: Store, run: str = "big", points: int = 10_000_000, instan
                           "RETURNING ingest_id", [f"generated instance {i}", f"generated-{run}-{i}", run]).fetchone()[0]
         k = min(per, copies - i * per)
         con.execute(
-            "INSERT INTO k6_sample_rows SELECT ?, ?, metric, ts + to_microseconds(c.r * ? + ? * 1000), value, tags, "
-            "metadata FROM k6_samples, range(?) c(r) WHERE run = ?", [run, iid, span_us, i, k, source])
+            "INSERT INTO k6_sample_rows SELECT ?, metric, ts + to_microseconds(c.r * ? + ? * 1000), value, tags, "
+            "metadata FROM k6_samples, range(?) c(r) WHERE run = ?", [iid, span_us, i, k, source])
         k6.record_tagsets(con, iid)
     con.execute("COMMIT")
     return con.execute("SELECT count(*) FROM k6_samples WHERE run = ?", [run]).fetchone()[0]

@@ -248,7 +248,7 @@ def _load(store: Store, path: Path, kind: str, run: str, ing: Ingest, cleaned: _
         return
     src = cleaned.path if cleaned else path
     if kind == "json":
-        _ingest_json_points(store, src, run, ing)
+        _ingest_json_points(store, src, ing)
         hasher.join()
         defs = hasher.metric_lines if cleaned is None else None
         _json_metric_defs(store, src, run, defs)
@@ -326,7 +326,7 @@ def _json_rows_sql(src: str) -> str:
     distinct tag set afterwards, by record_tagsets), which is as fast as DuckDB copies the file."""
     return f"""
         INSERT INTO k6_sample_rows
-        SELECT ?, ?, metric, data.time, data.value, data.tags, data.metadata
+        SELECT ?, metric, data.time, data.value, data.tags, data.metadata
         FROM read_json({src}, format = 'newline_delimited', compression = 'auto', columns = {_JSON_SCHEMA})
         WHERE type = 'Point'
     """
@@ -385,9 +385,9 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
 
 
 
-def _ingest_json_points(store: Store, src: Path, run: str, ing: Ingest) -> None:
+def _ingest_json_points(store: Store, src: Path, ing: Ingest) -> None:
     try:
-        ing.rows = store.con.execute(_json_rows_sql(_sql_str(src)), [run, ing.ingest_id]).fetchone()[0]
+        ing.rows = store.con.execute(_json_rows_sql(_sql_str(src)), [ing.ingest_id]).fetchone()[0]
         record_tagsets(store.con, ing.ingest_id)
     except _REJECTIONS as e:
         raise _Rejected(str(e)) from e
@@ -565,7 +565,7 @@ def _csv_points_sql(path: Path, header: list[str]) -> str:
     types = ", ".join(f"{quote_literal(h)}: '{'DOUBLE' if h == 'metric_value' else 'VARCHAR'}'" for h in header)
     return f"""
         INSERT INTO k6_sample_rows
-        SELECT ?, ?, metric_name, {_csv_time_expr(path)}, metric_value, to_json(map_from_entries({tag_list})), {meta}
+        SELECT ?, metric_name, {_csv_time_expr(path)}, metric_value, to_json(map_from_entries({tag_list})), {meta}
         FROM read_csv({_sql_str(path)}, header = true, compression = 'auto', quote = '"', escape = '"',
                       strict_mode = true, null_padding = false, columns = {{{types}}})
     """
@@ -573,7 +573,7 @@ def _csv_points_sql(path: Path, header: list[str]) -> str:
 
 def _ingest_csv_points(store: Store, src: Path, run: str, ing: Ingest) -> None:
     try:
-        ing.rows = store.con.execute(_csv_points_sql(src, _csv_header(src)), [run, ing.ingest_id]).fetchone()[0]
+        ing.rows = store.con.execute(_csv_points_sql(src, _csv_header(src)), [ing.ingest_id]).fetchone()[0]
         record_tagsets(store.con, ing.ingest_id)
     except _REJECTIONS as e:
         raise _Rejected(str(e)) from e

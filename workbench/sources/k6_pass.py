@@ -24,7 +24,7 @@ _LOCK = threading.Lock()
 class FilePass(threading.Thread):
     """BLAKE3 of the file's bytes and, for an uncompressed file, its parsed `Metric` lines."""
 
-    def __init__(self, path: Path, chunk: int = 1 << 22):
+    def __init__(self, path: Path, chunk: int = 1 << 20):   # 1 MB: both passes over a block stay in cache
         super().__init__(daemon=True, name=f"k6-pass:{path.name}")
         self.path, self.chunk = path, chunk
         self.blake3: str | None = None
