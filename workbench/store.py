@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from workbench import __version__
+from workbench import __version__, interrupts
 from workbench.errors import Interrupted, StoreMissing, WorkbenchError
 from workbench.redact import redact_url
 
@@ -410,6 +410,9 @@ class _InterruptGuard:
         self._active = True
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
+        if interrupts.seen:   # a Ctrl-C before the guard, which DuckDB may have swallowed: stop now
+            self.fired = True
+            raise KeyboardInterrupt
 
     def _watch(self) -> None:
         try:

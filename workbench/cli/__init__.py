@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from workbench import interrupts
+
 # The *_cmds modules attach their commands to these groups when a command of theirs is first asked for.
 from workbench.cli.groups import main as _main
 from workbench.errors import WorkbenchError
@@ -24,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI; turn WorkbenchError into one line on stderr and its exit code."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    interrupts.install()
     try:
         rc = _main.main(args=args, prog_name="workbench", standalone_mode=False)
     except click.exceptions.Abort as e:   # click turns Ctrl-C, and an EOFError from below, into Abort
@@ -46,6 +49,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(INTERRUPTED, err=True)
         sys.exit(130)
     except Exception as e:
+        if interrupts.seen and "interrupted" in str(e).lower():   # DuckDB's form of a Ctrl-C outside an ingest
+            click.echo(INTERRUPTED, err=True)
+            sys.exit(130)
         if debug:
             raise
         first = str(e).splitlines()[0] if str(e) else ""
