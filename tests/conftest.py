@@ -44,3 +44,24 @@ def _close_figures():
 def tmp_db(tmp_path):
     """Path of a fresh (not yet created) store in a temp dir."""
     return tmp_path / "wb.duckdb"
+
+
+@pytest.fixture
+def store_before(tmp_db):
+    """store_before(VERSION): a DuckDB connection to tmp_db holding the schema as it was before migration
+    VERSION (as a store written by an older workbench has it); close it before Store.open upgrades it."""
+    import duckdb
+
+    from workbench.store import migrations
+
+    def make(version: int) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(str(tmp_db))
+        con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, "
+                    "applied_at TIMESTAMPTZ)")
+        for v, name, sql in migrations():
+            if v < version:
+                con.execute(sql)
+                con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [v, name])
+        return con
+
+    return make

@@ -11,7 +11,7 @@ import duckdb
 
 from workbench import dataset
 from workbench.sources import k6
-from workbench.store import Store, migrations
+from workbench.store import Store
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples" / "k6"
 WIDE = ("run, ingest_id, metric, ts, value, status, method, name, url, scenario, group_name, expected_response, "
@@ -47,13 +47,8 @@ def test_each_tag_set_is_parsed_once_and_readers_see_the_per_row_columns(tmp_db,
                            ).fetchone()[0] > 1000
 
 
-def test_a_store_from_before_keeps_its_rows_and_exports_them_alongside_new_ones(tmp_db, tmp_path):
-    con = duckdb.connect(str(tmp_db))
-    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ)")
-    for version, name, sql in migrations():
-        if version < 100:
-            con.execute(sql)
-            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
+def test_a_store_from_before_keeps_its_rows_and_exports_them_alongside_new_ones(tmp_db, tmp_path, store_before):
+    con = store_before(100)
     # a point as the per-row parse stored it before the dictionary (typed columns in the table)
     con.execute("INSERT INTO ingests (kind, source, run, started_at, finished_at, workbench_version) "
                 "VALUES ('k6-json', 'old.json', 'old', now(), now(), 'old')")

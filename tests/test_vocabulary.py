@@ -3,7 +3,6 @@ label text and a run's span are each defined once and read the same everywhere."
 
 from __future__ import annotations
 
-import duckdb
 import pandas as pd
 
 from workbench.analysis import compare, load_test, runs
@@ -19,13 +18,8 @@ def test_the_migration_uses_the_expressions_the_code_uses():
     assert f"SET server_key = {SERVER_KEY_SQL}" in sql
 
 
-def test_a_store_from_before_gains_endpoint_and_server_key(tmp_db):
-    con = duckdb.connect(str(tmp_db))
-    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ)")
-    for version, name, sql in migrations():
-        if version < 90:
-            con.execute(sql)
-            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
+def test_a_store_from_before_gains_endpoint_and_server_key(tmp_db, store_before):
+    con = store_before(90)
     metas = [{"system_identifier": "7301", "host": "db1", "port": 5432, "dbname": "shop"},
              {"system_identifier": None, "host": "/run/postgresql", "port": 5433, "dbname": "app"}]
     for m in metas:

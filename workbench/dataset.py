@@ -43,7 +43,8 @@ NOT_EXPORTED = {"schema_migrations", "dataset_attachments", "store_meta"}   # ab
 # Views a store keeps over tables of its own: the Parquet layout holds the view's rows (k6_samples: the
 # points with typed tag columns), the store's tables behind it are how one machine stores them fast.
 OWN_VIEWS: dict[str, tuple[str, ...]] = {"k6_samples": ("k6_sample_rows", "k6_samples_v1")}
-STORE_ONLY = {"k6_sample_rows", "k6_samples_v1", "k6_tagsets"}
+# ... and the tables behind them, with the dictionary they join: not in the layout
+STORE_ONLY = {t for tables in OWN_VIEWS.values() for t in tables} | {"k6_tagsets"}
 
 
 # -- destinations -----------------------------------------------------------------------------------

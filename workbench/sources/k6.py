@@ -187,7 +187,7 @@ def ingest_file(store: Store, path: Path, run: str, *, label: str | None = None,
                 with store.ingest(f"k6-{kind}", str(path), run=run, label=label) as ing:
                     _ensure_run(store, run, label, tags or {})
                     _load(store, path, kind, run, ing, cleaned, hasher, replace)
-                    digests = _digests(path, hasher, points and not _run_has_sha256_points(store, run), points)
+                    digests = _digests(store, run, path, hasher, points)
                     previous = store.find_ingest("k6-", run, digests)
                     if previous is not None and not replace:
                         raise _AlreadyIngested(previous)
@@ -195,7 +195,7 @@ def ingest_file(store: Store, path: Path, run: str, *, label: str | None = None,
                         _delete_ingest(store, previous)
                     store.con.execute("UPDATE ingests SET blake3 = ?, sha256 = ? WHERE ingest_id = ?",
                                       [digests["blake3"], digests["sha256"], ing.ingest_id])
-                    if kind in ("json", "csv"):
+                    if points:
                         _warn_if_duplicate_test(store, run, ing)
                     result.rows = ing.rows
                     result.warnings.extend(ing.warnings)
@@ -221,11 +221,13 @@ def ingest_file(store: Store, path: Path, run: str, *, label: str | None = None,
             cleaned.path.unlink(missing_ok=True)
 
 
-def _digests(path: Path, hasher: k6_pass.FilePass, blake3_only: bool, points: bool) -> dict[str, str | None]:
-    """The file's fingerprints: BLAKE3 for a points file, sha256 for a summary (small) and, when BLAKE3_ONLY is
-    false, for a points file a run may hold from before BLAKE3."""
+def _digests(store: Store, run: str, path: Path, hasher: k6_pass.FilePass, points: bool) -> dict[str, str | None]:
+    """The file's fingerprints: a points file's BLAKE3, plus its sha256 when RUN holds points files from before
+    BLAKE3 (known only by that); a summary's sha256 (it is small)."""
     b3 = hasher.result()
-    return {"blake3": b3 if points else None, "sha256": None if blake3_only else file_sha256(path)}
+    if not points:
+        return {"blake3": None, "sha256": file_sha256(path)}
+    return {"blake3": b3, "sha256": file_sha256(path) if _run_has_sha256_points(store, run) else None}
 
 
 def _run_has_sha256_points(store: Store, run: str) -> bool:
